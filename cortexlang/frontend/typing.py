@@ -1,0 +1,557 @@
+"""Expression typing: resolve names, compute shapes, and enforce the legality properties.
+
+`ExpressionTyper.expression` turns one AST expression into a typed expression of
+`cortexlang.ir.checked`, or returns None after recording diagnostics. It never stops at the
+first problem: the checker reports every error it can find.
+
+Legality, as the Cortex paper states it (and why each rule exists):
+
+- P1: control flow may depend only on the structure. A conditional on a computed value (or an
+  embedding row picked by a computed value) would make the node batches unknown before the
+  model runs, so the linearizer could not plan them. Rejected with E0403.
+- P2: all recursive calls come before any tensor work, i.e. data flows from children to
+  parents. Reading `parent(n)` would need the parent's result first. Rejected with E0404.
+- P3: the computations on a node's children are independent. Reading `sibling(n)` would chain
+  siblings, so they could not run in one batch. Rejected with E0405.
+- Child accesses must stay inside the declared structure: only `n`'s own children, only in the
+  internal rule, and never past `max_children` (E0401, E0402, E0406).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+
+from cortexlang.errors import Diagnostic, Span
+from cortexlang.frontend import ast
+from cortexlang.ir import checked as ir
+
+ELEMENTWISE_FUNCTIONS = ("sigmoid", "tanh", "relu", "exp", "log", "softmax")
+NODE_FUNCTIONS = ("left", "right", "child", "children", "parent", "sibling", "prev")
+BUILTIN_FUNCTIONS = (ELEMENTWISE_FUNCTIONS + NODE_FUNCTIONS
+                     + ("concat", "split", "zeros", "ones", "num_children", "isleaf"))
+_BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+P1_NOTE = ("cortexlang plans the order of all node computations from the input's shape before "
+           "any tensor work (property P1: control flow depends only on the structure)")
+
+
+def format_shape(shape: ir.Shape) -> str:
+    return "scalar" if not shape else "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+@dataclass
+class Scope:
+    """What names mean inside one rule (or one output head)."""
+
+    rule: str                      # "leaf", "internal" or "output"
+    node: str                      # the rule's node variable, e.g. "n"
+    locals: dict[str, ir.Shape] = field(default_factory=dict)
+    assigned_states: set[str] = field(default_factory=set)
+    child_var: str | None = None   # bound inside `sum(... for k in children(n))`
+    at_leaf: bool = False          # inside the `then` of `... if isleaf(n) else ...`
+    poisoned: set[str] = field(default_factory=set)  # names whose definition had errors
+
+
+class ExpressionTyper:
+    """Types expressions against the declarations of one program."""
+
+    def __init__(self, path: str, sizes: dict[str, int], structure: ir.StructureInfo,
+                 params: dict[str, ir.ParamInfo], inputs: dict[str, ir.InputInfo],
+                 states: dict[str, ir.StateInfo], diagnostics: list[Diagnostic]) -> None:
+        self.path = path
+        self.sizes = sizes
+        self.structure = structure
+        self.params = params
+        self.inputs = inputs
+        self.states = states
+        self.diagnostics = diagnostics
+
+    # -- reporting -----------------------------------------------------------------------------
+    def error(self, code: str, message: str, span: Span | None, label: str = "", hint: str = "",
+              notes: tuple[str, ...] = ()) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, label, hint, notes))
+
+    def _unknown_name(self, name: str, span: Span | None, scope: Scope | None) -> None:
+        known = list(self.sizes) + list(self.params) + list(self.states) + list(self.inputs)
+        if scope is not None:
+            known += list(scope.locals) + [scope.node]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else "declare it with param, state or sizes"
+        self.error("E0201", f"unknown name `{name}`", span, "not declared", hint)
+
+    # -- sizes ---------------------------------------------------------------------------------
+    def size_value(self, expr: ast.Expr, what: str) -> int | None:
+        """Evaluate an integer expression over sizes (shapes, slice bounds, split counts)."""
+        if isinstance(expr, ast.Number):
+            if not expr.is_integer:
+                self.error("E0302", f"{what} must be a whole number", expr.span,
+                           "not an integer", "write a whole number or a size such as 2H")
+                return None
+            return int(expr.value)
+        if isinstance(expr, ast.Scaled):
+            if expr.name not in self.sizes:
+                self._unknown_name(expr.name, expr.span, None)
+                return None
+            return expr.factor * self.sizes[expr.name]
+        if isinstance(expr, ast.Name):
+            if expr.name not in self.sizes:
+                if expr.name in self.params or expr.name in self.states:
+                    self.error("E0302", f"{what} must be a size, not a tensor", expr.span,
+                               f"`{expr.name}` is a tensor", "use a name declared with sizes")
+                else:
+                    self._unknown_name(expr.name, expr.span, None)
+                return None
+            return self.sizes[expr.name]
+        if isinstance(expr, ast.BinOp) and expr.op in ("+", "-", "*", "/", "%"):
+            lhs = self.size_value(expr.lhs, what)
+            rhs = self.size_value(expr.rhs, what)
+            if lhs is None or rhs is None:
+                return None
+            if expr.op in ("/", "%") and rhs == 0:
+                self.error("E0302", f"{what} divides by zero", expr.span, "zero divisor")
+                return None
+            if expr.op == "/" and lhs % rhs:
+                self.error("E0302", f"{what} is not a whole number", expr.span,
+                           f"{lhs} / {rhs} leaves a remainder")
+                return None
+            return {"+": lhs + rhs, "-": lhs - rhs, "*": lhs * rhs,
+                    "/": lhs // max(rhs, 1), "%": lhs % max(rhs, 1)}[expr.op]
+        self.error("E0302", f"{what} must be a constant size expression", _span_of(expr),
+                   "not a size", "use whole numbers, sizes, + - * /")
+        return None
+
+    # -- node selectors ------------------------------------------------------------------------
+    def child_ref(self, expr: ast.Expr, scope: Scope) -> ir.ChildRef | None | str:
+        """Resolve the index of `h[...]`: a child selector, "self" for `h[n]`, or None."""
+        if isinstance(expr, ast.Name):
+            if expr.name == scope.node:
+                return "self"
+            if scope.child_var is not None and expr.name == scope.child_var:
+                return ir.ChildVar(expr.name)
+            self.error("E0406", f"`{expr.name}` is not a node of this rule", expr.span,
+                       "not a node", f"index states with {scope.node}'s children, e.g. "
+                       f"left({scope.node})")
+            return None
+        if not isinstance(expr, ast.Call) or expr.function not in NODE_FUNCTIONS:
+            self.error("E0304", "a state can only be indexed by a node", _span_of(expr),
+                       "not a node",
+                       f"write h[left({scope.node})], h[child({scope.node}, 1)] or h[k] inside "
+                       f"sum(... for k in children({scope.node}))")
+            return None
+        function = expr.function
+        if function == "parent":
+            self.error("E0404", "a rule cannot read its parent's state", expr.span,
+                       "data would flow from the root down",
+                       "rules compute a node from its children only",
+                       ("property P2: every recursive call is made before any tensor work, so "
+                        "a node's value may depend only on its descendants",))
+            return None
+        if function == "sibling":
+            self.error("E0405", "a rule cannot read its sibling's state", expr.span,
+                       "siblings would depend on each other",
+                       "combine siblings in the parent's rule instead",
+                       ("property P3: the computations on a node's children are independent, "
+                        "which is what lets all nodes of one height run as one batch",))
+            return None
+        if function == "children":
+            self.error("E0304", "children(n) is a set of nodes", expr.span, "not one node",
+                       f"use sum(h[k] for k in children({scope.node}))")
+            return None
+        if not expr.args or not (isinstance(expr.args[0], ast.Name)
+                                 and expr.args[0].name == scope.node):
+            self.error("E0406", f"{function}() must be applied to the rule's node "
+                       f"`{scope.node}`", expr.span, "only direct children can be read",
+                       f"write {function}({scope.node}); reach deeper nodes through the "
+                       "children's own state")
+            return None
+        if scope.rule == "leaf":
+            self.error("E0401", "a leaf has no children", expr.span, "child access in a leaf rule",
+                       "move this to the internal rule, or leave out the leaf rule to run the "
+                       "internal rule on leaves with zero child states")
+            return None
+        if scope.rule == "output":
+            self.error("E0408", "an output sees one node, not its children", expr.span,
+                       "child access in an output", "compute it in the internal rule as a state")
+            return None
+        kind = self.structure.kind
+        if function == "prev":
+            if kind != "sequence":
+                self.error("E0402", "prev(n) exists only in a sequence", expr.span,
+                           f"this model's structure is {kind}", "use left(n) or child(n, i)")
+                return None
+            index = 0
+        elif function in ("left", "right"):
+            if kind == "sequence":
+                self.error("E0402", f"{function}(n) does not exist in a sequence", expr.span,
+                           "a sequence element has one predecessor", "use prev(n)")
+                return None
+            index = 0 if function == "left" else 1
+        else:  # child(n, i)
+            if len(expr.args) != 2:
+                self.error("E0302", "child takes a node and a position", expr.span,
+                           f"{len(expr.args)} arguments", f"write child({scope.node}, 0)")
+                return None
+            position = expr.args[1]
+            if not (isinstance(position, ast.Number) and position.is_integer):
+                self.error("E0402", "a child position must be a whole-number literal",
+                           _span_of(position), "not a literal",
+                           f"to visit every child use sum(... for k in children({scope.node}))")
+                return None
+            index = int(position.value)
+        if index >= self.structure.max_children:
+            self.error("E0402", f"child {index} is outside the structure", expr.span,
+                       f"a {kind} node has at most {self.structure.max_children} children",
+                       "raise max_children in the structure declaration, or read an existing "
+                       "child")
+            return None
+        return ir.ChildAt(index)
+
+    def token_index(self, expr: ast.Expr, scope: Scope) -> ir.IndexExpr | None:
+        """`word(n)` or `word(n) % 32`; None (without reporting) if it is neither."""
+        if isinstance(expr, ast.BinOp) and expr.op == "%":
+            inner = self.token_index(expr.lhs, scope)
+            if inner is None:
+                return None
+            modulus = self.size_value(expr.rhs, "a modulus")
+            if modulus is None or modulus <= 0:
+                return None
+            return ir.IndexMod(inner, modulus)
+        if (isinstance(expr, ast.Call) and expr.function in self.inputs
+                and self.inputs[expr.function].kind == "token"):
+            if self._check_input_call(expr, scope):
+                return ir.TokenIndex(expr.function)
+        return None
+
+    def _check_input_call(self, expr: ast.Call, scope: Scope) -> bool:
+        if len(expr.args) != 1 or not (isinstance(expr.args[0], ast.Name)
+                                       and expr.args[0].name == scope.node):
+            self.error("E0302", f"{expr.function}() takes the rule's node", expr.span,
+                       "wrong argument", f"write {expr.function}({scope.node})")
+            return False
+        if (scope.rule in ("internal", "output") and self.structure.words_only_at_leaves
+                and not scope.at_leaf):
+            self.error("E0407", f"`{expr.function}` is given only at leaves of a "
+                       f"{self.structure.kind}", expr.span, "internal nodes have no input",
+                       "read the children's states instead (SST words sit on leaves); with no "
+                       "leaf rule, guard it: `... if isleaf(n) else ...`")
+            return False
+        return True
+
+    # -- conditions ----------------------------------------------------------------------------
+    def condition(self, expr: ast.Expr, scope: Scope) -> ir.Condition | None:
+        if isinstance(expr, ast.Call) and expr.function == "isleaf":
+            if len(expr.args) != 1:
+                self.error("E0302", "isleaf takes one node", expr.span)
+                return None
+            arg = expr.args[0]
+            if isinstance(arg, ast.Name) and arg.name == scope.node:
+                return ir.IsLeaf(None)
+            child = self.child_ref(arg, scope)
+            return ir.IsLeaf(child) if isinstance(child, (ir.ChildAt, ir.ChildVar)) else None
+        if (isinstance(expr, ast.Compare) and isinstance(expr.lhs, ast.Call)
+                and expr.lhs.function == "num_children"):
+            value = self.size_value(expr.rhs, "a child count")
+            return None if value is None else ir.NumChildrenCompare(expr.op, value)
+        self.error("E0403", "a condition may only test the structure", _span_of(expr),
+                   "depends on computed values",
+                   "branch on isleaf(...) or num_children(n); for values use elementwise "
+                   "functions such as relu or sigmoid gates", (P1_NOTE,))
+        return None
+
+    # -- expressions ---------------------------------------------------------------------------
+    def expression(self, expr: ast.Expr, scope: Scope) -> ir.TypedExpr | None:
+        span = _span_of(expr)
+        if isinstance(expr, ast.Number):
+            return ir.Const(expr.value, (), span)
+        if isinstance(expr, ast.Scaled):
+            value = self.size_value(expr, "a size")
+            return None if value is None else ir.Const(float(value), (), span)
+        if isinstance(expr, ast.Name):
+            return self._name(expr, scope)
+        if isinstance(expr, ast.Neg):
+            arg = self.expression(expr.arg, scope)
+            return None if arg is None else ir.Unary("neg", arg, arg.shape, span)
+        if isinstance(expr, ast.BinOp):
+            return self._binary(expr, scope)
+        if isinstance(expr, ast.Call):
+            return self._call(expr, scope)
+        if isinstance(expr, ast.Reduce):
+            return self._reduce(expr, scope)
+        if isinstance(expr, ast.Subscript):
+            return self._subscript(expr, scope)
+        if isinstance(expr, ast.Ternary):
+            condition = self.condition(expr.condition, scope)
+            leaf_guard = condition == ir.IsLeaf(None)
+            then_scope = replace(scope, at_leaf=leaf_guard or scope.at_leaf)
+            then = self.expression(expr.then, then_scope)
+            otherwise = self.expression(expr.otherwise, scope)
+            if condition is None or then is None or otherwise is None:
+                return None
+            shape = self._broadcast(then, otherwise, span, "the two branches")
+            return None if shape is None else ir.Select(condition, then, otherwise, shape, span)
+        if isinstance(expr, ast.Compare):
+            self.error("E0307", "a comparison is not a tensor", span, "used as a value",
+                       "comparisons appear only in `a if num_children(n) == 2 else b`")
+            return None
+        raise AssertionError(f"unhandled expression {expr!r}")
+
+    def _name(self, expr: ast.Name, scope: Scope) -> ir.TypedExpr | None:
+        name, span = expr.name, expr.span
+        if name in scope.poisoned:
+            return None
+        if name in scope.locals:
+            return ir.Local(name, scope.locals[name], span)
+        if name in self.states:
+            if scope.rule == "output" or name in scope.assigned_states:
+                return ir.State(name, None, self.states[name].shape, span)
+            self.error("E0204", f"state `{name}` is read before this rule assigns it", span,
+                       "not assigned yet",
+                       f"to read a child's state write {name}[left({scope.node})] or "
+                       f"{name}[k] in a reduction over children({scope.node})")
+            return None
+        if name in self.params:
+            return ir.Param(name, self.params[name].shape, span)
+        if name in self.sizes:
+            return ir.Const(float(self.sizes[name]), (), span)
+        if name in self.inputs:
+            self.error("E0304", f"input `{name}` is read per node", span, "missing (n)",
+                       f"write {name}({scope.node})")
+            return None
+        if name == scope.node or name == scope.child_var:
+            self.error("E0307", f"`{name}` is a node, not a tensor", span, "a node",
+                       f"read a state of it, e.g. h[{name}]")
+            return None
+        self._unknown_name(name, span, scope)
+        return None
+
+    def _broadcast(self, lhs: ir.TypedExpr, rhs: ir.TypedExpr, span: Span | None,
+                   what: str) -> ir.Shape | None:
+        if lhs.shape == rhs.shape or not rhs.shape:
+            return lhs.shape
+        if not lhs.shape:
+            return rhs.shape
+        self.error("E0301", f"shape mismatch between {what}", span,
+                   f"{format_shape(lhs.shape)} and {format_shape(rhs.shape)}",
+                   "elementwise operations need equal shapes (or a scalar)")
+        return None
+
+    def _binary(self, expr: ast.BinOp, scope: Scope) -> ir.TypedExpr | None:
+        span = expr.span
+        if expr.op == "%":
+            self.error("E0304", "% is only for token indices", span, "not an index",
+                       "write Emb[word(n) % 32] to pick one of 32 rows")
+            return None
+        lhs = self.expression(expr.lhs, scope)
+        rhs = self.expression(expr.rhs, scope)
+        if lhs is None or rhs is None:
+            return None
+        if expr.op == "@":
+            return self._matmul(lhs, rhs, expr)
+        shape = self._broadcast(lhs, rhs, span, "the operands")
+        if shape is None:
+            return None
+        if (isinstance(lhs, ir.Const) and isinstance(rhs, ir.Const)
+                and not lhs.shape and not rhs.shape):
+            value = _fold(_BINARY[expr.op], lhs.value, rhs.value)
+            if value is not None:
+                return ir.Const(value, (), span)
+        return ir.Binary(_BINARY[expr.op], lhs, rhs, shape, span)
+
+    def _matmul(self, lhs: ir.TypedExpr, rhs: ir.TypedExpr,
+                expr: ast.BinOp) -> ir.TypedExpr | None:
+        lhs_text = _describe(expr.lhs, lhs.shape)
+        rhs_text = _describe(expr.rhs, rhs.shape)
+        if len(lhs.shape) != 2 or len(rhs.shape) not in (1, 2):
+            self.error("E0307", "@ needs a matrix on the left and a vector or matrix on the "
+                       "right", expr.span, f"{lhs_text}, {rhs_text}",
+                       "write W @ x with W of shape [rows, columns]")
+            return None
+        if lhs.shape[1] != rhs.shape[0]:
+            self.error("E0301", "shape mismatch in matrix product", expr.span,
+                       f"{lhs_text} but {rhs_text}",
+                       f"the columns of the left side ({lhs.shape[1]}) must equal the rows of "
+                       f"the right side ({rhs.shape[0]})")
+            return None
+        return ir.MatMul(lhs, rhs, (lhs.shape[0],) + rhs.shape[1:], expr.span)
+
+    def _call(self, expr: ast.Call, scope: Scope) -> ir.TypedExpr | None:
+        function, span = expr.function, expr.span
+        if function in self.inputs:
+            info = self.inputs[function]
+            if info.kind == "token":
+                self.error("E0304", f"`{function}(n)` is a token id, not a tensor", span,
+                           "an index", f"look it up in an embedding: Emb[{function}(n)]")
+                return None
+            if not self._check_input_call(expr, scope):
+                return None
+            return ir.NodeInput(function, info.shape, span)
+        if function in ELEMENTWISE_FUNCTIONS:
+            if len(expr.args) != 1:
+                self.error("E0302", f"{function} takes one argument", span,
+                           f"{len(expr.args)} given")
+                return None
+            arg = self.expression(expr.args[0], scope)
+            if arg is None:
+                return None
+            if function == "softmax" and len(arg.shape) != 1:
+                self.error("E0307", "softmax needs a vector", span, format_shape(arg.shape))
+                return None
+            return ir.Unary(function, arg, arg.shape, span)
+        if function == "concat":
+            return self._concat(expr, scope)
+        if function in ("zeros", "ones"):
+            dims = [self.size_value(arg, "a shape") for arg in expr.args]
+            if not dims or any(d is None or d <= 0 for d in dims):
+                if not dims:
+                    self.error("E0302", f"{function} needs a shape", span, "no sizes",
+                               f"write {function}(H)")
+                return None
+            return ir.Const(0.0 if function == "zeros" else 1.0,
+                            tuple(int(d) for d in dims if d is not None), span)
+        if function == "num_children":
+            if scope.rule == "output":
+                self.error("E0408", "an output sees one node, not its children", span)
+                return None
+            return ir.NumChildren((), span)
+        if function == "split":
+            self.error("E0306", "split must be the whole right side of a statement", span,
+                       "split inside an expression",
+                       "write `a, b = split(x, 2)` and use a and b")
+            return None
+        if function in NODE_FUNCTIONS or function == "isleaf":
+            self.child_ref(expr, scope)  # reports P2/P3/structure problems first
+            self.error("E0307", f"{function}(...) is a node, not a tensor", span, "a node",
+                       f"read a state of it: h[{function}({scope.node})]")
+            return None
+        close = difflib.get_close_matches(function, BUILTIN_FUNCTIONS, n=1)
+        self.error("E0203", f"unknown function `{function}`", span, "not a built-in",
+                   f"did you mean `{close[0]}`?" if close else
+                   "built-ins: " + ", ".join(ELEMENTWISE_FUNCTIONS + ("concat", "split")))
+        return None
+
+    def _concat(self, expr: ast.Call, scope: Scope) -> ir.TypedExpr | None:
+        parts = [self.expression(arg, scope) for arg in expr.args]
+        if any(part is None for part in parts):
+            return None
+        typed = [part for part in parts if part is not None]
+        if len(typed) < 2:
+            self.error("E0302", "concat needs two or more tensors", expr.span)
+            return None
+        ranks = {len(part.shape) for part in typed}
+        tails = {part.shape[1:] for part in typed}
+        if 0 in ranks or len(ranks) != 1 or len(tails) != 1:
+            shapes = ", ".join(format_shape(part.shape) for part in typed)
+            self.error("E0301", "concat parts do not fit together", expr.span, shapes,
+                       "concat joins vectors, or matrices with equal column counts")
+            return None
+        rows = sum(part.shape[0] for part in typed)
+        return ir.Concat(tuple(typed), (rows,) + typed[0].shape[1:], expr.span)
+
+    def _reduce(self, expr: ast.Reduce, scope: Scope) -> ir.TypedExpr | None:
+        if expr.op not in ir.REDUCE_OPS:
+            self.error("E0203", f"`{expr.op}` cannot reduce over children", expr.span,
+                       "not a reduction", "use sum, mean or max")
+            return None
+        if expr.iterator != "children" or expr.node != scope.node:
+            self.error("E0406", "a reduction runs over children(n) of the rule's node",
+                       expr.span, "not the node's children",
+                       f"write {expr.op}(... for k in children({scope.node}))")
+            return None
+        if scope.rule != "internal":
+            code = "E0401" if scope.rule == "leaf" else "E0408"
+            self.error(code, "a reduction over children needs the internal rule", expr.span,
+                       "no children here")
+            return None
+        if scope.child_var is not None:
+            self.error("E0406", "reductions over children cannot be nested", expr.span)
+            return None
+        inner = replace(scope, child_var=expr.var)
+        body = self.expression(expr.body, inner)
+        if body is None:
+            return None
+        return ir.ChildReduce(expr.op, expr.var, body, body.shape, expr.span)
+
+    def _subscript(self, expr: ast.Subscript, scope: Scope) -> ir.TypedExpr | None:
+        base, index, span = expr.base, expr.index, expr.span
+        if isinstance(index, ast.SliceIndex):
+            arg = self.expression(base, scope)
+            if arg is None:
+                return None
+            return self._slice(arg, index, span)
+        if isinstance(base, ast.Name) and base.name in self.states:
+            child = self.child_ref(index, scope)
+            if child is None:
+                return None
+            shape = self.states[base.name].shape
+            if child == "self":
+                return self._name(ast.Name(base.name, base.span), scope)
+            assert not isinstance(child, str)
+            return ir.State(base.name, child, shape, span)
+        if isinstance(base, ast.Name) and base.name in self.params:
+            param = self.params[base.name]
+            token = self.token_index(index, scope)
+            if token is None:
+                if not any(d.code in ("E0407", "E0302") and d.span == _span_of(index)
+                           for d in self.diagnostics):
+                    self.error("E0304", f"parameter `{base.name}` is indexed by a token id",
+                               _span_of(index), "not a token index",
+                               "write Emb[word(n)] or Emb[word(n) % 32]; rows chosen by "
+                               "computed values are not supported", (P1_NOTE,))
+                return None
+            if len(param.shape) < 2:
+                self.error("E0307", f"`{base.name}` is a vector; it has no rows to look up",
+                           span, format_shape(param.shape), "declare it as a table [V, H]")
+                return None
+            return ir.Lookup(base.name, token, param.shape[1:], span)
+        if isinstance(base, ast.Name) and base.name not in scope.locals:
+            if base.name in self.inputs or base.name in self.sizes:
+                self.error("E0304", f"`{base.name}` cannot be indexed", span)
+            else:
+                self._unknown_name(base.name, base.span, scope)
+            return None
+        self.error("E0304", "only states, parameters and slices can be indexed", span,
+                   "not indexable", "slice a vector with x[0:H]")
+        return None
+
+    def _slice(self, arg: ir.TypedExpr, index: ast.SliceIndex,
+               span: Span | None) -> ir.TypedExpr | None:
+        if not arg.shape:
+            self.error("E0307", "a scalar cannot be sliced", span)
+            return None
+        length = arg.shape[0]
+        start = 0 if index.start is None else self.size_value(index.start, "a slice bound")
+        stop = length if index.stop is None else self.size_value(index.stop, "a slice bound")
+        if start is None or stop is None:
+            return None
+        if not 0 <= start < stop <= length:
+            self.error("E0305", "slice out of range", span,
+                       f"[{start}:{stop}] of a tensor with {length} rows",
+                       f"bounds must satisfy 0 <= start < stop <= {length}")
+            return None
+        return ir.Slice(arg, start, stop, (stop - start,) + arg.shape[1:], span)
+
+
+def _fold(op: str, lhs: float, rhs: float) -> float | None:
+    if op == "div" and rhs == 0:
+        return None
+    return {"add": lhs + rhs, "sub": lhs - rhs, "mul": lhs * rhs,
+            "div": lhs / rhs if rhs else 0.0}[op]
+
+
+def _describe(expr: ast.Expr, shape: ir.Shape) -> str:
+    if isinstance(expr, ast.Name):
+        return f"{expr.name} is {format_shape(shape)}"
+    return f"`{_short(expr)}` is {format_shape(shape)}"
+
+
+def _short(expr: ast.Expr) -> str:
+    """A compact rendering of an operand for messages."""
+    from cortexlang.frontend.printer import format_expression
+
+    text = format_expression(expr)
+    return text if len(text) <= 32 else text[:29] + "..."
+
+
+def _span_of(expr: ast.Expr | ast.SliceIndex) -> Span | None:
+    return getattr(expr, "span", None)
