@@ -301,10 +301,11 @@ def matching_devices(infos: Sequence[DeviceInfo], spec: str) -> list[DeviceInfo]
                 and _part_matches(device_part, info.device_index, info.device_name)]
     if text.isdigit():
         return [info for info in infos if info.platform_index == int(text)]
-    by_device = [info for info in infos if _part_matches(text, -2, info.device_name)]
+    wanted = text.casefold()
+    by_device = [info for info in infos if wanted in info.device_name.casefold()]
     if by_device:
         return by_device
-    return [info for info in infos if _part_matches(text, -2, info.platform_name)]
+    return [info for info in infos if wanted in info.platform_name.casefold()]
 
 
 def _part_matches(part: str, index: int, name: str) -> bool:

@@ -87,8 +87,7 @@ def test_selection_is_cached_and_profiling_gets_its_own_queue(opencl_device: Dev
     assert select_device(spec) is select_device(spec)
     profiled = select_device(spec, profiling=True)
     assert profiled.context is opencl_device.context
-    properties = profiled.queue.get_info(cl.command_queue_info.PROPERTIES)
-    assert properties & cl.command_queue_properties.PROFILING_ENABLE
+    assert profiled.queue.properties & cl.command_queue_properties.PROFILING_ENABLE
 
 
 def test_pyopencl_ctx_is_honoured(opencl_device: Device,
