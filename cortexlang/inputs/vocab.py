@@ -1,0 +1,206 @@
+"""Vocabularies: token text to the word ids a model's embedding table is indexed by.
+
+Id 0 is always `<unk>`: a token a frozen vocabulary does not hold reads as 0.
+
+A vocabulary file is UTF-8 text with one token per line, the line's text exactly (only the
+line break is removed; a token may hold any character but a line break, including U+00A0).
+If the first line is `<unk>`, the token on line k has id k - 1; otherwise `<unk>` is put in
+front and the token on line k has id k. `Vocab.save` always writes `<unk>` first, so a saved
+vocabulary reads back with the same ids. Empty lines and duplicate tokens are errors.
+
+The two-pass problem: ids are wanted while a file streams, but a vocabulary pruned by
+frequency is only known at the end. `VocabBuilder` hands out provisional ids in order of first
+appearance; `freeze` returns the final `Vocab` and a `remap` array from provisional to final
+ids (the identity when nothing is pruned), which `remap_words` applies to the structures.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from cortexlang.inputs import input_error, located_input_error
+from cortexlang.inputs.structure import Structure
+
+UNKNOWN = "<unk>"
+UNKNOWN_ID = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Vocab:
+    """An immutable vocabulary: `tokens[i]` is the text of id i, and `tokens[0]` is `<unk>`."""
+
+    tokens: tuple[str, ...]
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.tokens or self.tokens[0] != UNKNOWN:
+            raise ValueError(f"a Vocab's first token must be {UNKNOWN!r}")
+        index = {token: position for position, token in enumerate(self.tokens)}
+        if len(index) != len(self.tokens):
+            raise ValueError("a Vocab's tokens must be distinct")
+        object.__setattr__(self, "_index", index)
+
+    @staticmethod
+    def from_tokens(tokens: Iterable[str]) -> Vocab:
+        """A vocabulary of `<unk>` then the distinct tokens in order of first appearance."""
+        builder = VocabBuilder()
+        for token in tokens:
+            builder.add(token)
+        return builder.freeze()[0]
+
+    @staticmethod
+    def read(path: str | os.PathLike[str]) -> Vocab:
+        """Read a vocabulary file (module docstring); raises `InputError` E0509, E0520, E0521."""
+        path_text = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise input_error(
+                "E0509", f"cannot read vocabulary file {path_text}: {error}",
+                hint="a vocabulary file is UTF-8 text, one token per line") from error
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        tokens: list[str] = []
+        first_line: dict[str, int] = {}
+        for line_number, line in enumerate(lines, start=1):
+            token = line[:-1] if line.endswith("\r") else line
+            if token == "":
+                raise located_input_error(
+                    "E0521", "empty line in a vocabulary file", path=path_text,
+                    line=line_number, column=1, line_text=line, label="expected a token",
+                    hint="write one token per line, with no blank lines")
+            if token in first_line:
+                raise located_input_error(
+                    "E0520", f"duplicate token {token!r} in a vocabulary file", path=path_text,
+                    line=line_number, column=1, line_text=line, width=len(token),
+                    label=f"already on line {first_line[token]}",
+                    hint="each token may appear once; its line gives its id")
+            first_line[token] = line_number
+            tokens.append(token)
+        if not tokens or tokens[0] != UNKNOWN:
+            tokens.insert(0, UNKNOWN)
+        return Vocab(tuple(tokens))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._index
+
+    def lookup(self, token: str) -> int:
+        """The id of `token`, or 0 (`<unk>`) when the vocabulary does not hold it."""
+        return self._index.get(token, UNKNOWN_ID)
+
+    def token(self, word: int) -> str:
+        """The text of id `word` (IndexError outside 0..len-1)."""
+        return self.tokens[word]
+
+    def ids(self, tokens: Sequence[str]) -> np.ndarray:
+        """int32 ids of `tokens`, unknown ones as 0."""
+        get = self._index.get
+        return np.array([get(token, UNKNOWN_ID) for token in tokens], dtype=np.int32)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write one token per line (`<unk>` first), atomically: a temporary file then rename.
+
+        A token holding a line break cannot be saved (ValueError)."""
+        for token in self.tokens:
+            if "\n" in token or "\r" in token:
+                raise ValueError(f"token {token!r} holds a line break and cannot be saved")
+        write_text_atomically(path, "".join(token + "\n" for token in self.tokens))
+
+    def check_fits(self, model_vocabulary_size: int, *, source: str = "the input") -> None:
+        """Raise E0522 when this vocabulary has more ids than the model's embedding table."""
+        if len(self.tokens) > model_vocabulary_size:
+            raise input_error(
+                "E0522",
+                f"the vocabulary of {source} has {len(self.tokens)} tokens, but the model's "
+                f"vocabulary size V is {model_vocabulary_size}",
+                hint=f"declare V >= {len(self.tokens)} in the model, or limit the vocabulary "
+                     "(a vocabulary file, or a maximum vocabulary size when loading)")
+
+
+class VocabBuilder:
+    """A growing vocabulary used while streaming: a mutable accumulator, frozen at the end.
+
+    `add` (also spelled `lookup`, so a builder can stand in for a `Vocab` in the readers)
+    returns a provisional id, fixed at first appearance, and counts occurrences.
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {UNKNOWN: UNKNOWN_ID}
+        self._tokens: list[str] = [UNKNOWN]
+        self._counts: list[int] = [0]
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def add(self, token: str) -> int:
+        """The provisional id of `token`, adding it when new; counts the occurrence."""
+        word = self._index.get(token)
+        if word is None:
+            word = len(self._tokens)
+            self._index[token] = word
+            self._tokens.append(token)
+            self._counts.append(1)
+        else:
+            self._counts[word] += 1
+        return word
+
+    lookup = add
+
+    def freeze(self, *, max_size: int | None = None,
+               min_count: int = 1) -> tuple[Vocab, np.ndarray]:
+        """The final `Vocab` and int32 `remap[provisional id] -> final id`.
+
+        Tokens seen fewer than `min_count` times are dropped; of the rest, the `max_size - 1`
+        most frequent are kept (ties go to the earlier token). Kept tokens keep their order of
+        first appearance; dropped ones map to 0. Without limits, `remap` is the identity.
+        """
+        if max_size is not None and max_size < 1:
+            raise ValueError("max_size must be at least 1 (room for <unk>)")
+        counts = np.array(self._counts, dtype=np.int64)
+        keep = counts >= min_count
+        keep[UNKNOWN_ID] = True
+        if max_size is not None and int(keep.sum()) > max_size:
+            candidates = np.flatnonzero(keep[1:]) + 1
+            order = np.argsort(-counts[candidates], kind="stable")
+            keep[:] = False
+            keep[UNKNOWN_ID] = True
+            keep[candidates[order[: max_size - 1]]] = True
+        remap = np.zeros(len(self._tokens), dtype=np.int32)
+        kept = np.flatnonzero(keep)
+        remap[kept] = np.arange(kept.size, dtype=np.int32)
+        vocab = Vocab(tuple(self._tokens[position] for position in kept))
+        return vocab, remap
+
+
+def remap_words(structures: Sequence[Structure], remap: np.ndarray) -> list[Structure]:
+    """The structures with `words` passed through `remap` (-1, no word, stays -1)."""
+    if np.array_equal(remap, np.arange(remap.size)):
+        return list(structures)
+    extended = np.append(remap, np.int32(-1)).astype(np.int32)
+    return [replace(structure, words=extended[structure.words]) for structure in structures]
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` (UTF-8) to `path` through a temporary file in the same directory."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
