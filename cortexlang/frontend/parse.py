@@ -3,21 +3,35 @@
 The grammar lives in `grammar/cortex.lark` (shipped in the wheel as `cortexlang.grammar`).
 Lark's LALR parser reads a flat list of lines; `_group_lines` then attaches statements to the
 rule header above them. Syntax errors become located diagnostics (E01xx) with a caret.
+
+Several syntax errors are reported at once. Every logical line of the grammar parses on its own
+(a line ends at a newline outside brackets), so after an error the parser blanks the logical
+line that holds it, keeping every other position, and parses again. That finds exactly the
+errors of the other lines, never a consequence of the first one. An unclosed bracket swallows
+the rest of the file, so it ends the search.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from cortexlang.errors import CortexError, Diagnostic, Span
 from cortexlang.frontend import ast
+
+# Limits that keep every later stage (typer, printer, interpreter, compiler: all recursive)
+# far from Python's recursion limit, and every literal a finite float.
+MAX_NESTING = 100
+MAX_INTEGER_DIGITS = 300
+MAX_SYNTAX_ERRORS = 10
 
 KEYWORDS = frozenset({"model", "sizes", "structure", "param", "input", "state", "leaf",
                       "internal", "output", "for", "in", "if", "else"})
@@ -27,7 +41,7 @@ _TOKEN_NAMES = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
     "COLON": "':'", "SEMICOLON": "';'", "EQUAL": "'='", "PLUS": "'+'", "MINUS": "'-'",
     "STAR": "'*'", "SLASH": "'/'", "PERCENT": "'%'", "AT": "'@'", "TILDE": "'~'",
-    "_NL": "end of line", "NAME": "a name", "INT": "an integer", "FLOAT": "a number",
+    "_NL": "end of line", "NAME": "a name", "INT": "a number", "FLOAT": "a number",
     "COMPARE": "a comparison", "$END": "end of file",
 }
 
@@ -309,31 +323,96 @@ def _group_lines(items: list[Any], path: str, source: str) -> ast.Program:
                        tuple(states), tuple(rules), tuple(outputs), model_span, path, source)
 
 
+# How "expected ..." lists tokens: what ends or continues a line, then the binary operators as
+# one entry, then what starts an operand.
+_ENDINGS = ("_NL", "COMMA", "RPAR", "RSQB", "COLON", "EQUAL", "SEMICOLON", "TILDE")
+_OPERATORS = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "AT"})
+_OPERANDS = ("NAME", "INT", "FLOAT", "LPAR", "MINUS", "LSQB", "IF", "ELSE", "FOR", "IN",
+             "COMPARE")
+
+
 def _describe_expected(expected: set[str]) -> str:
-    names = sorted({_TOKEN_NAMES.get(name, name.lower().strip("_")) for name in expected})
-    if len(names) > 6:
-        names = names[:6] + ["..."]
-    return ", ".join(names)
+    described = [_TOKEN_NAMES[name] for name in _ENDINGS if name in expected]
+    binary = len(expected & _OPERATORS) > 1
+    if binary:
+        described.append("an operator")
+    described += [_TOKEN_NAMES.get(name, f"`{name.lower()}`") for name in _OPERANDS
+                  if name in expected and not (binary and name in _OPERATORS)]
+    known = set(_ENDINGS) | _OPERATORS | set(_OPERANDS)
+    described += sorted(_TOKEN_NAMES.get(name, f"`{name.lower().strip('_')}`")
+                        for name in expected - known)
+    described = list(dict.fromkeys(described))
+    if len(described) > 6:
+        described = described[:6] + ["..."]
+    return ", ".join(described)
 
 
-def _unclosed_bracket(source: str) -> tuple[int, int, str] | None:
-    """The (line, column, bracket) of the first bracket never closed, ignoring comments."""
-    stack: list[tuple[int, int, str]] = []
-    for line_number, text in enumerate(source.split("\n"), start=1):
-        for column, character in enumerate(text.split("#", 1)[0], start=1):
-            if character in "([":
-                stack.append((line_number, column, character))
+def _bracket_scan(source: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
+    """Brackets never closed, as (offset, line, column, bracket), and the logical lines, as
+    (start, end) offsets with `end` at the newline that ends the line (or at the end of text).
+
+    This mirrors the lexer: comments run to the end of the line, newlines inside ( ) or [ ]
+    continue the line, and a stray closing bracket is ignored, as `_BracketNewlines` does.
+    """
+    stack: list[tuple[int, int, int, str]] = []
+    logical: list[tuple[int, int]] = []
+    start = 0
+    line, column = 1, 1
+    in_comment = False
+    for offset, character in enumerate(source):
+        if character == "\n":
+            in_comment = False
+            if not stack:
+                logical.append((start, offset))
+                start = offset + 1
+            line, column = line + 1, 1
+            continue
+        if not in_comment:
+            if character == "#":
+                in_comment = True
+            elif character in "([":
+                stack.append((offset, line, column, character))
             elif character in ")]" and stack:
                 stack.pop()
-    return stack[0] if stack else None
+        column += 1
+    logical.append((start, len(source)))
+    return stack, logical
+
+
+def _blank_logical_line(source: str, offset: int) -> str:
+    """The source with the logical line holding `offset` replaced by spaces (newlines kept)."""
+    _, logical = _bracket_scan(source)
+    for start, end in logical:
+        if start <= offset <= end:
+            blank = "".join(c if c == "\n" else " " for c in source[start:end])
+            return source[:start] + blank + source[end:]
+    return source
+
+
+def _error_offset(error: UnexpectedInput) -> int | None:
+    if isinstance(error, UnexpectedCharacters):
+        return error.pos_in_stream
+    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+        return error.token.start_pos
+    return None
 
 
 def _syntax_diagnostic(error: UnexpectedInput, path: str, source: str) -> Diagnostic:
     diagnostic = _located_syntax_diagnostic(error, path, source)
-    unclosed = _unclosed_bracket(source)
-    if unclosed is None or diagnostic.code == "E0102":
+    if diagnostic.code == "E0102":
         return diagnostic
-    line, column, bracket = unclosed
+    unclosed, _ = _bracket_scan(source)
+    offset = _error_offset(error)
+    if not unclosed or (offset is not None and unclosed[0][0] > offset):
+        if offset is not None and diagnostic.span is not None:
+            open_here, _ = _bracket_scan(source[:offset])
+            if open_here and open_here[-1][1] < diagnostic.span.line:
+                _, line, column, bracket = open_here[-1]
+                note = (f"this is inside the '{bracket}' opened at {line}:{column}; newlines "
+                        "inside brackets continue the line")
+                return replace(diagnostic, notes=diagnostic.notes + (note,))
+        return diagnostic
+    _, line, column, bracket = unclosed[0]
     return Diagnostic("E0103", f"'{bracket}' is never closed", Span.point(path, line, column),
                       "opened here", "close it: newlines inside brackets continue the line",
                       (f"the parser stopped at {diagnostic.span}: {diagnostic.message}",))
@@ -362,16 +441,78 @@ def _located_syntax_diagnostic(error: UnexpectedInput, path: str, source: str) -
     if str(token) in KEYWORDS and token.type != "NAME":
         hint += f"; `{token}` is a keyword and cannot be used as a name"
     elif token.type == "_NL":
-        hint += "; is a bracket left open or an operand missing?"
+        hint = f"the line ends too early: {hint}"
     return Diagnostic("E0101", f"unexpected {text}", span, "not expected here", hint)
 
 
+def _parse_tree(source: str, path: str) -> Tree:  # type: ignore[type-arg]
+    """The Lark tree of `source`, or a `CortexError` with every syntax error found."""
+    problems: list[Diagnostic] = []
+    text = source
+    while len(problems) < MAX_SYNTAX_ERRORS:
+        try:
+            tree = _parser().parse(text)
+        except UnexpectedInput as error:
+            diagnostic = _syntax_diagnostic(error, path, text)
+            problems.append(diagnostic)
+            offset = _error_offset(error)
+            if diagnostic.code == "E0103" or offset is None:
+                break
+            blanked = _blank_logical_line(text, offset)
+            if blanked == text:
+                break
+            text = blanked
+            continue
+        if not problems:
+            return tree
+        break
+    raise CortexError(problems, source)
+
+
+def _check_limits(tree: Tree, path: str) -> list[Diagnostic]:  # type: ignore[type-arg]
+    """Expressions nested more than MAX_NESTING deep (E0104) and numbers too large to be
+    finite floats (E0105). Walks the tree without recursion, so any depth is safe."""
+    problems: list[Diagnostic] = []
+    for item in tree.children:
+        stack: list[tuple[Any, int]] = [(item, 1)]
+        too_deep = False
+        while stack:
+            node, depth = stack.pop()
+            if isinstance(node, Token):
+                if not _finite_literal(node):
+                    problems.append(Diagnostic(
+                        "E0105", "number too large", _token_span(path, node),
+                        "not a finite number", "sizes and constants must fit in a double"))
+                continue
+            if not isinstance(node, Tree):
+                continue
+            if depth > MAX_NESTING and not too_deep:
+                too_deep = True
+                problems.append(Diagnostic(
+                    "E0104", f"expression nested more than {MAX_NESTING} levels deep",
+                    _meta_span(path, node.meta), "too deep",
+                    "split it into several statements with temporaries"))
+            stack.extend((child, depth + 1) for child in node.children)
+    return problems
+
+
+def _finite_literal(token: Token) -> bool:
+    if token.type == "INT":
+        return len(token.lstrip("0")) <= MAX_INTEGER_DIGITS
+    if token.type == "FLOAT":
+        return math.isfinite(float(token))
+    return True
+
+
 def parse_program(source: str, path: str = "<input>") -> ast.Program:
-    """Parse a .cx source text; raise `CortexError` (E01xx, E0207) on malformed input."""
-    try:
-        tree = _parser().parse(source)
-    except UnexpectedInput as error:
-        raise CortexError(_syntax_diagnostic(error, path, source), source) from None
+    """Parse a .cx source text; raise `CortexError` (E01xx, E0207) on malformed input.
+
+    Every syntax error of the file is reported (up to MAX_SYNTAX_ERRORS), sorted by position.
+    """
+    tree = _parse_tree(source, path)
+    limits = _check_limits(tree, path)
+    if limits:
+        raise CortexError(limits, source)
     items = _Builder(path).transform(tree)
     return _group_lines(items, path, source)
 
@@ -380,7 +521,7 @@ def parse_file(path: str | Path) -> ast.Program:
     """Read and parse a .cx file (UTF-8). An unreadable file is a user error (E0001)."""
     text_path = str(path)
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        source = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise CortexError(Diagnostic("E0001", f"cannot read {text_path}: {error}", None, "",
                                      "check the path and that the file is UTF-8 text")) from None

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from cortexlang.frontend import ast
+
+# `3e5` lexes as one number, so a scaled size whose name looks like an exponent keeps a space.
+_EXPONENT_LIKE = re.compile(r"[eE][0-9]")
 
 # Binding strength of each operator; a child binding less tightly than its parent is
 # parenthesised. `@` binds tighter than `*`, as in the grammar.
@@ -33,6 +38,13 @@ def _number(value: float, is_integer: bool) -> str:
     return text if ("." in text or "e" in text or "inf" in text or "nan" in text) else text + ".0"
 
 
+def _condition(expr: ast.Expr) -> str:
+    """A ternary's condition: a sum, or a comparison of two sums."""
+    if isinstance(expr, ast.Compare):
+        return format_expression(expr)
+    return _wrap(expr, _PRECEDENCE["+"])
+
+
 def format_expression(expr: ast.Expr | ast.SliceIndex) -> str:
     """The canonical text of one expression."""
     if isinstance(expr, ast.Number):
@@ -40,7 +52,8 @@ def format_expression(expr: ast.Expr | ast.SliceIndex) -> str:
     if isinstance(expr, ast.Name):
         return expr.name
     if isinstance(expr, ast.Scaled):
-        return f"{expr.factor}{expr.name}"
+        space = " " if _EXPONENT_LIKE.match(expr.name) else ""
+        return f"{expr.factor}{space}{expr.name}"
     if isinstance(expr, ast.Call):
         return f"{expr.function}({', '.join(format_expression(a) for a in expr.args)})"
     if isinstance(expr, ast.Reduce):
@@ -61,7 +74,7 @@ def format_expression(expr: ast.Expr | ast.SliceIndex) -> str:
     if isinstance(expr, ast.Compare):
         return f"{_wrap(expr.lhs, 1)} {expr.op} {_wrap(expr.rhs, 1)}"
     if isinstance(expr, ast.Ternary):
-        return (f"{_wrap(expr.then, 1)} if {format_expression(expr.condition)} else "
+        return (f"{_wrap(expr.then, 1)} if {_condition(expr.condition)} else "
                 f"{format_expression(expr.otherwise)}")
     raise AssertionError(f"unhandled expression {expr!r}")
 
@@ -72,7 +85,7 @@ def _shape(dims: tuple[ast.Expr, ...]) -> str:
 
 def format_program(program: ast.Program) -> str:
     """The canonical source text of a whole program."""
-    lines = [f"model {program.name}"]
+    lines = [f"model {program.name}"] if program.name else []
     if program.sizes:
         lines.append("sizes " + ", ".join(f"{s.name} = {format_expression(s.value)}"
                                           for s in program.sizes))
