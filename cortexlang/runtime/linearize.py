@@ -1,0 +1,300 @@
+"""The linearizer: a batch of input structures to flat, height-ordered index arrays.
+
+Run on the host before any tensor work. It merges the structures of a batch, computes every
+node's height (leaves 0; an internal node 1 + the largest height of its children; for a DAG
+the longest path from a source), and renumbers the nodes so that
+
+- all nodes of one height, across all structures, form one batch: a contiguous id range;
+- batches come in increasing height, so every child id is smaller than its parent's id;
+- the leaves (height 0) are ids [0, num_leaves), so `isleaf(n)` is `n < num_leaves`;
+- inside a batch, nodes keep the order (structure, original id).
+
+With `dynamic_batching=False` the order is the same but every node is a batch of its own.
+Per-node inputs (words, labels, features) are permuted into the new order.
+
+Heights are computed by a frontier sweep over all structures at once: each numpy step
+finishes one height for the whole batch, so the work is vectorised over nodes and the number
+of Python steps is the height of the highest structure plus one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cortexlang.inputs import input_error
+from cortexlang.inputs.structure import NO_LABEL, Structure
+
+
+@dataclass(frozen=True, eq=False)
+class Linearized:
+    """The linearized batch. Node ids are the new ids unless a field says otherwise.
+
+    children:     int32 [num_nodes, max_children] new child ids, -1 where a position is empty
+                  (positions are kept: a grid cell's `[left, up]` may be `[-1, up]`).
+    num_children: int32 [num_nodes] present children per node.
+    height:       int32 [num_nodes], non-decreasing.
+    batch_start, batch_len: int32 [num_batches]: batch b is ids
+                  batch_start[b] .. batch_start[b] + batch_len[b] - 1.
+    words:        int32 [num_nodes] (-1: none). labels: int32 [num_nodes] (-1: none).
+    features:     float32 [num_nodes, F], or None when the structures have none.
+    roots:        int32 [num_trees] the new id of each structure's root.
+    tree_of, old_id: int32 [num_nodes] the structure and original id of each new node.
+    new_id:       int32 [total] the new id of original node `node_offset[t] + old id`.
+    node_offset:  int32 [num_trees + 1] where each structure starts in `new_id`.
+    seconds:      wall time of `linearize` itself.
+    """
+
+    num_nodes: int
+    num_leaves: int
+    max_children: int
+    children: np.ndarray
+    num_children: np.ndarray
+    height: np.ndarray
+    batch_start: np.ndarray
+    batch_len: np.ndarray
+    words: np.ndarray
+    features: np.ndarray | None
+    labels: np.ndarray
+    roots: np.ndarray
+    tree_of: np.ndarray
+    old_id: np.ndarray
+    new_id: np.ndarray
+    node_offset: np.ndarray
+    seconds: float
+    max_batch_len: int
+    dynamic_batching: bool = True
+
+    @property
+    def num_batches(self) -> int:
+        return int(self.batch_start.shape[0])
+
+    @property
+    def num_trees(self) -> int:
+        return int(self.roots.shape[0])
+
+    def describe(self, *, max_batches: int = 12) -> str:
+        """A short text summary: sizes, timing, then one line per batch (the first few)."""
+        lines = [
+            f"{self.num_trees} structures, {self.num_nodes} nodes ({self.num_leaves} leaves), "
+            f"max_children {self.max_children}",
+            f"{self.num_batches} batches ({'dynamic' if self.dynamic_batching else 'one node'}"
+            f" batching), largest {self.max_batch_len} nodes, "
+            f"highest {int(self.height[-1]) if self.num_nodes else 0}",
+            f"linearized in {self.seconds * 1e3:.3f} ms",
+        ]
+        shown = min(self.num_batches, max_batches)
+        for batch in range(shown):
+            start = int(self.batch_start[batch])
+            length = int(self.batch_len[batch])
+            kind = "leaves" if start < self.num_leaves else "internal"
+            lines.append(f"  batch {batch:>4}: ids {start}..{start + length - 1} "
+                         f"({length} nodes, height {int(self.height[start])}, {kind})")
+        if shown < self.num_batches:
+            lines.append(f"  ... {self.num_batches - shown} more batches")
+        return "\n".join(lines)
+
+
+def linearize(structures: Sequence[Structure], *, max_children: int,
+              dynamic_batching: bool = True) -> Linearized:
+    """Linearize a batch of structures (see the module docstring for the order).
+
+    Raises `InputError` E0550 when a node uses a child position >= `max_children`, E0551 for
+    a child id or root outside its structure, E0552 for a cycle, and E0553 when features are
+    given for some structures only, or with different widths.
+    """
+    started = time.perf_counter()
+    if max_children < 1:
+        raise ValueError("max_children must be at least 1")
+    count = len(structures)
+    sizes = np.fromiter((structure.children.shape[0] for structure in structures),
+                        dtype=np.int64, count=count)
+    node_offset = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(sizes, out=node_offset[1:])
+    total = int(node_offset[-1])
+    # Row `total` is a sentinel standing for "no child": -1 entries point at it.
+    children = _merged_children(structures, sizes, node_offset, max_children)
+    present = children < total
+    num_children = present.sum(axis=1, dtype=np.int32)
+    levels = _levels(children, present, num_children, total, structures, node_offset)
+    order = np.concatenate(levels) if levels else np.zeros(0, dtype=np.int64)
+
+    new_id = np.empty(total + 1, dtype=np.int32)
+    new_id[order] = np.arange(total, dtype=np.int32)
+    new_id[total] = -1
+    level_sizes = np.fromiter((level.shape[0] for level in levels), dtype=np.int32,
+                              count=len(levels))
+    height = np.repeat(np.arange(len(levels), dtype=np.int32), level_sizes)
+    if dynamic_batching:
+        batch_len = level_sizes
+    else:
+        batch_len = np.ones(total, dtype=np.int32)
+    batch_start = np.zeros(batch_len.shape[0], dtype=np.int32)
+    np.cumsum(batch_len[:-1], out=batch_start[1:])
+
+    tree_of_original = np.repeat(np.arange(count, dtype=np.int32), sizes)
+    tree_of = tree_of_original[order]
+    roots = np.fromiter((structure.root for structure in structures), dtype=np.int64,
+                        count=count)
+    bad_root = np.flatnonzero((roots < 0) | (roots >= sizes))
+    if bad_root.size:
+        tree = int(bad_root[0])
+        raise input_error("E0551", f"the root {int(roots[tree])} of {_name(structures, tree)} "
+                          f"is not one of its {int(sizes[tree])} nodes")
+    result = Linearized(
+        num_nodes=total,
+        num_leaves=int(level_sizes[0]) if levels else 0,
+        max_children=max_children,
+        children=new_id[children[order]],
+        num_children=num_children[order],
+        height=height,
+        batch_start=batch_start,
+        batch_len=batch_len,
+        words=_concatenate_words(structures)[order],
+        features=_merged_features(structures, sizes, order),
+        labels=_concatenate_labels(structures, sizes)[order],
+        roots=new_id[node_offset[:-1] + roots],
+        tree_of=tree_of,
+        old_id=(order - node_offset[:-1][tree_of]).astype(np.int32),
+        new_id=new_id[:total],
+        node_offset=node_offset.astype(np.int32),
+        seconds=0.0,
+        max_batch_len=int(batch_len.max(initial=0)),
+        dynamic_batching=dynamic_batching,
+    )
+    object.__setattr__(result, "seconds", time.perf_counter() - started)
+    return result
+
+
+def _name(structures: Sequence[Structure], tree: int) -> str:
+    meta = structures[tree].meta
+    if "path" in meta and "line" in meta:
+        return f"structure {tree} ({meta['path']}:{meta['line']})"
+    return f"structure {tree}"
+
+
+def _merged_children(structures: Sequence[Structure], sizes: np.ndarray,
+                     node_offset: np.ndarray, max_children: int) -> np.ndarray:
+    """int64 [total, max_children] global child ids, `total` where a position is empty."""
+    total = int(node_offset[-1])
+    widths = {structure.children.shape[1] for structure in structures}
+    width = max(widths, default=max_children)
+    if len(widths) <= 1:
+        local = (np.concatenate([structure.children for structure in structures])
+                 if structures else np.zeros((0, width), dtype=np.int32))
+    else:
+        local = np.full((total, width), -1, dtype=np.int32)
+        for tree, structure in enumerate(structures):
+            start = int(node_offset[tree])
+            local[start:start + structure.children.shape[0], :structure.children.shape[1]] = (
+                structure.children)
+    row_size = np.repeat(sizes, sizes)
+    bad = (local < -1) | (local >= row_size[:, None])
+    if bad.any():
+        row, position = (int(value) for value in np.argwhere(bad)[0])
+        tree = int(np.searchsorted(node_offset, row, side="right")) - 1
+        raise input_error(
+            "E0551", f"node {row - int(node_offset[tree])} of {_name(structures, tree)} has "
+            f"child {int(local[row, position])}, outside its {int(sizes[tree])} nodes",
+            hint="child ids are 0..N-1 of the same structure, or -1 for none")
+    if width > max_children:
+        extra = np.argwhere(local[:, max_children:] >= 0)
+        if extra.size:
+            row, position = int(extra[0][0]), int(extra[0][1]) + max_children
+            tree = int(np.searchsorted(node_offset, row, side="right")) - 1
+            raise input_error(
+                "E0550", f"node {row - int(node_offset[tree])} of {_name(structures, tree)} "
+                f"has a child at position {position}, but the model takes at most "
+                f"{max_children} children",
+                hint=f"declare max_children >= {position + 1} in the model, or binarize the "
+                     "input trees")
+        local = local[:, :max_children]
+    merged = np.full((total, max_children), total, dtype=np.int64)
+    offset_of_row = node_offset[:-1].repeat(sizes)
+    np.add(local, offset_of_row[:, None], out=merged[:, :local.shape[1]],
+           where=local >= 0)
+    return merged
+
+
+def _levels(children: np.ndarray, present: np.ndarray, num_children: np.ndarray, total: int,
+            structures: Sequence[Structure], node_offset: np.ndarray) -> list[np.ndarray]:
+    """The node ids of each height, each sorted, by a frontier sweep (module docstring)."""
+    rows, _ = np.nonzero(present)
+    child_ids = children[present]
+    in_degree = np.bincount(child_ids, minlength=total)
+    single_parent = total == 0 or int(in_degree.max(initial=0)) <= 1
+    if single_parent:
+        parent = np.full(total, -1, dtype=np.int64)
+        parent[child_ids] = rows
+    else:
+        by_child = np.argsort(child_ids, kind="stable")
+        parents_by_child = rows[by_child]
+        first_parent = np.zeros(total + 1, dtype=np.int64)
+        np.cumsum(in_degree, out=first_parent[1:])
+    done = np.zeros(total + 1, dtype=bool)
+    done[total] = True
+    owner = np.empty(total, dtype=np.int64)
+    frontier = np.flatnonzero(num_children == 0)
+    levels: list[np.ndarray] = []
+    finished = 0
+    while frontier.size:
+        done[frontier] = True
+        levels.append(frontier)
+        finished += frontier.size
+        if single_parent:
+            candidates = parent[frontier]
+            candidates = candidates[candidates >= 0]
+        else:
+            counts = in_degree[frontier]
+            starts = np.repeat(first_parent[frontier] - np.cumsum(counts) + counts, counts)
+            candidates = parents_by_child[starts + np.arange(starts.shape[0])]
+        if not candidates.size:
+            break
+        positions = np.arange(candidates.shape[0])
+        owner[candidates] = positions
+        candidates = candidates[owner[candidates] == positions]
+        frontier = np.sort(candidates[done[children[candidates]].all(axis=1)])
+    if finished < total:
+        node = int(np.flatnonzero(~done[:total])[0])
+        tree = int(np.searchsorted(node_offset, node, side="right")) - 1
+        raise input_error(
+            "E0552", f"{_name(structures, tree)} has a cycle: node "
+            f"{node - int(node_offset[tree])} depends on itself through its children",
+            hint="trees and DAGs must be acyclic; check the child ids")
+    return levels
+
+
+def _concatenate_words(structures: Sequence[Structure]) -> np.ndarray:
+    if not structures:
+        return np.zeros(0, dtype=np.int32)
+    return np.concatenate([structure.words for structure in structures]).astype(
+        np.int32, copy=False)
+
+
+def _concatenate_labels(structures: Sequence[Structure], sizes: np.ndarray) -> np.ndarray:
+    parts = [structure.labels if structure.labels is not None
+             else np.full(int(size), NO_LABEL, dtype=np.int32)
+             for structure, size in zip(structures, sizes, strict=True)]
+    if not parts:
+        return np.zeros(0, dtype=np.int32)
+    return np.concatenate(parts).astype(np.int32, copy=False)
+
+
+def _merged_features(structures: Sequence[Structure], sizes: np.ndarray,
+                     order: np.ndarray) -> np.ndarray | None:
+    arrays = [structure.features for structure in structures if structure.features is not None]
+    if not arrays:
+        return None
+    if len(arrays) < len(structures):
+        tree = next(tree for tree, structure in enumerate(structures)
+                    if structure.features is None)
+        raise input_error("E0553", f"{_name(structures, tree)} has no features, but others "
+                          "in the batch do", hint="give every structure of a batch features")
+    widths = {array.shape[1] for array in arrays}
+    if len(widths) > 1:
+        raise input_error("E0553", f"the structures of the batch have features of different "
+                          f"widths {sorted(widths)}", hint="use one feature width per batch")
+    return np.concatenate(arrays).astype(np.float32, copy=False)[order]
