@@ -1,0 +1,100 @@
+"""One entry point for input files: `load_structures(path, vocab)` picks the reader.
+
+The format comes from `format` when given, else from the extension (`.ptb`, `.txt`,
+`.tree`, `.trees`: PTB; `.json`, `.jsonl`, `.ndjson`: JSON), else from the first character
+that is not whitespace (`(`: PTB; `{` or `[`: JSON).
+
+With a `vocab`, tokens it does not hold read as `<unk>` (id 0). Without one, a vocabulary is
+built while the file streams (ids in order of first appearance) and frozen at the end; when a
+`max_vocab_size` or `min_count` prunes it, the word ids of the structures already read are
+remapped then, in one vectorised step per structure.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from cortexlang.inputs import input_error
+from cortexlang.inputs.jsontrees import iter_json
+from cortexlang.inputs.ptb import iter_ptb
+from cortexlang.inputs.structure import Structure
+from cortexlang.inputs.vocab import UNKNOWN_ID, Vocab, VocabBuilder, remap_words
+
+FORMATS = ("ptb", "json")
+_EXTENSIONS = {".ptb": "ptb", ".txt": "ptb", ".tree": "ptb", ".trees": "ptb",
+               ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+@dataclass(frozen=True)
+class LoadedStructures:
+    """What `load_structures` read: the structures, the vocabulary their words index, and
+    how many leaf tokens read as `<unk>`."""
+
+    structures: tuple[Structure, ...]
+    vocab: Vocab
+    path: str
+    format: str
+    unknown_tokens: int
+    seconds: float
+
+    def __len__(self) -> int:
+        return len(self.structures)
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """"ptb" or "json", from the extension or else the first non-whitespace character.
+
+    Raises `InputError` E0509 when the file cannot be read, E0540 when neither tells.
+    """
+    path_text = os.fspath(path)
+    extension = os.path.splitext(path_text)[1].lower()
+    if extension in _EXTENSIONS:
+        return _EXTENSIONS[extension]
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096).lstrip()
+    except OSError as error:
+        raise input_error("E0509", f"cannot read {path_text}: {error.strerror or error}",
+                          hint="check the path of the input file") from error
+    if head[:1] == b"(":
+        return "ptb"
+    if head[:1] in (b"{", b"["):
+        return "json"
+    raise input_error("E0540", f"cannot tell the format of {path_text}",
+                      hint="name it .ptb or .json, or pass the format explicitly "
+                           f"({', '.join(FORMATS)})")
+
+
+def load_structures(path: str | os.PathLike[str], vocab: Vocab | None = None, *,
+                    input_format: str | None = None, max_children: int | None = None,
+                    max_vocab_size: int | None = None, min_count: int = 1,
+                    model_vocab_size: int | None = None) -> LoadedStructures:
+    """Read every structure of an input file (PTB or JSON), mapping tokens to word ids.
+
+    `vocab` given: it is used as is (`max_vocab_size` and `min_count` do not apply).
+    `vocab` None: a vocabulary is built from the file (see the module docstring).
+    `max_children` limits the children per node (E0507); `model_vocab_size` checks that the
+    vocabulary fits the model's embedding table (E0522). All errors are `InputError`s.
+    """
+    started = time.perf_counter()
+    path_text = os.fspath(path)
+    chosen = input_format or detect_format(path)
+    if chosen not in FORMATS:
+        raise input_error("E0540", f"unknown input format {chosen!r}",
+                          hint=f"choose one of: {', '.join(FORMATS)}")
+    reader = iter_ptb if chosen == "ptb" else iter_json
+    if vocab is None:
+        builder = VocabBuilder()
+        read = list(reader(path, builder.add, max_children=max_children))
+        vocab, remap = builder.freeze(max_size=max_vocab_size, min_count=min_count)
+        structures = remap_words(read, remap)
+    else:
+        structures = list(reader(path, vocab.lookup, max_children=max_children))
+    if model_vocab_size is not None:
+        vocab.check_fits(model_vocab_size, source=path_text)
+    unknown = sum(int((structure.words == UNKNOWN_ID).sum()) for structure in structures)
+    return LoadedStructures(structures=tuple(structures), vocab=vocab, path=path_text,
+                            format=chosen, unknown_tokens=unknown,
+                            seconds=time.perf_counter() - started)
