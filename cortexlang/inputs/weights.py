@@ -1,0 +1,223 @@
+"""A model's named parameters: initialise, save, load and describe them.
+
+A parameter spec is any object with `.name: str`, `.shape: tuple[int, ...]` and
+`.init: tuple[str, tuple[float, ...]]` (a missing or None `init` means the default,
+uniform in [-0.1, 0.1)). Initialisers:
+
+    ("uniform", (low, high))   uniform in [low, high)
+    ("normal", (mean, std))    normal
+    ("zeros", ())  ("ones", ())
+
+Each parameter draws from its own generator, seeded by the run's seed together with a stable
+hash (SHA-256) of its name, so adding, removing or reordering parameters leaves the values of
+the others unchanged, on every machine and Python version.
+
+The weights file is a NumPy `.npz` archive, one array per parameter name, written atomically
+(a temporary file in the same directory, then `os.replace`). Errors are `InputError`s
+E0530..E0535 naming the file's and the model's view of the parameter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from cortexlang.errors import InputError
+from cortexlang.inputs import input_error
+
+DEFAULT_INIT: tuple[str, tuple[float, ...]] = ("uniform", (-0.1, 0.1))
+_INIT_ARITY = {"uniform": 2, "normal": 2, "zeros": 0, "ones": 0}
+
+
+class ParameterSpec(Protocol):
+    """What `init_weights` and `load_weights` need to know about a parameter."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A plain parameter spec, for tests and tools that have no compiled model at hand."""
+
+    name: str
+    shape: tuple[int, ...]
+    init: tuple[str, tuple[float, ...]] = DEFAULT_INIT
+
+
+def name_seed(seed: int, name: str) -> np.random.SeedSequence:
+    """The seed sequence of parameter `name` under run seed `seed` (any integer)."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return np.random.SeedSequence([seed & (2**64 - 1), int.from_bytes(digest[:8], "little")])
+
+
+def _init_of(spec: ParameterSpec) -> tuple[str, tuple[float, ...]]:
+    init = getattr(spec, "init", None)
+    if init is None:
+        return DEFAULT_INIT
+    try:
+        kind, arguments = init
+        arguments = tuple(float(argument) for argument in arguments)
+    except (TypeError, ValueError):
+        raise input_error("E0534", f"parameter {spec.name!r} has a malformed initialiser "
+                          f"{init!r}", hint="an initialiser is (kind, (arguments...))") from None
+    if kind not in _INIT_ARITY:
+        raise input_error("E0534", f"parameter {spec.name!r} has unknown initialiser {kind!r}",
+                          hint=f"choose one of: {', '.join(_INIT_ARITY)}")
+    if len(arguments) != _INIT_ARITY[kind]:
+        raise input_error("E0534", f"initialiser {kind!r} of parameter {spec.name!r} takes "
+                          f"{_INIT_ARITY[kind]} arguments, not {len(arguments)}",
+                          hint="uniform (low, high), normal (mean, std), zeros (), ones ()")
+    if kind == "normal" and arguments[1] < 0:
+        raise input_error("E0534", f"normal initialiser of {spec.name!r} has std < 0")
+    if kind == "uniform" and arguments[0] > arguments[1]:
+        raise input_error("E0534", f"uniform initialiser of {spec.name!r} has low > high")
+    return kind, arguments
+
+
+def init_weights(specs: Iterable[ParameterSpec], seed: int = 0, *,
+                 dtype: Any = np.float32) -> dict[str, np.ndarray]:
+    """Fresh values for every parameter, in spec order, deterministic per (seed, name).
+
+    Values are drawn in float64 and then cast, so every dtype sees the same numbers.
+    Raises `InputError` E0534 for an unknown or malformed initialiser; ValueError for two
+    specs of the same name.
+    """
+    weights: dict[str, np.ndarray] = {}
+    for spec in specs:
+        if spec.name in weights:
+            raise ValueError(f"two parameters are named {spec.name!r}")
+        kind, arguments = _init_of(spec)
+        shape = tuple(int(size) for size in spec.shape)
+        generator = np.random.default_rng(name_seed(seed, spec.name))
+        if kind == "uniform":
+            values = generator.uniform(arguments[0], arguments[1], size=shape)
+        elif kind == "normal":
+            values = generator.normal(arguments[0], arguments[1], size=shape)
+        elif kind == "zeros":
+            values = np.zeros(shape)
+        else:
+            values = np.ones(shape)
+        weights[spec.name] = np.asarray(values).astype(dtype)
+    return weights
+
+
+def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray]) -> None:
+    """Write `weights` as an `.npz` archive at `path` (any suffix), atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            arrays: dict[str, Any] = {name: np.asarray(value) for name, value in weights.items()}
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def read_weights_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Every array of a weights file, as stored. Raises `InputError` E0533 when unreadable."""
+    path_text = os.fspath(path)
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(4)
+        if not magic.startswith(b"PK"):
+            raise _unreadable(path_text, ValueError("it is not an .npz (zip) archive"))
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise input_error("E0533", f"weights file {path_text} does not exist",
+                          hint="save weights first, or leave the weights out to initialise "
+                               "them from a seed") from None
+    except InputError:
+        raise
+    except Exception as error:  # numpy reports a bad file with many exception types
+        raise _unreadable(path_text, error) from error
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise _unreadable(path_text, ValueError("it holds one array, not an .npz archive"))
+    try:
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    except Exception as error:  # a damaged member: zip, CRC, header or pickle errors
+        raise _unreadable(path_text, error) from error
+
+
+def _unreadable(path_text: str, error: Exception) -> InputError:
+    return input_error("E0533", f"weights file {path_text} cannot be read: {error}",
+                       hint="the file may be truncated or not a weights file; save it again")
+
+
+def load_weights(path: str | os.PathLike[str], specs: Sequence[ParameterSpec], *,
+                 dtype: Any = np.float32) -> dict[str, np.ndarray]:
+    """The weights of `path` checked against `specs`, cast to `dtype`, in spec order.
+
+    Raises `InputError`: E0533 unreadable file, E0530 a spec'd name missing from the file,
+    E0531 a name in the file that no spec has, E0532 a shape mismatch, E0535 an array that is
+    not floating point.
+    """
+    path_text = os.fspath(path)
+    stored = read_weights_file(path)
+    expected = {spec.name: tuple(int(size) for size in spec.shape) for spec in specs}
+    for name, shape in expected.items():
+        if name not in stored:
+            raise input_error(
+                "E0530", f"weights file {path_text} has no parameter {name!r} "
+                f"(the model's {name} has shape {list(shape)})",
+                notes=(f"the file holds: {', '.join(sorted(stored)) or 'nothing'}",),
+                hint="was the file saved for another model or version of this model?")
+    for name, array in stored.items():
+        if name not in expected:
+            raise input_error(
+                "E0531", f"weights file {path_text} holds {name!r} of shape "
+                f"{list(array.shape)}, which the model does not have",
+                notes=(f"the model's parameters: {', '.join(expected)}",),
+                hint="was the file saved for another model, or was the parameter renamed?")
+    weights: dict[str, np.ndarray] = {}
+    for name, shape in expected.items():
+        array = stored[name]
+        if tuple(array.shape) != shape:
+            raise input_error(
+                "E0532", f"parameter {name!r} has shape {list(array.shape)} in {path_text} "
+                f"but {list(shape)} in the model",
+                hint="the model's sizes (hidden size, vocabulary) differ from the saved ones")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise input_error("E0535", f"parameter {name!r} in {path_text} has dtype "
+                              f"{array.dtype}, not floating point")
+        weights[name] = array.astype(dtype, copy=False)
+    return weights
+
+
+def describe_weights(weights: Mapping[str, np.ndarray]) -> str:
+    """A table of name, shape, dtype, mean, std, min and max, one row per parameter."""
+    header = ("name", "shape", "dtype", "mean", "std", "min", "max")
+    rows: list[tuple[str, ...]] = [header]
+    for name, array in weights.items():
+        values = np.asarray(array, dtype=np.float64)
+        if values.size:
+            numbers = (values.mean(), values.std(), values.min(), values.max())
+            statistics = tuple(f"{number:.6g}" for number in numbers)
+        else:
+            statistics = ("-",) * 4
+        rows.append((name, "x".join(str(size) for size in array.shape) or "scalar",
+                     str(array.dtype)) + statistics)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2])]
+        cells += [cell.rjust(width) for cell, width in zip(row[3:], widths[3:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    total = sum(int(np.asarray(array).size) for array in weights.values())
+    lines.append(f"{len(weights)} parameters, {total} values")
+    return "\n".join(lines)
