@@ -1,0 +1,144 @@
+"""Backends: the named ways to run a checked program, all returning the same `Outputs`.
+
+A backend is a callable
+
+    backend(program, structures, weights, options) -> Outputs
+
+registered under a name with a *factory*: a function of no arguments that returns the
+backend. Factories run only when a backend is asked for, so registering one costs nothing:
+`cortexlang check` never imports pyopencl because the compiled backend exists.
+
+To add a backend, write its factory (importing its heavy modules inside) and add one line:
+
+    register_backend("compiled", _compiled_backend, "generated OpenCL kernels")
+
+and to make it the default, change `DEFAULT_BACKEND`. The command line lists the registered
+names as the choices of `--backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from cortexlang.errors import Diagnostic, UsageError
+from cortexlang.inputs.structure import Structure
+from cortexlang.ir.checked import CheckedProgram
+from cortexlang.outputs import Outputs
+
+DEFAULT_BACKEND = "interp"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to run, independent of the program and inputs.
+
+    dtype:    "float32" or "float64", the precision of all arithmetic.
+    device:   an OpenCL device spec ("P:D", part of a name) for backends that use one.
+    settings: backend-specific NAME=VALUE pairs from the command line, in the order given;
+              each backend documents the names it reads and rejects the ones it does not know.
+    """
+
+    dtype: str = "float32"
+    device: str | None = None
+    settings: tuple[tuple[str, str], ...] = ()
+
+    def setting(self, name: str, default: str | None = None) -> str | None:
+        """The last value given for `name`, else `default`."""
+        values = [value for key, value in self.settings if key == name]
+        return values[-1] if values else default
+
+
+class Backend(Protocol):
+    def __call__(self, program: CheckedProgram, structures: Sequence[Structure],
+                 weights: Mapping[str, np.ndarray], options: BackendOptions) -> Outputs: ...
+
+
+BackendFactory = Callable[[], Backend]
+
+
+@dataclass(frozen=True)
+class _Registration:
+    factory: BackendFactory
+    description: str
+
+
+_REGISTRY: dict[str, _Registration] = {}
+
+
+def register_backend(name: str, factory: BackendFactory, description: str = "") -> None:
+    """Register (or replace) the backend `name`; `factory()` returns the backend callable."""
+    _REGISTRY[name] = _Registration(factory, description)
+
+
+def backend_names() -> tuple[str, ...]:
+    """The registered names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def backend_description(name: str) -> str:
+    return _REGISTRY[name].description
+
+
+def get_backend(name: str) -> Backend:
+    """The backend registered as `name`. Raises `UsageError` (exit 2) for an unknown name."""
+    registration = _REGISTRY.get(name)
+    if registration is None:
+        known = ", ".join(backend_names()) or "none"
+        raise UsageError(Diagnostic("E0012", f"unknown backend `{name}`", None, "",
+                                    f"registered backends: {known}"))
+    return registration.factory()
+
+
+def _unknown_settings(options: BackendOptions, backend: str, known: Sequence[str]) -> None:
+    """Reject settings a backend does not read, so that a typo is not silently ignored."""
+    for key, _ in options.settings:
+        if key not in known:
+            accepted = ", ".join(known) or "none"
+            raise UsageError(Diagnostic("E0013", f"the {backend} backend has no setting "
+                                        f"`{key}`", None, "", f"its settings: {accepted}"))
+
+
+def _interpreter_backend() -> Backend:
+    from cortexlang.interp import interpret
+
+    def run(program: CheckedProgram, structures: Sequence[Structure],
+            weights: Mapping[str, np.ndarray], options: BackendOptions) -> Outputs:
+        _unknown_settings(options, "interp", ())
+        return interpret(program, structures, weights, dtype=np.dtype(options.dtype))
+
+    return run
+
+
+register_backend(DEFAULT_BACKEND, _interpreter_backend,
+                 "the reference interpreter: numpy, one node at a time")
+
+
+def merge_outputs(parts: Sequence[Outputs]) -> Outputs:
+    """One `Outputs` for consecutive batches of structures, as if run as one batch.
+
+    Root outputs and node rows are concatenated in order; timings are summed per phase.
+    """
+    if not parts:
+        raise ValueError("merge_outputs needs at least one part")
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    offsets = [np.asarray([0], dtype=np.int64)]
+    for part in parts:
+        offsets.append(part.node_offset[1:] + offsets[-1][-1])
+    timings: dict[str, float] = {}
+    for part in parts:
+        for phase, seconds in part.timings.items():
+            timings[phase] = timings.get(phase, 0.0) + seconds
+    return Outputs(
+        outputs={name: np.concatenate([part.outputs[name] for part in parts])
+                 for name in first.outputs},
+        states={name: np.concatenate([part.states[name] for part in parts])
+                for name in first.states},
+        node_offset=np.concatenate(offsets),
+        selectors=dict(first.selectors),
+        timings=timings)

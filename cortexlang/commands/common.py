@@ -1,0 +1,109 @@
+"""Helpers every command shares: size overrides (-D), consoles, and reading a model."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from collections.abc import Iterator, Sequence
+
+from rich.console import Console
+
+from cortexlang.frontend.check import load_program
+from cortexlang.ir import checked as ir
+
+_OVERRIDE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(-?[0-9]+)")
+
+
+def size_override(text: str) -> tuple[str, int]:
+    """argparse type of `-D NAME=VALUE`; a malformed one is a usage error (exit 2)."""
+    match = _OVERRIDE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with a whole number, such as H=64, not {text!r}")
+    return match.group(1), int(match.group(2))
+
+
+def add_size_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-D", dest="sizes", metavar="NAME=VALUE", type=size_override,
+                        action="append", default=[],
+                        help="override a size of the model, e.g. -D H=64 (repeatable)")
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL.cx", help="the model source file")
+
+
+def overrides_of(args: argparse.Namespace) -> dict[str, int]:
+    """The -D overrides, the last one winning when a name repeats."""
+    return dict(args.sizes)
+
+
+def load_model(path: str, args: argparse.Namespace) -> ir.CheckedProgram:
+    """Parse and check a model with the command line's size overrides.
+
+    Raises `CortexError` with every problem in the program, `UsageError` for an unknown -D.
+    """
+    return load_program(path, overrides_of(args))
+
+
+def stdout_console() -> Console:
+    """A console on the current stdout (tests replace sys.stdout; rich follows it)."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def expressions(expression: ir.TypedExpr) -> Iterator[ir.TypedExpr]:
+    """`expression` and every expression inside it, outermost first (iteratively)."""
+    pending: list[ir.TypedExpr] = [expression]
+    while pending:
+        current = pending.pop()
+        yield current
+        for field in dataclasses.fields(current):
+            value = getattr(current, field.name)
+            if isinstance(value, tuple):
+                pending.extend(part for part in value if _is_expression(part))
+            elif _is_expression(value):
+                pending.append(value)
+
+
+def _is_expression(value: object) -> bool:
+    return isinstance(value, (ir.Const, ir.Param, ir.Lookup, ir.NodeInput, ir.NumChildren,
+                              ir.State, ir.Local, ir.Unary, ir.Binary, ir.MatMul, ir.Concat,
+                              ir.Slice, ir.ChildReduce, ir.Select))
+
+
+def program_expressions(program: ir.CheckedProgram) -> Iterator[ir.TypedExpr]:
+    """Every expression of both rules and every output."""
+    for rule in (program.leaf, program.internal):
+        for statement in rule.statements:
+            yield from expressions(statement.value)
+    for output in program.outputs:
+        yield from expressions(output.value)
+
+
+def vocabulary_capacity(program: ir.CheckedProgram) -> int | None:
+    """How many word ids the model can look up: the rows of the smallest table indexed by a
+    token directly (`Emb[word(n)]`), or None when no table is (`EmbM[word(n) % M]` takes any
+    id). This is the model's vocabulary size, whatever the size is called."""
+    rows = [program.param(expression.param).shape[0]
+            for expression in program_expressions(program)
+            if isinstance(expression, ir.Lookup)
+            and isinstance(expression.index, ir.TokenIndex)]
+    return min(rows) if rows else None
+
+
+def vector_inputs(program: ir.CheckedProgram) -> Sequence[ir.InputInfo]:
+    return [item for item in program.inputs if item.kind == "vector"]
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: 850 us, 12.3 ms, 4.56 s."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"

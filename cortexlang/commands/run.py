@@ -1,0 +1,216 @@
+"""`cortexlang run MODEL.cx`: run a model on trees, sequences or grids and show its outputs.
+
+Inputs are processed in chunks of structures (a progress bar shows on a terminal), with the
+chosen backend; the outputs of the chunks are joined as if run in one batch. `--out` saves
+every output and state as an .npz archive (written atomically); `--json` prints a
+machine-readable summary instead of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from cortexlang import atomic
+from cortexlang.backends import (
+    DEFAULT_BACKEND,
+    BackendOptions,
+    backend_names,
+    get_backend,
+    merge_outputs,
+)
+from cortexlang.commands import Command
+from cortexlang.commands.common import (
+    add_model_argument,
+    add_size_options,
+    format_seconds,
+    load_model,
+    stderr_console,
+    stdout_console,
+)
+from cortexlang.commands.loading import (
+    Inputs,
+    add_input_options,
+    add_weight_options,
+    load_inputs,
+    load_weights_for,
+)
+from cortexlang.ir.checked import CheckedProgram
+from cortexlang.outputs import Outputs
+
+PREVIEW_STRUCTURES = 3
+PREVIEW_VALUES = 6
+DEFAULT_CHUNK = 256
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    add_size_options(parser)
+    add_input_options(parser)
+    add_weight_options(parser)
+    group = parser.add_argument_group("running")
+    group.add_argument("--backend", choices=backend_names(), default=DEFAULT_BACKEND,
+                       help=f"how to run the model (default {DEFAULT_BACKEND})")
+    group.add_argument("--float64", action="store_true",
+                       help="compute in float64 instead of float32")
+    group.add_argument("--device", metavar="SPEC",
+                       help="OpenCL device for backends that use one (see cortexlang devices)")
+    group.add_argument("--set", dest="settings", metavar="NAME=VALUE", type=_setting,
+                       action="append", default=[], help="a backend-specific setting")
+    group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
+                       help=f"structures per backend call (default {DEFAULT_CHUNK})")
+    group = parser.add_argument_group("results")
+    group.add_argument("--out", metavar="OUT.npz",
+                       help="save every output and state (keys outputs/NAME, states/NAME, "
+                            "node_offset)")
+    group.add_argument("--json", action="store_true",
+                       help="print a machine-readable summary on stdout")
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name.strip(), value
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
+    return int(text)
+
+
+def execute(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    program = load_model(args.model, args)
+    backend = get_backend(args.backend)
+    options = BackendOptions(dtype="float64" if args.float64 else "float32",
+                             device=args.device, settings=tuple(args.settings))
+    inputs = load_inputs(args, program)
+    weights_started = time.perf_counter()
+    weights = load_weights_for(args, program, np.dtype(options.dtype))
+    weights_seconds = time.perf_counter() - weights_started
+
+    chunks = [inputs.structures[start:start + args.chunk]
+              for start in range(0, len(inputs.structures), args.chunk)] or [()]
+    run_started = time.perf_counter()
+    parts = []
+    with _progress(len(inputs.structures), len(chunks) > 1 and not args.json) as progress:
+        task = progress.add_task("running", total=len(inputs.structures))
+        for chunk in chunks:
+            parts.append(backend(program, chunk, weights, options))
+            progress.advance(task, len(chunk))
+    outputs = merge_outputs(parts)
+    timings = {"input": inputs.seconds, "weights": weights_seconds,
+               "run": time.perf_counter() - run_started,
+               **{f"backend_{phase}": seconds for phase, seconds in outputs.timings.items()}}
+    if args.out is not None:
+        atomic.save_npz(args.out, _archive(outputs))
+    timings["total"] = time.perf_counter() - started
+
+    if args.json:
+        summary = _summary(program, args, options, inputs, outputs, timings)
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(program, args, options, inputs, outputs, timings)
+    return 0
+
+
+def _progress(total: int, visible: bool) -> Progress:
+    console = stderr_console()
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True,
+                    disable=not (visible and console.is_terminal))
+
+
+def _archive(outputs: Outputs) -> dict[str, np.ndarray]:
+    arrays = {f"outputs/{name}": values for name, values in outputs.outputs.items()}
+    arrays.update({f"states/{name}": values for name, values in outputs.states.items()})
+    arrays["node_offset"] = outputs.node_offset
+    return arrays
+
+
+def _preview(program: CheckedProgram, inputs: Inputs, outputs: Outputs,
+             name: str) -> list[list[float]]:
+    """The first values of output `name` at the root of each of the first structures."""
+    rows = []
+    for index in range(min(PREVIEW_STRUCTURES, outputs.num_structures)):
+        value = outputs.for_structure(name, index)
+        if outputs.selectors.get(name) == "all":
+            value = value[inputs.structures[index].root]
+        rows.append([float(number) for number in np.ravel(value)[:PREVIEW_VALUES]])
+    return rows
+
+
+def _summary(program: CheckedProgram, args: argparse.Namespace, options: BackendOptions,
+             inputs: Inputs, outputs: Outputs, timings: dict[str, float]) -> dict[str, Any]:
+    return {
+        "model": program.name,
+        "path": program.path,
+        "structure": program.structure.kind,
+        "sizes": dict(program.sizes),
+        "backend": args.backend,
+        "dtype": options.dtype,
+        "inputs": {"source": inputs.source, "structures": len(inputs.structures),
+                   "nodes": inputs.num_nodes, "vocabulary": inputs.vocabulary_size},
+        "timings": timings,
+        "outputs": {name: {"selector": outputs.selectors.get(name, "root"),
+                           "shape": list(values.shape),
+                           "preview": _preview(program, inputs, outputs, name)}
+                    for name, values in outputs.outputs.items()},
+        "out": args.out,
+    }
+
+
+def _format_values(values: Sequence[float], total: int) -> str:
+    text = " ".join(f"{value:9.5f}" for value in values)
+    return text + (" ..." if total > len(values) else "")
+
+
+def _print_summary(program: CheckedProgram, args: argparse.Namespace, options: BackendOptions,
+                   inputs: Inputs, outputs: Outputs, timings: dict[str, float]) -> None:
+    console = stdout_console()
+
+    def fact(label: str, value: str) -> None:
+        console.print(Text.assemble((f"{label:<9}", "bold"), value))
+
+    sizes = " ".join(f"{name}={value}" for name, value in program.sizes)
+    fact("model", f"{program.name} ({program.path}), {program.structure.kind}, {sizes}")
+    fact("backend", f"{args.backend}, {options.dtype}")
+    fact("inputs", f"{inputs.description}, {inputs.num_nodes} nodes")
+    backend_phases = ", ".join(f"{phase.removeprefix('backend_')} {format_seconds(seconds)}"
+                               for phase, seconds in timings.items()
+                               if phase.startswith("backend_"))
+    fact("time", f"run {format_seconds(timings['run'])}"
+                 + (f" ({backend_phases})" if backend_phases else "")
+                 + f", input {format_seconds(timings['input'])}, "
+                   f"total {format_seconds(timings['total'])}")
+    if args.out is not None:
+        fact("saved", args.out)
+    for name, values in outputs.outputs.items():
+        selector = outputs.selectors.get(name, "root")
+        where = "" if selector == "root" else ", shown at each root"
+        console.print(Text.assemble((f"{name}[{selector}]", "bold"),
+                                    f" {list(values.shape)}{where}"))
+        width = int(np.prod(values.shape[1:], dtype=np.int64))
+        for index, row in enumerate(_preview(program, inputs, outputs, name)):
+            console.print(Text.assemble((f"  structure {index:<4}", "dim"),
+                                        _format_values(row, width)))
+        if outputs.num_structures > PREVIEW_STRUCTURES:
+            console.print(Text(f"  ... {outputs.num_structures - PREVIEW_STRUCTURES} more",
+                               style="dim"))
+
+COMMAND = Command(
+    name="run",
+    summary="run a model on input trees, sequences or grids",
+    configure=configure,
+    execute=execute,
+    description=__doc__ or "",
+)
