@@ -7,11 +7,19 @@ problem it finds, sorted by position, in one `CortexError`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
-from cortexlang.errors import CortexError, Diagnostic, Span, UsageError
+from cortexlang.errors import CortexError, Diagnostic, InternalError, Span, UsageError
 from cortexlang.frontend import ast
-from cortexlang.frontend.typing import BUILTIN_FUNCTIONS, ExpressionTyper, Scope, format_shape
+from cortexlang.frontend.typing import (
+    BUILTIN_FUNCTIONS,
+    MAX_SIZE,
+    ExpressionTyper,
+    Scope,
+    did_you_mean,
+    format_shape,
+)
 from cortexlang.ir import checked as ir
 
 STRUCTURE_KINDS = {
@@ -29,7 +37,7 @@ DEFAULT_INIT = ("uniform", (-0.1, 0.1))
 class _Checker:
     def __init__(self, program: ast.Program, overrides: Mapping[str, int]) -> None:
         self.program = program
-        self.overrides = dict(overrides)
+        self.overrides = _validated_overrides(overrides)
         self.path = program.path
         self.diagnostics: list[Diagnostic] = []
         self.declared: dict[str, Span | None] = {}
@@ -54,25 +62,35 @@ class _Checker:
 
     # -- declarations --------------------------------------------------------------------------
     def sizes(self, typer: ExpressionTyper) -> None:
+        typer.later_sizes = {size.name: size.span for size in self.program.sizes}
         for size in self.program.sizes:
+            typer.later_sizes.pop(size.name, None)
             if not self.declare(size.name, size.span, "size"):
                 continue
-            if size.name in self.overrides:
+            from_command_line = size.name in self.overrides
+            if from_command_line:
                 value: int | None = self.overrides.pop(size.name)
             else:
                 value = typer.size_value(size.value, f"size {size.name}")
+            where = f"-D {size.name}={value}" if from_command_line else f"{size.name} = {value}"
+            if value is not None and value <= 0:
+                self.error("E0212", f"size {size.name} must be positive", size.span, where,
+                           "sizes count hidden units, words, rows")
+                value = None
+            elif value is not None and value > MAX_SIZE:
+                self.error("E0212", f"size {size.name} is too large", size.span, where,
+                           f"sizes must stay below {MAX_SIZE + 1}")
+                value = None
             if value is None:
-                continue
-            if value <= 0:
-                self.error("E0212", f"size {size.name} must be positive", size.span,
-                           f"{size.name} = {value}", "sizes count hidden units, words, rows")
+                typer.broken.add(size.name)
                 continue
             typer.sizes[size.name] = value
         for name in self.overrides:
             known = ", ".join(s.name for s in self.program.sizes) or "none"
             raise UsageError(Diagnostic(
                 "E0213", f"-D {name}=...: the model has no size `{name}`", None, "",
-                f"sizes of this model: {known}"))
+                did_you_mean(name, [s.name for s in self.program.sizes])
+                or f"sizes of this model: {known}"))
 
     def structure(self, typer: ExpressionTyper) -> ir.StructureInfo:
         declarations = self.program.structures
@@ -81,27 +99,43 @@ class _Checker:
                        "missing `structure`", "add e.g. `structure binary_tree`")
             return ir.StructureInfo("binary_tree", 2)
         for extra in declarations[1:]:
-            self.error("E0202", "structure is declared twice", extra.span, "second structure")
+            self.error("E0202", "structure is declared twice", extra.span, "second structure",
+                       "a model has one structure")
         declaration = declarations[0]
         if declaration.kind not in STRUCTURE_KINDS:
             self.error("E0210", f"unknown structure `{declaration.kind}`", declaration.span,
                        "not a structure kind",
+                       did_you_mean(declaration.kind, tuple(STRUCTURE_KINDS)) or
                        "use binary_tree, tree(max_children=K), dag(max_children=K) or sequence")
             return ir.StructureInfo("binary_tree", 2)
         default, configurable = STRUCTURE_KINDS[declaration.kind]
         max_children = default
+        seen: set[str] = set()
         for name, value in declaration.args:
-            if name != "max_children" or not configurable:
+            if name != "max_children":
                 self.error("E0210", f"{declaration.kind} takes no argument `{name}`",
                            declaration.span, "unexpected argument",
-                           "only tree and dag take max_children=K")
+                           "the only structure argument is max_children=K")
                 continue
-            max_children = typer.size_value(value, "max_children")
-            if max_children is not None and max_children < 1:
-                self.error("E0210", "max_children must be at least 1", declaration.span)
+            if name in seen:
+                self.error("E0202", "max_children is given twice", value.span, "second value",
+                           "give it once")
+                continue
+            seen.add(name)
+            given = typer.size_value(value, "max_children")
+            if given is None:
                 max_children = None
+            elif given < 1:
+                self.error("E0210", "max_children must be at least 1", value.span, f"{given}")
+                max_children = None
+            elif not configurable and given != default:
+                self.error("E0210", f"a {declaration.kind} node has exactly {default} "
+                           f"child{'ren' * (default != 1)}", value.span, f"{given}",
+                           "for any other arity use tree(max_children=K)")
+            else:
+                max_children = given
         if max_children is None:
-            if default is None and not any(n == "max_children" for n, _ in declaration.args):
+            if default is None and not seen:
                 self.error("E0210", f"{declaration.kind} needs max_children", declaration.span,
                            "arity unknown", f"write {declaration.kind}(max_children=4)")
             max_children = 2
@@ -110,15 +144,17 @@ class _Checker:
     def shape(self, typer: ExpressionTyper, dims: tuple[ast.Expr, ...], what: str,
               span: Span | None, ranks: tuple[int, ...]) -> ir.Shape | None:
         values = [typer.size_value(dim, f"a dimension of {what}") for dim in dims]
-        if any(v is None for v in values):
+        for value, dim in zip(values, dims, strict=True):
+            if value is not None and value <= 0:
+                self.error("E0212", f"{what} has an empty dimension", dim.span, f"{value}",
+                           "dimensions must be positive")
+        if any(v is None or v <= 0 for v in values):
             return None
         shape = tuple(int(v) for v in values if v is not None)
-        if any(d <= 0 for d in shape):
-            self.error("E0212", f"{what} has an empty dimension", span, format_shape(shape))
-            return None
         if len(shape) not in ranks:
-            self.error("E0307", f"{what} must have {' or '.join(map(str, ranks))} dimensions",
-                       span, format_shape(shape))
+            allowed = ", ".join(map(str, ranks[:-1])) + " or " * (len(ranks) > 1) + str(ranks[-1])
+            self.error("E0307", f"{what} must have {allowed} dimensions", span,
+                       f"{len(shape)} dimensions")
             return None
         return shape
 
@@ -127,7 +163,8 @@ class _Checker:
         init = param.init
         if init is None:
             return DEFAULT_INIT
-        name, args = None, ()
+        name: str | None = None
+        args: tuple[ast.Expr, ...] = ()
         if isinstance(init, ast.Name):
             name = init.name
         elif isinstance(init, ast.Call):
@@ -135,7 +172,8 @@ class _Checker:
         if name not in INITIALISERS:
             self.error("E0211", "unknown initialiser", getattr(init, "span", param.span),
                        "not an initialiser",
-                       "use uniform(a, b), uniform(a), normal(mean, std), zeros, ones, "
+                       (did_you_mean(name, tuple(INITIALISERS)) + " " if name else "")
+                       + "use uniform(a, b), uniform(a), normal(mean, std), zeros, ones or "
                        "constant(v)")
             return DEFAULT_INIT
         low, high = INITIALISERS[name]
@@ -147,6 +185,12 @@ class _Checker:
         numbers = tuple(float(v) for v in values if v is not None)
         if name == "uniform" and len(numbers) == 1:
             numbers = (-abs(numbers[0]), abs(numbers[0]))
+        if (name == "uniform" and numbers[0] > numbers[1]) or (name == "normal"
+                                                               and numbers[1] < 0):
+            self.error("E0211", f"bad {name} bounds", getattr(init, "span", param.span),
+                       "empty range" if name == "uniform" else "negative deviation",
+                       "write uniform(low, high) with low <= high, normal(mean, std >= 0)")
+            return DEFAULT_INIT
         return (name, numbers)
 
     def params(self, typer: ExpressionTyper) -> None:
@@ -156,7 +200,9 @@ class _Checker:
             shape = self.shape(typer, param.shape, f"parameter {param.name}", param.span,
                                (1, 2, 3))
             init = self.initialiser(typer, param)
-            if shape is not None:
+            if shape is None:
+                typer.broken.add(param.name)
+            else:
                 typer.params[param.name] = ir.ParamInfo(param.name, shape, init, param.span)
 
     def inputs(self, typer: ExpressionTyper) -> None:
@@ -165,11 +211,14 @@ class _Checker:
                 continue
             if item.kind == "vector":
                 shape = self.shape(typer, item.shape, f"input {item.name}", item.span, (1,))
-                if shape is not None:
+                if shape is None:
+                    typer.broken.add(item.name)
+                else:
                     typer.inputs[item.name] = ir.InputInfo(item.name, "vector", shape, item.span)
             elif item.kind == "token":
                 typer.inputs[item.name] = ir.InputInfo(item.name, "token", (), item.span)
             else:
+                typer.broken.add(item.name)
                 self.error("E0210", f"unknown input kind `{item.kind}`", item.span,
                            "not an input kind", f"write `input {item.name}: token` or "
                            f"`input {item.name}[X]` for a vector")
@@ -179,20 +228,33 @@ class _Checker:
             if not self.declare(state.name, state.span, "state"):
                 continue
             shape = self.shape(typer, state.shape, f"state {state.name}", state.span, (1, 2))
-            if shape is not None:
+            if shape is None:
+                typer.broken.add(state.name)
+            else:
                 typer.states[state.name] = ir.StateInfo(state.name, shape, state.span)
         if not self.program.states:
             self.error("E0206", "the model declares no state", self.program.span,
                        "missing `state`", "add e.g. `state h[H]`")
 
     # -- rules ---------------------------------------------------------------------------------
-    def rule(self, typer: ExpressionTyper, rule: ast.Rule) -> ir.CheckedRule:
-        scope = Scope(rule.kind, rule.node)
-        if rule.node in self.declared:
+    def rule(self, typer: ExpressionTyper, rule: ast.Rule,
+             elsewhere: dict[str, str]) -> ir.CheckedRule:
+        scope = Scope(rule.kind, rule.node, elsewhere=elsewhere)
+        if rule.node in self.declared or rule.node in typer.broken:
             self.error("E0202", f"the node variable `{rule.node}` hides a declaration",
                        rule.span, "name clash", "call the node n")
         statements: list[ir.Assign] = []
-        for statement in rule.statements:
+        # Where each name is assigned from each statement on, for "assigned at line N" hints.
+        later: list[dict[str, Span | None]] = []
+        upcoming: dict[str, Span | None] = {}
+        for statement in reversed(rule.statements):
+            spans = statement.target_spans or (statement.span,) * len(statement.targets)
+            upcoming = {**upcoming, **dict(zip(statement.targets, spans, strict=True))}
+            later.append(upcoming)
+        later.reverse()
+        scope.reserved = set().union(*(statement.targets for statement in rule.statements))
+        for statement, pending in zip(rule.statements, later, strict=True):
+            scope.later = pending
             statements.extend(self.statement(typer, statement, scope))
         missing = [name for name in typer.states if name not in scope.assigned_states]
         if missing:
@@ -215,29 +277,33 @@ class _Checker:
     def split(self, typer: ExpressionTyper, statement: ast.Statement, scope: Scope,
               spans: tuple[Span | None, ...]) -> list[ir.Assign]:
         value = statement.value
-        if not (isinstance(value, ast.Call) and value.function == "split"
-                and len(value.args) == 2):
+        count = len(statement.targets)
+        if not (isinstance(value, ast.Call) and value.function == "split"):
             self.error("E0306", "several targets need `split(x, k)` on the right",
-                       statement.span, f"{len(statement.targets)} targets",
-                       "write `a, b = split(x, 2)`")
-            return []
+                       value.span, f"one value for {count} targets",
+                       f"write `{', '.join(statement.targets)} = split(x, {count})`")
+            return self.poison(typer, statement, spans, scope)
+        if len(value.args) != 2:
+            self.error("E0302", "split takes a tensor and a number of parts", value.span,
+                       f"{len(value.args)} given", f"write split(x, {count})")
+            return self.poison(typer, statement, spans, scope)
         parts = typer.size_value(value.args[1], "the number of parts")
         whole = typer.expression(value.args[0], scope)
         if parts is None or whole is None:
-            for name, span in zip(statement.targets, spans, strict=True):
-                self.target(typer, name, span, None, scope)
-            return []
-        if parts != len(statement.targets):
-            self.error("E0306", f"split into {parts} parts but {len(statement.targets)} "
-                       "targets", statement.span, "counts differ",
+            return self.poison(typer, statement, spans, scope)
+        if parts != count:
+            self.error("E0306", f"split into {parts} parts but {count} "
+                       f"target{'s' * (count != 1)}", value.args[1].span, f"{parts} parts",
                        "name one target per part")
-            return []
+            return self.poison(typer, statement, spans, scope)
         if not whole.shape or whole.shape[0] % parts:
             self.error("E0303", f"cannot split {format_shape(whole.shape)} into {parts} equal "
-                       "parts", value.span, "not divisible",
+                       "parts", value.args[0].span, f"{format_shape(whole.shape)}",
                        "the first dimension must be a multiple of the number of parts")
-            return []
+            return self.poison(typer, statement, spans, scope)
         hidden = "__".join(statement.targets) + "__whole"
+        while hidden in scope.reserved or hidden in scope.locals:
+            hidden = "_" + hidden
         assigns = [ir.Assign(hidden, whole, statement.span)]
         scope.locals[hidden] = whole.shape
         step = whole.shape[0] // parts
@@ -248,6 +314,14 @@ class _Checker:
             if assign is not None:
                 assigns.append(assign)
         return assigns
+
+    def poison(self, typer: ExpressionTyper, statement: ast.Statement,
+               spans: tuple[Span | None, ...], scope: Scope) -> list[ir.Assign]:
+        """Record the targets of a failed statement as assigned, so that later uses and the
+        "does not assign" check stay silent: one mistake, one diagnostic."""
+        for name, span in zip(statement.targets, spans, strict=True):
+            self.target(typer, name, span, None, scope)
+        return []
 
     def target(self, typer: ExpressionTyper, name: str, span: Span | None,
                value: ir.TypedExpr | None, scope: Scope) -> ir.Assign | None:
@@ -262,9 +336,12 @@ class _Checker:
                 scope.poisoned.discard(name)
             elif value.shape != expected:
                 self.error("E0309", f"state `{name}` is {format_shape(expected)} but the value "
-                           f"is {format_shape(value.shape)}", span, "wrong shape",
-                           "the right side must have the state's declared shape")
+                           f"is {format_shape(value.shape)}", value.span or span,
+                           f"this is {format_shape(value.shape)}",
+                           f"the right side must have the declared shape of `{name}`")
                 return None
+        elif name in typer.broken:
+            return None
         elif name in self.declared or name in (scope.node,):
             self.error("E0202", f"cannot assign to `{name}`", span, "not a state or temporary",
                        "parameters, sizes and inputs are read-only; pick a new name")
@@ -291,17 +368,24 @@ class _Checker:
                 continue
             by_kind[rule.kind] = rule
         internal_ast = by_kind.get("internal")
+        leaf_ast = by_kind.get("leaf")
+        typer.has_leaf_rule = leaf_ast is not None
+        temporaries = {kind: {name: kind for statement in rule.statements
+                              for name in statement.targets if name not in typer.states}
+                       for kind, rule in by_kind.items()}
+        leaf = None
+        if leaf_ast is not None:
+            leaf = self.rule(typer, leaf_ast, temporaries.get("internal", {}))
         if internal_ast is None:
             self.error("E0206", "the model has no internal rule", self.program.span,
                        "missing `internal n:`", "add `internal n:` with the combining step")
             empty = ir.CheckedRule("internal", "n", ())
-            return empty, empty, True
-        internal = self.rule(typer, internal_ast)
-        leaf_ast = by_kind.get("leaf")
-        if leaf_ast is None:
+            return leaf or empty, empty, True
+        internal = self.rule(typer, internal_ast, temporaries.get("leaf", {}))
+        if leaf is None:
             leaf = ir.CheckedRule("leaf", internal.node, internal.statements, internal_ast.span)
             return leaf, internal, False
-        return self.rule(typer, leaf_ast), internal, True
+        return leaf, internal, True
 
     def outputs(self, typer: ExpressionTyper) -> tuple[ir.OutputInfo, ...]:
         outputs: list[ir.OutputInfo] = []
@@ -313,10 +397,13 @@ class _Checker:
                            f"write {output.name}[root] or {output.name}[all]")
                 continue
             if output.name in names:
-                self.error("E0202", f"output `{output.name}` is defined twice", output.span)
+                self.error("E0202", f"output `{output.name}` is defined twice", output.span,
+                           "second output", "give each output its own name")
                 continue
             names.add(output.name)
             if output.value is None:
+                if output.name in typer.broken:
+                    continue
                 if output.name not in typer.states:
                     typer.error("E0201", f"`{output.name}` is not a state", output.span,
                                 "unknown state", "output a declared state, or define a head: "
@@ -325,7 +412,7 @@ class _Checker:
                 shape = typer.states[output.name].shape
                 value: ir.TypedExpr | None = ir.State(output.name, None, shape, output.span)
             else:
-                if output.name in self.declared:
+                if output.name in self.declared or output.name in typer.broken:
                     self.error("E0202", f"output `{output.name}` hides a declaration",
                                output.span, "name clash", "give the head its own name")
                     continue
@@ -340,6 +427,12 @@ class _Checker:
 
     def check(self) -> ir.CheckedProgram:
         program = self.program
+        if program == ast.Program("", (), (), (), (), (), (), ()):
+            raise CortexError(Diagnostic(
+                "E0206", "the file defines no model", Span.point(self.path, 1, 1),
+                "empty program", "start with `model NAME`, then sizes, structure, param, "
+                "input, state, the rules and an output (see examples/treefc.cx)"),
+                program.source)
         if not program.name:
             self.error("E0206", "the file does not start with `model NAME`",
                        Span.point(self.path, 1, 1), "missing model line",
@@ -356,11 +449,26 @@ class _Checker:
         if self.diagnostics:
             unique = {(d.code, d.span, d.message): d for d in self.diagnostics}
             raise CortexError(list(unique.values()), program.source)
-        return ir.CheckedProgram(
+        checked = ir.CheckedProgram(
             program.name, tuple(typer.sizes.items()), typer.structure,
             tuple(typer.params.values()), tuple(typer.inputs.values()),
             tuple(typer.states.values()), leaf, internal, outputs, leaf_explicit,
             program.path, program.source)
+        _verify(checked, len(program.outputs))
+        return checked
+
+
+def _verify(checked: ir.CheckedProgram, output_count: int) -> None:
+    """Catch a checker bug that would drop a statement without reporting why: every rule must
+    assign every state, and every output must survive."""
+    for rule in (checked.leaf, checked.internal):
+        assigned = {statement.target for statement in rule.statements}
+        missing = [state.name for state in checked.states if state.name not in assigned]
+        if missing:
+            raise InternalError("check", f"the {rule.kind} rule lost its assignment to "
+                                f"{', '.join(missing)} without a diagnostic")
+    if len(checked.outputs) != output_count:
+        raise InternalError("check", "an output was dropped without a diagnostic")
 
 
 def _number(expr: ast.Expr) -> float | None:
@@ -369,6 +477,37 @@ def _number(expr: ast.Expr) -> float | None:
     if isinstance(expr, ast.Neg) and isinstance(expr.arg, ast.Number):
         return -expr.arg.value
     return None
+
+
+def _validated_overrides(overrides: Mapping[str, int]) -> dict[str, int]:
+    for name, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(Diagnostic(
+                "E0214", f"-D {name}={value!r}: a size must be a whole number", None, "",
+                f"write -D {name}=256"))
+    return dict(overrides)
+
+
+_DEFINE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([+-]?[0-9]+)\s*")
+
+
+def parse_overrides(definitions: Iterable[str]) -> dict[str, int]:
+    """Read command-line size overrides written `NAME=INT` (as after -D) into a mapping for
+    `check_program`. A malformed or repeated definition is a `UsageError` (E0214); whether
+    the size exists and is positive is checked against the model (E0213, E0212)."""
+    overrides: dict[str, int] = {}
+    for text in definitions:
+        match = _DEFINE.fullmatch(text)
+        if match is None or len(match.group(2).lstrip("+-0")) > 10:
+            raise UsageError(Diagnostic(
+                "E0214", f"-D {text}: expected NAME=INT", None, "",
+                "write a size and a whole number, e.g. -D H=256"))
+        name, value = match.group(1), int(match.group(2))
+        if name in overrides:
+            raise UsageError(Diagnostic(
+                "E0214", f"-D {name} is given twice", None, "", "give each size once"))
+        overrides[name] = value
+    return overrides
 
 
 def check_program(program: ast.Program,

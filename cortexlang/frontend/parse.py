@@ -93,7 +93,7 @@ def _token_span(path: str, token: Token) -> Span:
                 token.end_column or (token.column or 1) + len(str(token)))
 
 
-class _Builder(Transformer):  # type: ignore[type-arg]
+class _Builder(Transformer[Token, Any]):
     """Lark parse tree to AST nodes (lines still flat)."""
 
     def __init__(self, path: str) -> None:
@@ -230,7 +230,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return str(children[0])
 
     @v_args(meta=True)
-    def rule_header(self, meta: Any, children: list[Any]) -> tuple[str, Any, ...]:
+    def rule_header(self, meta: Any, children: list[Any]) -> tuple[Any, ...]:
         kind, node, statement = children
         return ("rule", kind, str(node), statement, self._span(meta))
 
@@ -422,7 +422,8 @@ def _located_syntax_diagnostic(error: UnexpectedInput, path: str, source: str) -
     line = getattr(error, "line", 1) or 1
     column = getattr(error, "column", 1) or 1
     if isinstance(error, UnexpectedCharacters):
-        character = source[error.pos_in_stream] if error.pos_in_stream < len(source) else "?"
+        position = error.pos_in_stream or 0
+        character = source[position] if position < len(source) else "?"
         return Diagnostic("E0102", f"unexpected character {character!r}",
                           Span.point(path, line, column), "not part of the language",
                           "names use letters, digits and _; operators are + - * / % @")
@@ -445,7 +446,7 @@ def _located_syntax_diagnostic(error: UnexpectedInput, path: str, source: str) -
     return Diagnostic("E0101", f"unexpected {text}", span, "not expected here", hint)
 
 
-def _parse_tree(source: str, path: str) -> Tree:  # type: ignore[type-arg]
+def _parse_tree(source: str, path: str) -> Tree[Token]:
     """The Lark tree of `source`, or a `CortexError` with every syntax error found."""
     problems: list[Diagnostic] = []
     text = source
@@ -469,7 +470,7 @@ def _parse_tree(source: str, path: str) -> Tree:  # type: ignore[type-arg]
     raise CortexError(problems, source)
 
 
-def _check_limits(tree: Tree, path: str) -> list[Diagnostic]:  # type: ignore[type-arg]
+def _check_limits(tree: Tree[Token], path: str) -> list[Diagnostic]:
     """Expressions nested more than MAX_NESTING deep (E0104) and numbers too large to be
     finite floats (E0105). Walks the tree without recursion, so any depth is safe."""
     problems: list[Diagnostic] = []
