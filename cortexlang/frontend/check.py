@@ -7,8 +7,7 @@ problem it finds, sorted by position, in one `CortexError`.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from cortexlang.errors import CortexError, Diagnostic, InternalError, Span, UsageError
 from cortexlang.frontend import ast
@@ -480,34 +479,14 @@ def _number(expr: ast.Expr) -> float | None:
 
 
 def _validated_overrides(overrides: Mapping[str, int]) -> dict[str, int]:
+    """Override values come from the command line (`cortexlang.commands.common` parses -D);
+    range and existence are checked against the model, the type here."""
     for name, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(Diagnostic(
                 "E0214", f"-D {name}={value!r}: a size must be a whole number", None, "",
                 f"write -D {name}=256"))
     return dict(overrides)
-
-
-_DEFINE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([+-]?[0-9]+)\s*")
-
-
-def parse_overrides(definitions: Iterable[str]) -> dict[str, int]:
-    """Read command-line size overrides written `NAME=INT` (as after -D) into a mapping for
-    `check_program`. A malformed or repeated definition is a `UsageError` (E0214); whether
-    the size exists and is positive is checked against the model (E0213, E0212)."""
-    overrides: dict[str, int] = {}
-    for text in definitions:
-        match = _DEFINE.fullmatch(text)
-        if match is None or len(match.group(2).lstrip("+-0")) > 10:
-            raise UsageError(Diagnostic(
-                "E0214", f"-D {text}: expected NAME=INT", None, "",
-                "write a size and a whole number, e.g. -D H=256"))
-        name, value = match.group(1), int(match.group(2))
-        if name in overrides:
-            raise UsageError(Diagnostic(
-                "E0214", f"-D {name} is given twice", None, "", "give each size once"))
-        overrides[name] = value
-    return overrides
 
 
 def check_program(program: ast.Program,
