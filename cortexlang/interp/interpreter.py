@@ -59,8 +59,8 @@ def interpret(program: ir.CheckedProgram, structures: Sequence[Structure],
         order = evaluation_order(structure, index)
         offset = int(node_offset[index])
         evaluator = NodeEvaluator(program, parameters, states, structure.children.tolist(),
-                                  _tokens(program, structure), _vectors(program, structure,
-                                                                        index, dtype),
+                                  _tokens(program, structure, index),
+                                  _vectors(program, structure, index, dtype),
                                   offset, index, dtype)
         child_counts = structure.num_children()
         for node in order:
@@ -104,18 +104,31 @@ def _parameters(program: ir.CheckedProgram, weights: Mapping[str, np.ndarray],
     return parameters
 
 
-def _tokens(program: ir.CheckedProgram, structure: Structure) -> dict[str, np.ndarray]:
+def _tokens(program: ir.CheckedProgram, structure: Structure,
+            index: int) -> dict[str, np.ndarray]:
     """Token input name -> ids per node. A structure carries one token array, `words`."""
-    return {item.name: structure.words for item in program.inputs if item.kind == "token"}
+    names = [item.name for item in program.inputs if item.kind == "token"]
+    _only_one(names, "token", "words", index)
+    return {name: structure.words for name in names}
+
+
+def _only_one(names: list[str], kind: str, source: str, index: int) -> None:
+    """A `Structure` has one array per input kind, so a second input of a kind has no data;
+    reading the first one's values for it would be silently wrong."""
+    if len(names) > 1:
+        raise structure_error(
+            "E0556", f"structure {index} carries one {kind} per node (`{source}`), but the "
+                     f"model declares {len(names)} {kind} inputs: {', '.join(names)}",
+            f"declare a single {kind} input")
 
 
 def _vectors(program: ir.CheckedProgram, structure: Structure, index: int,
              dtype: np.dtype) -> dict[str, np.ndarray]:
     """Vector input name -> [N, width] rows per node, from the structure's `features`."""
     vectors = {}
-    for item in program.inputs:
-        if item.kind != "vector":
-            continue
+    items = [item for item in program.inputs if item.kind == "vector"]
+    _only_one([item.name for item in items], "feature vector", "features", index)
+    for item in items:
         features = structure.features
         if features is None:
             raise structure_error(

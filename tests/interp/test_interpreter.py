@@ -242,3 +242,49 @@ def test_sigmoid_and_softmax_are_stable() -> None:
     np.testing.assert_allclose(result, [0.0, 9.357623e-14, 0.5, 1.0, 1.0], rtol=1e-6)
     np.testing.assert_allclose(probabilities, [0, 0, 0, 0, 1], atol=1e-30)
     assert sigmoid(np.float64(2.0)) == pytest.approx(1 / (1 + np.exp(-2.0)))
+
+
+TWO_TOKENS = """
+model TwoTokens
+sizes H = 2
+structure binary_tree
+param E[4, H], T[4, H]
+input word: token
+input tag: token
+state h[H]
+leaf n:
+    h = E[word(n)] + T[tag(n)]
+internal n:
+    h = h[left(n)] + h[right(n)]
+output h[root]
+"""
+
+
+def test_a_second_token_input_has_no_data_and_says_so() -> None:
+    program = check_source(TWO_TOKENS)
+    weights = {"E": np.zeros((4, 2)), "T": np.zeros((4, 2))}
+    with pytest.raises(InputError, match="word, tag") as raised:
+        interpret(program, [tree([[NONE, NONE]], words=[1])], weights)
+    assert raised.value.codes == ["E0556"]
+
+
+LEAF_FEATURES = """
+model LeafFeatures
+sizes H = 2, X = 3
+structure tree(max_children=3)
+param U[H, X]
+input x[X]
+state h[H]
+internal n:
+    h = (U @ x(n) if isleaf(n) else zeros(H)) + sum(h[k] for k in children(n))
+output h[root]
+"""
+
+
+def test_vector_inputs_on_the_leaves_of_a_tree() -> None:
+    program = check_source(LEAF_FEATURES)
+    features = np.arange(12, dtype=np.float32).reshape(4, 3)
+    structure = tree([[NONE] * 3, [NONE] * 3, [NONE] * 3, [0, 1, 2]], features=features)
+    weights = {"U": np.eye(2, 3)}
+    result = interpret(program, [structure], weights, dtype=np.float64)
+    np.testing.assert_array_equal(result.outputs["h"][0], features[:3, :2].sum(axis=0))
