@@ -44,6 +44,8 @@ Error codes (E05xx, all `InputError`):
     E0552  a cycle in a structure
     E0553  per-node features present in some structures only, or of different widths
     E0560  an unknown synthetic input kind, or a size it does not take
+
+Files are written through `cortexlang.atomic`, which reports an unwritable path as E0570.
 """
 
 from __future__ import annotations

@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from cortexlang import atomic
 from cortexlang.errors import InputError
 from cortexlang.inputs import input_error, located_input_error
 from cortexlang.inputs.structure import NO_LABEL, NO_WORD, Structure
-from cortexlang.inputs.vocab import Vocab, write_text_atomically
+from cortexlang.inputs.vocab import Vocab
 
 Lookup = Callable[[str], int]
 
@@ -344,7 +345,9 @@ def to_json_record(structure: Structure, vocab: Vocab | None = None, *,
     if structure.labels is not None:
         result["labels"] = [None if label < 0 else int(label) for label in structure.labels]
     if structure.features is not None:
-        result["features"] = structure.features.tolist()
+        # str() of a float32 is its shortest decimal that reads back to the same float32.
+        result["features"] = [[float(str(value)) for value in row]
+                              for row in structure.features.astype(np.float32)]
     return result
 
 
@@ -403,5 +406,5 @@ def write_json(structures: Iterable[Structure], path: str | os.PathLike[str],
         text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     else:
         text = json.dumps(records, ensure_ascii=False, indent=1) + "\n"
-    write_text_atomically(path, text)
+    atomic.write_text(path, text)
     return len(records)

@@ -24,10 +24,11 @@ from typing import IO
 
 import numpy as np
 
+from cortexlang import atomic
 from cortexlang.errors import InputError
 from cortexlang.inputs import input_error, located_input_error
 from cortexlang.inputs.structure import NO_WORD, Structure
-from cortexlang.inputs.vocab import Vocab, write_text_atomically
+from cortexlang.inputs.vocab import Vocab
 
 # `re.ASCII` keeps `\s` to ASCII whitespace, so U+00A0 is part of a token.
 _TOKEN = re.compile(r"[()]|[^\s()]+", re.ASCII)
@@ -265,7 +266,7 @@ def write_ptb(structures: Iterable[Structure], destination: str | os.PathLike[st
     """
     lines = [format_ptb(structure, vocab) + "\n" for structure in structures]
     if isinstance(destination, (str, os.PathLike)):
-        write_text_atomically(destination, "".join(lines))
+        atomic.write_text(destination, "".join(lines))
     else:
         destination.writelines(lines)
     return len(lines)

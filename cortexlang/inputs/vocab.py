@@ -17,12 +17,12 @@ ids (the identity when nothing is pruned), which `remap_words` applies to the st
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from cortexlang import atomic
 from cortexlang.inputs import input_error, located_input_error
 from cortexlang.inputs.structure import Structure
 
@@ -108,13 +108,14 @@ class Vocab:
         return np.array([get(token, UNKNOWN_ID) for token in tokens], dtype=np.int32)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write one token per line (`<unk>` first), atomically: a temporary file then rename.
+        """Write one token per line (`<unk>` first), atomically (`cortexlang.atomic`).
 
-        A token holding a line break cannot be saved (ValueError)."""
+        A token holding a line break cannot be saved (ValueError); a path that cannot be
+        written raises `InputError` E0570."""
         for token in self.tokens:
             if "\n" in token or "\r" in token:
                 raise ValueError(f"token {token!r} holds a line break and cannot be saved")
-        write_text_atomically(path, "".join(token + "\n" for token in self.tokens))
+        atomic.write_text(path, "".join(token + "\n" for token in self.tokens))
 
     def check_fits(self, model_vocabulary_size: int, *, source: str = "the input") -> None:
         """Raise E0522 when this vocabulary has more ids than the model's embedding table."""
@@ -189,18 +190,3 @@ def remap_words(structures: Sequence[Structure], remap: np.ndarray) -> list[Stru
     extended = np.append(remap, np.int32(-1)).astype(np.int32)
     return [replace(structure, words=extended[structure.words]) for structure in structures]
 
-
-def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` (UTF-8) to `path` through a temporary file in the same directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -13,21 +13,21 @@ hash (SHA-256) of its name, so adding, removing or reordering parameters leaves 
 the others unchanged, on every machine and Python version.
 
 The weights file is a NumPy `.npz` archive, one array per parameter name, written atomically
-(a temporary file in the same directory, then `os.replace`). Errors are `InputError`s
-E0530..E0535 naming the file's and the model's view of the parameter.
+by `cortexlang.atomic` (a temporary file in the same directory, then `os.replace`). Errors
+are `InputError`s E0530..E0535 naming the file's and the model's view of the parameter.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from cortexlang import atomic
 from cortexlang.errors import InputError
 from cortexlang.inputs import input_error
 
@@ -112,20 +112,10 @@ def init_weights(specs: Iterable[ParameterSpec], seed: int = 0, *,
 
 
 def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray]) -> None:
-    """Write `weights` as an `.npz` archive at `path` (any suffix), atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            arrays: dict[str, Any] = {name: np.asarray(value) for name, value in weights.items()}
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    """Write `weights` as an `.npz` archive at exactly `path`, atomically.
+
+    Raises `InputError` E0570 (from `cortexlang.atomic`) when the path cannot be written."""
+    atomic.save_npz(path, weights)
 
 
 def read_weights_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
