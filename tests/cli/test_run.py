@@ -16,6 +16,8 @@ from cortexlang.cli import main
 from cortexlang.commands.loading import synthetic_structures
 from cortexlang.errors import Diagnostic, EnvironmentProblem
 from cortexlang.frontend.check import load_program
+from cortexlang.inputs import generators
+from cortexlang.inputs.jsontrees import write_json
 from cortexlang.inputs.weights import init_weights
 from cortexlang.interp import interpret
 
@@ -81,6 +83,23 @@ def test_float64_limit_and_trees_file(tmp_path: Path,
     summary = run_json(capsys, example("treelstm"), "--trees", str(trees), "--vocab",
                        str(vocab), "-D", "H=4", "-D", "V=2")
     assert summary["inputs"]["vocabulary"] == 2
+
+
+def test_json_grids_with_features(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grids = [generators.grid(rows, cols, 6, rng=rows) for rows, cols in ((2, 3), (1, 1))]
+    path = tmp_path / "grids.jsonl"
+    write_json(grids, path)
+    out = tmp_path / "out.npz"
+    summary = run_json(capsys, example("dagrnn"), "--trees", str(path), "-D", "H=8",
+                       "-D", "X=6", "--float64", "--out", str(out))
+    assert summary["inputs"]["structures"] == 2 and summary["inputs"]["nodes"] == 7
+    program = load_program(example("dagrnn"), {"H": 8, "X": 6})
+    expected = interpret(program, grids, init_weights(program.params, 0, dtype=np.float64),
+                         dtype=np.float64)
+    with np.load(out) as archive:
+        np.testing.assert_allclose(archive["outputs/h"], expected.outputs["h"], rtol=1e-12)
+    assert main(["run", example("dagrnn"), "--trees", str(path), "-D", "X=5"]) == 1
+    assert "E0556" in capsys.readouterr().err
 
 
 def test_a_vocabulary_larger_than_the_model_is_a_user_error(

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 from reference.models import MODELS
-from reference.weights import deterministic_weights
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.structure import Structure
+from cortexlang.inputs.weights import WeightSpec, init_weights
 from cortexlang.interp import interpret
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
@@ -47,8 +47,15 @@ def small_example(name: str, **overrides: int) -> CheckedProgram:
     return example(name, tuple(sorted(sizes.items())))
 
 
+# Wider than the models' usual +-0.1, so that gates leave their linear region and a wrong
+# nonlinearity or a swapped gate shows in the comparison.
+TEST_INIT = ("uniform", (-0.5, 0.5))
+
+
 def weights_for(program: CheckedProgram, seed: int = 0) -> dict[str, np.ndarray]:
-    return deterministic_weights({param.name: param.shape for param in program.params}, seed)
+    """float64 weights, deterministic per (seed, parameter name)."""
+    specs = [WeightSpec(param.name, param.shape, TEST_INIT) for param in program.params]
+    return init_weights(specs, seed, dtype=np.float64)
 
 
 def assert_matches_reference(name: str, program: CheckedProgram,
