@@ -80,6 +80,7 @@ def backend_names() -> tuple[str, ...]:
 
 
 def backend_description(name: str) -> str:
+    """The one-line description a backend was registered with (KeyError if unknown)."""
     return _REGISTRY[name].description
 
 

@@ -43,6 +43,7 @@ def load_commands() -> list[Command]:
 
 
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per command; `args.execute` runs it."""
     parser = argparse.ArgumentParser(
         prog="cortexlang",
         description="An interpreter and optimising compiler for recursive deep-learning "

@@ -20,6 +20,7 @@ from cortexlang.commands.common import (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The model, -D sizes and --quiet."""
     add_model_argument(parser)
     add_size_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -27,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    """Check the model; raises CortexError with every problem, else prints one line."""
     program = load_model(args.model, args)
     if not args.quiet:
         values = sum(int(np.prod(param.shape, dtype=np.int64)) for param in program.params)

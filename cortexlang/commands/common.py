@@ -25,12 +25,14 @@ def size_override(text: str) -> tuple[str, int]:
 
 
 def add_size_options(parser: argparse.ArgumentParser) -> None:
+    """`-D NAME=VALUE`, repeatable, into `args.sizes` as (name, value) pairs."""
     parser.add_argument("-D", dest="sizes", metavar="NAME=VALUE", type=size_override,
                         action="append", default=[],
                         help="override a size of the model, e.g. -D H=64 (repeatable)")
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional model path, into `args.model`."""
     parser.add_argument("model", metavar="MODEL.cx", help="the model source file")
 
 
@@ -53,6 +55,7 @@ def stdout_console() -> Console:
 
 
 def stderr_console() -> Console:
+    """A console on the current stderr, for progress bars."""
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -97,6 +100,7 @@ def vocabulary_capacity(program: ir.CheckedProgram) -> int | None:
 
 
 def vector_inputs(program: ir.CheckedProgram) -> Sequence[ir.InputInfo]:
+    """The model's per-node vector inputs (grid features), in declaration order."""
     return [item for item in program.inputs if item.kind == "vector"]
 
 

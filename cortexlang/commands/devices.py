@@ -16,6 +16,7 @@ from cortexlang.errors import EnvironmentProblem
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """--device, --cpu-first and --json."""
     parser.add_argument("--device", metavar="SPEC",
                         help="the device spec to try: \"P:D\", \"P\", or part of a name")
     parser.add_argument("--cpu-first", action="store_true",
@@ -25,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    """Print the device report; exit 0 when a device can be chosen, else 3."""
     # Imported here: pyopencl loads the OpenCL driver, which no other command needs.
     from cortexlang.runtime.devices import devices_report, probe_devices, select_device
 

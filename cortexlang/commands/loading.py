@@ -47,6 +47,7 @@ class Inputs:
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """--trees | --synthetic (one required), --vocab, --format, --limit."""
     group = parser.add_argument_group("inputs")
     source = group.add_mutually_exclusive_group(required=True)
     source.add_argument("--trees", metavar="FILE",
@@ -62,6 +63,7 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_weight_options(parser: argparse.ArgumentParser) -> None:
+    """--weights FILE and --seed S (default 0)."""
     group = parser.add_argument_group("weights")
     group.add_argument("--weights", metavar="W.npz",
                        help="weights saved for this model (default: initialised from --seed)")

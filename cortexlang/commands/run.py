@@ -51,6 +51,7 @@ DEFAULT_CHUNK = 256
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The model, sizes, inputs, weights, backend and result options of `run`."""
     add_model_argument(parser)
     add_size_options(parser)
     add_input_options(parser)
@@ -88,6 +89,7 @@ def _positive(text: str) -> int:
 
 
 def execute(args: argparse.Namespace) -> int:
+    """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
     started = time.perf_counter()
     program = load_model(args.model, args)
     backend = get_backend(args.backend)

@@ -31,6 +31,7 @@ from cortexlang.inputs.weights import (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """PATH, --init, --seed, -o, --model, --json and -D sizes."""
     parser.add_argument("path", metavar="MODEL.cx|W.npz",
                         help="a model (with --init) or a weights file (to inspect)")
     parser.add_argument("--init", action="store_true",
@@ -45,6 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    """Initialise and save (--init), or list and optionally validate a weights file."""
     if args.init:
         return _initialise(args)
     return _inspect(args)

@@ -120,6 +120,7 @@ class NodeEvaluator:
         return [child for child in self.children[self.node] if child >= 0]
 
     def holds(self, condition: ir.Condition) -> bool:
+        """Whether a structural condition is true at the current node."""
         if isinstance(condition, ir.IsLeaf):
             if condition.child is None:
                 return not self.present_children()
@@ -191,6 +192,7 @@ class NodeEvaluator:
         raise TypeError(f"the interpreter does not know {type(expression).__name__}")
 
     def lookup(self, expression: ir.Lookup) -> np.ndarray:
+        """The table row a token selects; E0554/E0555 when there is no such row."""
         table = self.parameters[expression.param]
         row = self.token(expression.index, expression)
         if row >= table.shape[0]:
