@@ -178,8 +178,11 @@ class _Checker:
         low, high = INITIALISERS[name]
         values = [_number(arg) for arg in args]
         if not low <= len(values) <= high or any(v is None for v in values):
-            self.error("E0211", f"{name} takes {low}" + (f" to {high}" if high != low else "")
-                       + " numbers", getattr(init, "span", param.span), "bad arguments")
+            usage = {"uniform": "uniform(low, high) or uniform(bound)",
+                     "normal": "normal(mean, std)", "constant": "constant(value)"}
+            self.error("E0211", f"{name} takes {low}" + (f" or {high}" if high != low else "")
+                       + f" number{'s' * (high != 1)}", getattr(init, "span", param.span),
+                       "bad arguments", f"write {usage.get(name, name)}")
             return DEFAULT_INIT
         numbers = tuple(float(v) for v in values if v is not None)
         if name == "uniform" and len(numbers) == 1:

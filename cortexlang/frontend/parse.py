@@ -476,7 +476,7 @@ def _check_limits(tree: Tree[Token], path: str) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     for item in tree.children:
         stack: list[tuple[Any, int]] = [(item, 1)]
-        too_deep = False
+        deepest = 0
         while stack:
             node, depth = stack.pop()
             if isinstance(node, Token):
@@ -484,16 +484,14 @@ def _check_limits(tree: Tree[Token], path: str) -> list[Diagnostic]:
                     problems.append(Diagnostic(
                         "E0105", "number too large", _token_span(path, node),
                         "not a finite number", "sizes and constants must fit in a double"))
-                continue
-            if not isinstance(node, Tree):
-                continue
-            if depth > MAX_NESTING and not too_deep:
-                too_deep = True
-                problems.append(Diagnostic(
-                    "E0104", f"expression nested more than {MAX_NESTING} levels deep",
-                    _meta_span(path, node.meta), "too deep",
-                    "split it into several statements with temporaries"))
-            stack.extend((child, depth + 1) for child in node.children)
+            elif isinstance(node, Tree):
+                deepest = max(deepest, depth)
+                stack.extend((child, depth + 1) for child in node.children)
+        if deepest > MAX_NESTING and isinstance(item, Tree):
+            problems.append(Diagnostic(
+                "E0104", f"expression nested more than {MAX_NESTING} levels deep",
+                _meta_span(path, item.meta), "too deep",
+                "split it into several statements with temporaries"))
     return problems
 
 

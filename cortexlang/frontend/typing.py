@@ -171,9 +171,10 @@ class ExpressionTyper:
             return
         if name in self.later_sizes:
             where = self.later_sizes[name]
+            elsewhere = where is not None and span is not None and where.line != span.line
             self.error("E0201", f"size `{name}` is used before it is defined", span,
                        "defined later", "sizes are evaluated in order; define it first"
-                       + (f" (it is at line {where.line})" if where is not None else ""))
+                       + (f" (it is at line {where.line})" if elsewhere and where else ""))
             return
         if name in self.params or name in self.states or name in self.inputs:
             self.error("E0302", f"{what} must be a size, not a tensor", span,
@@ -296,6 +297,8 @@ class ExpressionTyper:
             if self._check_input_call(expr, scope):
                 return ir.TokenIndex(expr.function)
             return None
+        if isinstance(expr, ast.Call) and expr.function in self.broken:
+            return None
         if isinstance(expr, ast.Call) and expr.function not in BUILTIN_FUNCTIONS:
             self._unknown_function(expr.function, expr.span, tuple(self.inputs))
             return None
@@ -371,7 +374,7 @@ class ExpressionTyper:
                 value = self.size_value(rhs, "a child count")
                 return None if value is None else ir.NumChildrenCompare(op, value)
         self.error("E0403", "a condition may only test the structure", _span_of(expr),
-                   "depends on computed values",
+                   "depends on data, not on the structure",
                    "branch on isleaf(...) or num_children(n); for values use elementwise "
                    "functions such as relu or sigmoid gates", (P1_NOTE,))
         return None
@@ -515,6 +518,8 @@ class ExpressionTyper:
 
     def _call(self, expr: ast.Call, scope: Scope) -> ir.TypedExpr | None:
         function, span = expr.function, expr.span
+        if function in self.broken:
+            return None
         if function in self.inputs:
             info = self.inputs[function]
             if info.kind == "token":
@@ -527,13 +532,14 @@ class ExpressionTyper:
         if function in ELEMENTWISE_FUNCTIONS:
             if len(expr.args) != 1:
                 self.error("E0302", f"{function} takes one argument", span,
-                           f"{len(expr.args)} given")
+                           f"{len(expr.args)} given", f"write {function}(x)")
                 return None
             arg = self.expression(expr.args[0], scope)
             if arg is None:
                 return None
             if function == "softmax" and len(arg.shape) != 1:
-                self.error("E0307", "softmax needs a vector", span, format_shape(arg.shape))
+                self.error("E0307", "softmax needs a vector", span, format_shape(arg.shape),
+                           "apply it to a vector, e.g. softmax(W @ h + b)")
                 return None
             return ir.Unary(function, arg, arg.shape, span)
         if function == "concat":
@@ -612,7 +618,8 @@ class ExpressionTyper:
         if scope.rule != "internal":
             code = "E0401" if scope.rule == "leaf" else "E0408"
             self.error(code, "a reduction over children needs the internal rule", expr.span,
-                       "no children here")
+                       "no children here", "move it to the internal rule" if code == "E0401"
+                       else "compute it in the internal rule as a state")
             return None
         if scope.child_var is not None:
             self.error("E0406", "reductions over children cannot be nested", expr.span,
