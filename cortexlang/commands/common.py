@@ -49,14 +49,22 @@ def load_model(path: str, args: argparse.Namespace) -> ir.CheckedProgram:
     return load_program(path, overrides_of(args))
 
 
+class _Console(Console):
+    """A rich console that leaves a closed pipe (`cortexlang run ... | head`) to the CLI,
+    which ends quietly with exit 0, instead of exiting 1 from inside rich."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def stdout_console() -> Console:
     """A console on the current stdout (tests replace sys.stdout; rich follows it)."""
-    return Console(highlight=False, soft_wrap=True)
+    return _Console(highlight=False, soft_wrap=True)
 
 
 def stderr_console() -> Console:
     """A console on the current stderr, for progress bars."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def expressions(expression: ir.TypedExpr) -> Iterator[ir.TypedExpr]:

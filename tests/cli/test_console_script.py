@@ -32,3 +32,15 @@ def test_user_and_usage_errors_show_no_traceback() -> None:
     result = cortexlang("check", "examples/nonexistent.cx")
     assert result.returncode == 1 and "error[E0001]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`cortexlang run ... | head -0`: the reader is gone before anything is written."""
+    process = subprocess.Popen([str(SCRIPT), "run", "examples/treefc.cx", "--synthetic", "2",
+                                "-D", "H=4"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    error = process.stderr.read()
+    assert process.wait(timeout=120) == 0, error
+    assert error == ""
