@@ -1,0 +1,107 @@
+"""Stage 3, the kernel IR: kernels, their buffers, work-group geometry and launch order.
+
+OpenCL has no barrier across work-groups, so the recursion's sequential loop over batches
+must be split by one of two strategies, chosen per program and visible here:
+
+- "level": one launch per batch (and per phase of the rule), each an NDRange over
+  (units, node tiles); the host enqueues a whole run's launches back to back and waits once.
+  Every work-group is independent, so it runs on any device at full width.
+- "persistent": one launch for the whole run, a single work-group looping over batches and
+  phases with barriers between them. No launch costs, but one work-group only: suited to
+  small inputs, where launches dominate.
+
+A kernel holds phases of the loop IR; `node_tile` nodes share each loaded weight row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cortexlang.errors import InternalError
+from cortexlang.ir import loops as L
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """One OpenCL kernel.
+
+    over: which nodes a launch covers: "leaf" or "internal" batches, "all" batches, "heads",
+      or "run" (a persistent kernel covering everything).
+    node_lets: per-node values (child ids, token rows) every phase may use.
+    phases: the loop-IR phases it computes, in order (barriers between them).
+    units: the largest unit-loop extent (work-items per node tile in dimension 0).
+    local_size: work-group size chosen from the device's limits (None: the driver picks).
+    cached_params: parameters copied into local memory once per work-group (persistence).
+    """
+
+    name: str
+    over: str
+    node_lets: tuple[L.Let, ...]
+    phases: tuple[L.Phase, ...]
+    units: int
+    node_tile: int
+    local_size: int | None
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    cached_params: tuple[str, ...] = ()
+    sections: tuple[tuple[str, tuple[L.Let, ...], tuple[L.Phase, ...]], ...] = ()
+    source_lines: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KernelProgram:
+    name: str
+    strategy: str
+    buffers: tuple[L.Buffer, ...]
+    kernels: tuple[Kernel, ...]
+    launches: tuple[tuple[str, str], ...]      # (kernel, what it covers) in order
+    node_tile: int
+    device_limits: tuple[tuple[str, int], ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
+    decisions: tuple[str, ...] = field(default=())
+
+    def kernel(self, name: str) -> Kernel:
+        return next(kernel for kernel in self.kernels if kernel.name == name)
+
+
+def format_kernels(program: KernelProgram) -> str:
+    """Deterministic text of the kernel program (the stage's printer)."""
+    lines = [f"kernel program {program.name}", f"strategy {program.strategy}, "
+             f"node tile {program.node_tile}"]
+    for key, value in program.device_limits:
+        lines.append(f"device {key} = {value}")
+    for decision in program.decisions:
+        lines.append(f"decision: {decision}")
+    for buffer in program.buffers:
+        lines.append(f"buffer {buffer.name}: {'int' if buffer.integer else 'float'}"
+                     f"[{buffer.rows}][{buffer.row_size}]")
+    for kernel in program.kernels:
+        geometry = f"units {kernel.units} x node tiles of {kernel.node_tile}"
+        local = kernel.local_size if kernel.local_size is not None else "driver"
+        lines.append(f"kernel {kernel.name} over {kernel.over}: {geometry}, work-group {local}")
+        if kernel.cached_params:
+            lines.append(f"  local memory: {', '.join(kernel.cached_params)}")
+        lines.append(f"  reads {', '.join(kernel.reads)}")
+        lines.append(f"  writes {', '.join(kernel.writes)}")
+        for phase in kernel.phases:
+            lines.append(f"  phase {phase.rule}.{phase.index}: stores {', '.join(phase.stores)}")
+        for label, _, phases in kernel.sections:
+            lines.append(f"  section {label}: phases {len(phases)}")
+    lines.append("launches per run:")
+    for kernel, over in program.launches:
+        lines.append(f"  {kernel}: {over}")
+    return "\n".join(lines) + "\n"
+
+
+def verify_kernels(program: KernelProgram) -> None:
+    declared = {buffer.name for buffer in program.buffers}
+    names = {kernel.name for kernel in program.kernels}
+    for kernel in program.kernels:
+        for buffer in kernel.reads + kernel.writes:
+            if buffer not in declared:
+                raise InternalError("verify_kernels", f"{kernel.name} uses undeclared {buffer}")
+        if kernel.units < 1 or kernel.node_tile < 1:
+            raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
+    for kernel, _ in program.launches:
+        if kernel not in names:
+            raise InternalError("verify_kernels", f"launch of unknown kernel {kernel}")

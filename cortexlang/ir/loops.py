@@ -1,0 +1,344 @@
+"""Stage 2, the loop IR: recursion turned into loops over the linearizer's arrays.
+
+Every per-node temporary is an explicit tensor (`Buffer`), the recursion is a *sequential*
+loop over batches, and each batch runs *parallel* loops over its nodes and over the hidden
+units. Indices go through the linearizer's arrays (`children[node, 1]`), loop bounds vary per
+batch (`batch_start[b]`, `batch_len[b]`), and where leaves are not specialised a conditional
+picks the rule per node. A node's rule is split into `Phase`s: within a phase every unit is
+computed independently; a phase boundary is a synchronisation point inside the node (a value
+that a later phase reads at arbitrary indices, e.g. the operand of a matrix product, has to be
+complete first).
+
+Expressions are scalar: each describes one element, for one node and one unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cortexlang.errors import InternalError, Span
+
+# ---------------------------------------------------------------------------------------------
+# Expressions
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: float
+    integer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """`buffer[index]`; buffers are named by role: `param:U`, `state:h`, `temp:t3`,
+    `input:x`, `uniform:u0`, and the linearizer's `children`, `words:word`, ..."""
+
+    buffer: str
+    index: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """Arithmetic (+ - * / %), integer or float, and comparisons (< <= > >= == !=)."""
+
+    op: str
+    lhs: Expr
+    rhs: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A math function: sigmoid tanh exp log relu max min, or `float` (int to float)."""
+
+    function: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One range of a dot product: sum over var in [start, stop) of lhs * rhs."""
+
+    var: str
+    start: int
+    stop: int
+    lhs: Expr
+    rhs: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Dot:
+    """A dot product, split into segments (one per concatenated part of the operand)."""
+
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reduce:
+    """`op` (max or sum) of body over var in [start, stop)."""
+
+    op: str
+    var: str
+    start: int
+    stop: int
+    body: Expr
+
+
+Expr = Const | Var | Load | Binary | Call | Select | Dot | Reduce
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements
+
+
+@dataclass(frozen=True, slots=True)
+class Let:
+    """A named scalar temporary: computed once per node and unit."""
+
+    name: str
+    value: Expr
+    integer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    buffer: str
+    index: Expr
+    value: Expr
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    condition: Expr
+    then: tuple[Stmt, ...]
+    otherwise: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel)."""
+
+    var: str
+    start: Expr
+    stop: Expr
+    kind: str
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """A fused region of one rule; `index` orders phases, `stores` names what it produces."""
+
+    rule: str
+    index: int
+    body: tuple[Stmt, ...]
+    stores: tuple[str, ...] = ()
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+Stmt = Let | Store | If | Loop | Phase
+
+
+@dataclass(frozen=True, slots=True)
+class Buffer:
+    """A tensor: `rows` is "nodes" (one row per node, plus a zero row), "batch" (one row per
+    node of the largest batch: dense intermediates), "one", "vocab" (parameter tables) or
+    "param"; `row_size` counts floats per row."""
+
+    name: str
+    role: str
+    rows: str
+    row_size: int
+    integer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoopProgram:
+    name: str
+    buffers: tuple[Buffer, ...]
+    body: tuple[Stmt, ...]
+    node_tile: int = 1
+    notes: tuple[tuple[str, str], ...] = ()
+
+    def buffer(self, name: str) -> Buffer:
+        return next(buffer for buffer in self.buffers if buffer.name == name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Printer
+
+_PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
+               "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+
+
+def format_expr(expr: Expr, parent: int = 0) -> str:
+    """C-like text of an expression (also what the OpenCL printer starts from)."""
+    if isinstance(expr, Const):
+        if expr.integer:
+            return str(int(expr.value))
+        if expr.value == float("-inf"):
+            return "-inf"
+        return f"{expr.value:g}"
+    if isinstance(expr, Var):
+        return expr.name
+    if isinstance(expr, Load):
+        return f"{expr.buffer}[{format_expr(expr.index)}]"
+    if isinstance(expr, Binary):
+        level = _PRECEDENCE[expr.op]
+        text = f"{format_expr(expr.lhs, level)} {expr.op} {format_expr(expr.rhs, level + 1)}"
+        return f"({text})" if level < parent else text
+    if isinstance(expr, Call):
+        return f"{expr.function}({', '.join(format_expr(arg) for arg in expr.args)})"
+    if isinstance(expr, Select):
+        text = (f"{format_expr(expr.condition, 1)} ? {format_expr(expr.then, 1)} : "
+                f"{format_expr(expr.otherwise, 1)}")
+        return f"({text})" if parent else text
+    if isinstance(expr, Dot):
+        parts = [f"sum({s.var} in {s.start}..{s.stop}: {format_expr(s.lhs, 6)} * "
+                 f"{format_expr(s.rhs, 6)})" for s in expr.segments]
+        return " + ".join(parts)
+    if isinstance(expr, Reduce):
+        return f"{expr.op}({expr.var} in {expr.start}..{expr.stop}: {format_expr(expr.body)})"
+    raise AssertionError(f"unhandled expression {expr!r}")
+
+
+def _format_stmt(stmt: Stmt, depth: int, lines: list[str]) -> None:
+    pad = "    " * depth
+    if isinstance(stmt, Let):
+        lines.append(f"{pad}{'int' if stmt.integer else 'float'} {stmt.name} = "
+                     f"{format_expr(stmt.value)}")
+    elif isinstance(stmt, Store):
+        note = f"    # {stmt.note}" if stmt.note else ""
+        lines.append(f"{pad}{stmt.buffer}[{format_expr(stmt.index)}] = "
+                     f"{format_expr(stmt.value)}{note}")
+    elif isinstance(stmt, If):
+        lines.append(f"{pad}if {format_expr(stmt.condition)}:")
+        for inner in stmt.then:
+            _format_stmt(inner, depth + 1, lines)
+        if stmt.otherwise:
+            lines.append(f"{pad}else:")
+            for inner in stmt.otherwise:
+                _format_stmt(inner, depth + 1, lines)
+    elif isinstance(stmt, Loop):
+        mode = "sequential" if stmt.kind == "batches" else f"parallel {stmt.kind}"
+        lines.append(f"{pad}for {stmt.var} in {format_expr(stmt.start)} .. "
+                     f"{format_expr(stmt.stop)}:    # {mode}")
+        for inner in stmt.body:
+            _format_stmt(inner, depth + 1, lines)
+    elif isinstance(stmt, Phase):
+        stores = ", ".join(stmt.stores)
+        lines.append(f"{pad}phase {stmt.rule}.{stmt.index}:    # stores {stores}")
+        for inner in stmt.body:
+            _format_stmt(inner, depth + 1, lines)
+    else:
+        raise AssertionError(f"unhandled statement {stmt!r}")
+
+
+def format_loops(program: LoopProgram) -> str:
+    """Deterministic text of the loop program (the stage's printer)."""
+    lines = [f"loop program {program.name}"]
+    for buffer in program.buffers:
+        kind = "int" if buffer.integer else "float"
+        lines.append(f"buffer {buffer.name}: {kind}[{buffer.rows}][{buffer.row_size}]")
+    for stmt in program.body:
+        _format_stmt(stmt, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Verifier
+
+
+def walk_exprs(expr: Expr):  # type: ignore[no-untyped-def]
+    """Every sub-expression, depth first."""
+    yield expr
+    if isinstance(expr, Load):
+        yield from walk_exprs(expr.index)
+    elif isinstance(expr, Binary):
+        yield from walk_exprs(expr.lhs)
+        yield from walk_exprs(expr.rhs)
+    elif isinstance(expr, Call):
+        for arg in expr.args:
+            yield from walk_exprs(arg)
+    elif isinstance(expr, Select):
+        yield from walk_exprs(expr.condition)
+        yield from walk_exprs(expr.then)
+        yield from walk_exprs(expr.otherwise)
+    elif isinstance(expr, Dot):
+        for segment in expr.segments:
+            yield from walk_exprs(segment.lhs)
+            yield from walk_exprs(segment.rhs)
+    elif isinstance(expr, Reduce):
+        yield from walk_exprs(expr.body)
+
+
+def walk_stmts(stmts: tuple[Stmt, ...]):  # type: ignore[no-untyped-def]
+    for stmt in stmts:
+        yield stmt
+        if isinstance(stmt, If):
+            yield from walk_stmts(stmt.then)
+            yield from walk_stmts(stmt.otherwise)
+        elif isinstance(stmt, (Loop, Phase)):
+            yield from walk_stmts(stmt.body)
+
+
+def verify_loops(program: LoopProgram) -> None:
+    """Every buffer read or written is declared; every variable is defined before use."""
+    declared = {buffer.name for buffer in program.buffers}
+
+    def check(stmts: tuple[Stmt, ...], scope: set[str]) -> None:
+        scope = set(scope)
+        for stmt in stmts:
+            exprs: list[Expr] = []
+            if isinstance(stmt, Let):
+                exprs = [stmt.value]
+            elif isinstance(stmt, Store):
+                exprs = [stmt.index, stmt.value]
+                if stmt.buffer not in declared:
+                    raise InternalError("verify_loops", f"store to undeclared {stmt.buffer}")
+            elif isinstance(stmt, If):
+                exprs = [stmt.condition]
+            elif isinstance(stmt, Loop):
+                exprs = [stmt.start, stmt.stop]
+            for expr in exprs:
+                bound = set(scope)
+                for sub in walk_exprs(expr):
+                    if isinstance(sub, Load) and sub.buffer not in declared:
+                        raise InternalError("verify_loops", f"load of undeclared {sub.buffer}")
+                    if isinstance(sub, (Reduce,)):
+                        bound.add(sub.var)
+                    if isinstance(sub, Dot):
+                        bound.update(segment.var for segment in sub.segments)
+                for sub in walk_exprs(expr):
+                    if isinstance(sub, Var) and sub.name not in bound and \
+                            sub.name not in _FREE_VARIABLES:
+                        raise InternalError("verify_loops", f"variable {sub.name} used before "
+                                            "it is defined")
+            if isinstance(stmt, Let):
+                scope.add(stmt.name)
+            elif isinstance(stmt, If):
+                check(stmt.then, scope)
+                check(stmt.otherwise, scope)
+            elif isinstance(stmt, Loop):
+                check(stmt.body, scope | {stmt.var})
+            elif isinstance(stmt, Phase):
+                check(stmt.body, scope)
+
+    check(program.body, set())
+
+
+# Scalars every kernel receives from the linearizer: the run's sizes.
+_FREE_VARIABLES = {"num_nodes", "num_leaves", "num_batches", "num_leaf_batches", "zero_row",
+                   "num_heads"}

@@ -1,0 +1,286 @@
+"""Run compiled kernels: bind weights once, then linearize, upload, launch and read back.
+
+Compile products (the kernels, the weights and the hoisted uniforms on the device) are kept
+apart from per-input products (the linearized index arrays, states and temporaries), which
+live in buffers reused from run to run and grown only when a larger input arrives. A run's
+launches are all enqueued before a single wait. Inputs too large for the device are split
+into chunks of whole structures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyopencl as cl
+
+from cortexlang.codegen.opencl import SCALAR_ARGS
+from cortexlang.errors import InputError, user_error
+from cortexlang.inputs.structure import Structure
+from cortexlang.ir.loops import Buffer
+from cortexlang.ir.recursive_eval import evaluate_uniforms
+from cortexlang.outputs import Outputs
+from cortexlang.passes.pipeline import CompileResult
+from cortexlang.passes.plan_kernels import DeviceLimits
+from cortexlang.runtime.build import build_program
+from cortexlang.runtime.devices import Device
+from cortexlang.runtime.linearize import Linearized, linearize
+
+BUILD_OPTIONS = ("-cl-mad-enable",)
+
+
+def device_limits(device: Device) -> DeviceLimits:
+    """The planner's view of a device, read from its OpenCL properties."""
+    info = device.info
+    return DeviceLimits(
+        max_work_group_size=int(info.max_work_group_size),
+        local_mem_size=int(info.local_mem_size),
+        is_gpu=info.device_type == "GPU",
+        preferred_vector_width=int(info.preferred_vector_width_float or 4))
+
+
+@dataclass
+class _Run:
+    """The per-run scalars and the host arrays that must outlive the asynchronous copies."""
+
+    linearized: Linearized
+    num_leaf_batches: int
+    head_nodes: np.ndarray
+    host_arrays: list[np.ndarray]
+
+
+class CompiledModel:
+    """A compiled program bound to one device; `run` maps structures to `Outputs`."""
+
+    def __init__(self, result: CompileResult, device: Device, *, use_cache: bool = True) -> None:
+        self.result = result
+        self.device = device
+        self.queue = device.queue
+        build = build_program(device, result.source, BUILD_OPTIONS, use_cache=use_cache)
+        self.build_seconds = build.seconds
+        self.cache_hit = build.cache_hit
+        program = build.program
+        self.kernels = {kernel.name: cl.Kernel(program, kernel.name)
+                        for kernel in result.kernels.kernels}
+        self.kernel_args = {kernel.name: [b.name for b in result.kernels.buffers
+                                          if b.name in kernel.reads or b.name in kernel.writes]
+                            for kernel in result.kernels.kernels}
+        self.buffers: dict[str, cl.Buffer] = {}
+        self.capacity: dict[str, int] = {}
+        self.weights_bound = False
+        self.last_launches = 0
+
+    # -- buffers -------------------------------------------------------------------------------
+    def _buffer(self, name: str, nbytes: int) -> cl.Buffer:
+        nbytes = max(nbytes, 4)
+        if self.capacity.get(name, 0) < nbytes:
+            self.buffers[name] = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE,
+                                           size=int(nbytes * 1.25) + 64)
+            self.capacity[name] = int(nbytes * 1.25) + 64
+        return self.buffers[name]
+
+    def _upload(self, name: str, array: np.ndarray, run: _Run | None = None) -> None:
+        array = np.ascontiguousarray(array)
+        buffer = self._buffer(name, array.nbytes)
+        if array.nbytes:
+            cl.enqueue_copy(self.queue, buffer, array, is_blocking=run is None)
+        if run is not None:
+            run.host_arrays.append(array)
+
+    def bind_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Upload the parameters and compute the hoisted uniforms (once per weights)."""
+        recursive = self.result.recursive
+        for param in recursive.params:
+            value = np.asarray(weights[param.name], dtype=np.float32)
+            if value.shape != param.shape:
+                raise user_error("E0503", f"weight {param.name} is {list(value.shape)} but the "
+                                 f"model needs {list(param.shape)}", error_class=InputError)
+            self._upload(f"param:{param.name}", value.reshape(-1))
+        for name, value in evaluate_uniforms(recursive, weights).items():
+            self._upload(f"uniform:{name}", value.reshape(-1).astype(np.float32))
+        self.weights_bound = True
+
+    # -- a run ---------------------------------------------------------------------------------
+    def _prepare(self, structures: Sequence[Structure]) -> _Run:
+        program = self.result.recursive
+        linearized = linearize(structures, max_children=program.max_children,
+                               dynamic_batching=self.result.options.dynamic_batching)
+        total = linearized.num_nodes
+        leaf_batches = int(np.count_nonzero(linearized.batch_start < linearized.num_leaves))
+        heads = self.result.recursive.heads
+        if heads is not None and any(o.selector == "all" for o in program.outputs
+                                     if o.name in dict(heads.results)):
+            head_nodes = np.arange(total, dtype=np.int32)
+        else:
+            head_nodes = linearized.roots.astype(np.int32)
+        run = _Run(linearized, leaf_batches, head_nodes, [])
+        children = np.where(linearized.children < 0, total, linearized.children)
+        self._upload("children", np.vstack([children, np.full((1, children.shape[1]), total)])
+                     .astype(np.int32), run)
+        self._upload("num_children", np.append(linearized.num_children, 0).astype(np.int32),
+                     run)
+        self._upload("batch_start", linearized.batch_start.astype(np.int32), run)
+        self._upload("batch_len", linearized.batch_len.astype(np.int32), run)
+        self._upload("head_nodes", head_nodes, run)
+        for item in program.inputs:
+            if item.kind == "token":
+                self._upload(f"words:{item.name}",
+                             np.append(linearized.words, -1).astype(np.int32), run)
+            else:
+                features = linearized.features
+                if features is None:
+                    raise user_error("E0521", f"the model reads the vector input `{item.name}` "
+                                     "but the structures carry no features",
+                                     hint="give grid inputs with per-node features",
+                                     error_class=InputError)
+                if features.shape[1] != item.shape[0]:
+                    raise user_error("E0522", f"input `{item.name}` has {features.shape[1]} "
+                                     f"features per node but the model needs {item.shape[0]}",
+                                     error_class=InputError)
+                padded = np.vstack([features, np.zeros((1, features.shape[1]))])
+                self._upload(f"input:{item.name}", padded.astype(np.float32), run)
+        self._check_words(program, linearized)
+        for buffer in self.result.kernels.buffers:
+            rows = self._rows(buffer, linearized, len(head_nodes))
+            if rows is None:
+                continue
+            device_buffer = self._buffer(buffer.name, rows * buffer.row_size * 4)
+            if buffer.role == "state":
+                # The zero row stands for every missing child.
+                row = np.zeros(buffer.row_size, dtype=np.float32)
+                cl.enqueue_copy(self.queue, device_buffer, row,
+                                dst_offset=total * buffer.row_size * 4, is_blocking=False)
+                run.host_arrays.append(row)
+        return run
+
+    @staticmethod
+    def _rows(buffer: Buffer, linearized: Linearized, heads: int) -> int | None:
+        if buffer.role == "state" or (buffer.role == "temp" and buffer.rows == "nodes"):
+            return linearized.num_nodes + 1
+        if buffer.role == "temp":
+            return max(linearized.max_batch_len, heads, 1)
+        if buffer.role == "output":
+            return max(heads, 1)
+        return None
+
+    def _check_words(self, program, linearized: Linearized) -> None:  # type: ignore[no-untyped-def]
+        vocab = [param.shape[0] for param in program.params
+                 if any(op.kind == "lookup" and op.attr("param") == param.name and
+                        not op.attr("moduli") for rule in program.rules() for op in rule.ops)]
+        if vocab and linearized.words.size and int(linearized.words.max()) >= min(vocab):
+            raise user_error("E0511", f"a word id {int(linearized.words.max())} is outside the "
+                             f"embedding table of {min(vocab)} rows",
+                             hint="raise the vocabulary size with -D V=...",
+                             error_class=InputError)
+
+    def _launch(self, run: _Run) -> None:
+        kernels = self.result.kernels
+        linearized = run.linearized
+        scalars = {"num_leaf_batches": run.num_leaf_batches,
+                   "num_batches": len(linearized.batch_start),
+                   "num_leaves": linearized.num_leaves, "zero_row": linearized.num_nodes,
+                   "num_heads": len(run.head_nodes), "b": 0}
+        for kernel in kernels.kernels:
+            opencl_kernel = self.kernels[kernel.name]
+            arguments = [self.buffers[name] for name in self.kernel_args[kernel.name]]
+            arguments += [np.int32(scalars[name]) for name in SCALAR_ARGS]
+            opencl_kernel.set_args(*arguments)
+        launches = 0
+        if kernels.strategy == "persistent":
+            kernel = kernels.kernels[0]
+            size = kernel.local_size or 1
+            cl.enqueue_nd_range_kernel(self.queue, self.kernels[kernel.name], (size,), (size,))
+            launches = 1
+        else:
+            ranges = {"leaf": range(0, run.num_leaf_batches),
+                      "internal": range(run.num_leaf_batches, len(linearized.batch_start)),
+                      "all": range(0, len(linearized.batch_start)), "heads": range(0, 1)}
+            sections: list[tuple[str, list[str]]] = []
+            for name, over in kernels.launches:
+                if sections and sections[-1][0] == over:
+                    sections[-1][1].append(name)
+                else:
+                    sections.append((over, [name]))
+            for over, names in sections:
+                for batch in ranges[over]:
+                    count = len(run.head_nodes) if over == "heads" else \
+                        int(linearized.batch_len[batch])
+                    if count == 0:
+                        continue
+                    for name in names:
+                        kernel = kernels.kernel(name)
+                        opencl_kernel = self.kernels[name]
+                        opencl_kernel.set_arg(len(self.kernel_args[name]), np.int32(batch))
+                        tiles = -(-count // kernel.node_tile)
+                        local = kernel.local_size
+                        units = kernel.units if local is None else -(-kernel.units // local) * local
+                        cl.enqueue_nd_range_kernel(self.queue, opencl_kernel, (units, tiles),
+                                                   None if local is None else (local, 1))
+                        launches += 1
+        self.last_launches = launches
+
+    def _read(self, run: _Run) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        program = self.result.recursive
+        total = run.linearized.num_nodes
+        states: dict[str, np.ndarray] = {}
+        for state in program.states:
+            host = np.empty((total,) + state.shape, dtype=np.float32)
+            if total:
+                cl.enqueue_copy(self.queue, host, self.buffers[f"state:{state.name}"],
+                                is_blocking=False)
+            states[state.name] = host
+        heads: dict[str, np.ndarray] = {}
+        if program.heads is not None:
+            shapes = {op.name: op.shape for op in program.heads.ops}
+            for name, op in program.heads.results:
+                host = np.empty((len(run.head_nodes),) + shapes[op], dtype=np.float32)
+                cl.enqueue_copy(self.queue, host, self.buffers[f"output:{name}"],
+                                is_blocking=False)
+                heads[name] = host
+        self.queue.finish()
+        return states, heads
+
+    def run(self, structures: Sequence[Structure]) -> Outputs:
+        """Compute every state and output for `structures` (weights must be bound)."""
+        if not self.weights_bound:
+            raise RuntimeError("bind_weights must be called before run")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        run = self._prepare(structures)
+        timings["linearize"] = run.linearized.seconds
+        prepared = time.perf_counter()
+        self._launch(run)
+        states, heads = self._read(run)
+        finished = time.perf_counter()
+        timings["prepare"] = prepared - started
+        timings["compute"] = finished - prepared
+        return self._outputs(run, states, heads, timings)
+
+    def _outputs(self, run: _Run, states: dict[str, np.ndarray], heads: dict[str, np.ndarray],
+                 timings: dict[str, float]) -> Outputs:
+        program = self.result.recursive
+        linearized = run.linearized
+        order = linearized.new_id[:int(linearized.node_offset[-1])]
+        original_states = {name: values[order] for name, values in states.items()
+                           if name in {s.name for s in self.result.program.states}}
+        outputs: dict[str, np.ndarray] = {}
+        selectors: dict[str, str] = {}
+        all_heads = len(run.head_nodes) == linearized.num_nodes and \
+            not np.array_equal(run.head_nodes, linearized.roots)
+        for output in program.outputs:
+            selectors[output.name] = output.selector
+            if output.name in heads:
+                values = heads[output.name]
+                if all_heads:
+                    outputs[output.name] = values[linearized.roots] \
+                        if output.selector == "root" else values[order]
+                else:
+                    outputs[output.name] = values
+            else:
+                values = states[output.name]
+                outputs[output.name] = values[linearized.roots] \
+                    if output.selector == "root" else values[order]
+        return Outputs(outputs, original_states,
+                       linearized.node_offset.astype(np.int64), selectors, timings)
