@@ -41,6 +41,21 @@ def device_limits(device: Device) -> DeviceLimits:
         preferred_vector_width=int(info.preferred_vector_width_float or 4))
 
 
+@dataclass(frozen=True)
+class LaunchRecord:
+    """One kernel launch of a profiled run: which kernel, for which batch, when (ns)."""
+
+    kernel: str
+    batch: int
+    nodes: int
+    start_ns: int
+    end_ns: int
+
+    @property
+    def milliseconds(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+
 @dataclass
 class _Run:
     """The per-run scalars and the host arrays that must outlive the asynchronous copies."""
@@ -71,6 +86,9 @@ class CompiledModel:
         self.capacity: dict[str, int] = {}
         self.weights_bound = False
         self.last_launches = 0
+        self.profiling = bool(self.queue.properties & cl.command_queue_properties.PROFILING_ENABLE)
+        self.last_profile: list[LaunchRecord] = []
+        self._events: list[tuple[str, int, int, cl.Event]] = []
 
     # -- buffers -------------------------------------------------------------------------------
     def _buffer(self, name: str, nbytes: int) -> cl.Buffer:
@@ -191,7 +209,9 @@ class CompiledModel:
         if kernels.strategy == "persistent":
             kernel = kernels.kernels[0]
             size = kernel.local_size or 1
-            cl.enqueue_nd_range_kernel(self.queue, self.kernels[kernel.name], (size,), (size,))
+            event = cl.enqueue_nd_range_kernel(self.queue, self.kernels[kernel.name], (size,),
+                                               (size,))
+            self._record(kernel.name, -1, linearized.num_nodes, event)
             launches = 1
         else:
             ranges = {"leaf": range(0, run.num_leaf_batches),
@@ -216,10 +236,22 @@ class CompiledModel:
                         tiles = -(-count // kernel.node_tile)
                         local = kernel.local_size
                         units = kernel.units if local is None else -(-kernel.units // local) * local
-                        cl.enqueue_nd_range_kernel(self.queue, opencl_kernel, (units, tiles),
-                                                   None if local is None else (local, 1))
+                        event = cl.enqueue_nd_range_kernel(
+                            self.queue, opencl_kernel, (units, tiles),
+                            None if local is None else (local, 1))
+                        self._record(name, batch, count, event)
                         launches += 1
         self.last_launches = launches
+
+    def _record(self, kernel: str, batch: int, nodes: int, event: cl.Event) -> None:
+        if self.profiling:
+            self._events.append((kernel, batch, nodes, event))
+
+    def _collect_profile(self) -> None:
+        self.last_profile = [
+            LaunchRecord(kernel, batch, nodes, event.profile.start, event.profile.end)
+            for kernel, batch, nodes, event in self._events]
+        self._events = []
 
     def _read(self, run: _Run) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         program = self.result.recursive
@@ -243,7 +275,9 @@ class CompiledModel:
         return states, heads
 
     def run(self, structures: Sequence[Structure]) -> Outputs:
-        """Compute every state and output for `structures` (weights must be bound)."""
+        """Compute every state and output for `structures` (weights must be bound).
+
+        On a queue created with profiling, `last_profile` then lists every launch's times."""
         if not self.weights_bound:
             raise RuntimeError("bind_weights must be called before run")
         timings: dict[str, float] = {}
@@ -254,6 +288,8 @@ class CompiledModel:
         self._launch(run)
         states, heads = self._read(run)
         finished = time.perf_counter()
+        if self.profiling:
+            self._collect_profile()
         timings["prepare"] = prepared - started
         timings["compute"] = finished - prepared
         return self._outputs(run, states, heads, timings)
