@@ -134,7 +134,7 @@ def parse_ptb_line(text: str, lookup: Lookup, *, path: str = "<string>", line_nu
 
 def _structure(labels: list[int], child_lists: list[list[int]], words: list[str | None],
                root: int, lookup: Lookup, path: str, line_number: int) -> Structure:
-    width = max(1, max(len(children) for children in child_lists))
+    width = max(1, max(map(len, child_lists)))
     padding = [-1] * width
     rows = [children + padding[len(children):] for children in child_lists]
     word_ids = [NO_WORD if word is None else lookup(word) for word in words]

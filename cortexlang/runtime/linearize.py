@@ -115,7 +115,15 @@ def linearize(structures: Sequence[Structure], *, max_children: int,
     node_offset = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(sizes, out=node_offset[1:])
     total = int(node_offset[-1])
-    # Row `total` is a sentinel standing for "no child": -1 entries point at it.
+    roots = np.fromiter((structure.root for structure in structures), dtype=np.int64,
+                        count=count)
+    bad_root = np.flatnonzero((roots < 0) | (roots >= sizes))
+    if bad_root.size:
+        tree = int(bad_root[0])
+        raise input_error("E0551", f"the root {int(roots[tree])} of {_name(structures, tree)} "
+                          f"is not one of its {int(sizes[tree])} nodes")
+    features = _merged_features(structures)
+    # Row `total` is a sentinel standing for "no child": empty positions point at it.
     children = _merged_children(structures, sizes, node_offset, max_children)
     present = children < total
     num_children = present.sum(axis=1, dtype=np.int32)
@@ -127,46 +135,31 @@ def linearize(structures: Sequence[Structure], *, max_children: int,
     new_id[total] = -1
     level_sizes = np.fromiter((level.shape[0] for level in levels), dtype=np.int32,
                               count=len(levels))
-    height = np.repeat(np.arange(len(levels), dtype=np.int32), level_sizes)
-    if dynamic_batching:
-        batch_len = level_sizes
-    else:
-        batch_len = np.ones(total, dtype=np.int32)
+    batch_len = level_sizes if dynamic_batching else np.ones(total, dtype=np.int32)
     batch_start = np.zeros(batch_len.shape[0], dtype=np.int32)
     np.cumsum(batch_len[:-1], out=batch_start[1:])
-
-    tree_of_original = np.repeat(np.arange(count, dtype=np.int32), sizes)
-    tree_of = tree_of_original[order]
-    roots = np.fromiter((structure.root for structure in structures), dtype=np.int64,
-                        count=count)
-    bad_root = np.flatnonzero((roots < 0) | (roots >= sizes))
-    if bad_root.size:
-        tree = int(bad_root[0])
-        raise input_error("E0551", f"the root {int(roots[tree])} of {_name(structures, tree)} "
-                          f"is not one of its {int(sizes[tree])} nodes")
-    result = Linearized(
+    tree_of = np.repeat(np.arange(count, dtype=np.int32), sizes)[order]
+    return Linearized(
         num_nodes=total,
         num_leaves=int(level_sizes[0]) if levels else 0,
         max_children=max_children,
         children=new_id[children[order]],
         num_children=num_children[order],
-        height=height,
+        height=np.repeat(np.arange(len(levels), dtype=np.int32), level_sizes),
         batch_start=batch_start,
         batch_len=batch_len,
         words=_concatenate_words(structures)[order],
-        features=_merged_features(structures, sizes, order),
+        features=None if features is None else features[order],
         labels=_concatenate_labels(structures, sizes)[order],
         roots=new_id[node_offset[:-1] + roots],
         tree_of=tree_of,
         old_id=(order - node_offset[:-1][tree_of]).astype(np.int32),
         new_id=new_id[:total],
         node_offset=node_offset.astype(np.int32),
-        seconds=0.0,
+        seconds=time.perf_counter() - started,
         max_batch_len=int(batch_len.max(initial=0)),
         dynamic_batching=dynamic_batching,
     )
-    object.__setattr__(result, "seconds", time.perf_counter() - started)
-    return result
 
 
 def _name(structures: Sequence[Structure], tree: int) -> str:
@@ -256,7 +249,8 @@ def _levels(children: np.ndarray, present: np.ndarray, num_children: np.ndarray,
         positions = np.arange(candidates.shape[0])
         owner[candidates] = positions
         candidates = candidates[owner[candidates] == positions]
-        frontier = np.sort(candidates[done[children[candidates]].all(axis=1)])
+        frontier = candidates[done[children[candidates]].all(axis=1)]
+        frontier.sort()
     if finished < total:
         node = int(np.flatnonzero(~done[:total])[0])
         tree = int(np.searchsorted(node_offset, node, side="right")) - 1
@@ -283,8 +277,8 @@ def _concatenate_labels(structures: Sequence[Structure], sizes: np.ndarray) -> n
     return np.concatenate(parts).astype(np.int32, copy=False)
 
 
-def _merged_features(structures: Sequence[Structure], sizes: np.ndarray,
-                     order: np.ndarray) -> np.ndarray | None:
+def _merged_features(structures: Sequence[Structure]) -> np.ndarray | None:
+    """float32 [total, F] features in the original order, or None when no structure has any."""
     arrays = [structure.features for structure in structures if structure.features is not None]
     if not arrays:
         return None
@@ -297,4 +291,4 @@ def _merged_features(structures: Sequence[Structure], sizes: np.ndarray,
     if len(widths) > 1:
         raise input_error("E0553", f"the structures of the batch have features of different "
                           f"widths {sorted(widths)}", hint="use one feature width per batch")
-    return np.concatenate(arrays).astype(np.float32, copy=False)[order]
+    return np.concatenate(arrays).astype(np.float32, copy=False)
