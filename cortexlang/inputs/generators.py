@@ -262,9 +262,10 @@ def random_nary_tree(max_children: int, rng: RandomSource = None, leaves: int = 
                      unary_probability: float = 0.1) -> Structure:
     """A random tree with `leaves` leaves and up to `max_children` children per node.
 
-    Each internal node over m leaves is unary with `unary_probability` (at most one unary node
-    in a row), otherwise takes 2..min(max_children, m) children splitting m at random points.
-    The children array has `max_children` columns.
+    A subtree over m > 1 leaves gets a unary root with `unary_probability` (a leaf with a
+    quarter of it; never two unary nodes in a row); otherwise its root takes
+    2..min(max_children, m) children, splitting the m leaves at random points. The children
+    array has `max_children` columns.
     """
     if max_children < 1 or leaves < 1 or (max_children == 1 and leaves > 1):
         raise ValueError("random_nary_tree needs leaves >= 1, max_children >= 1, and one leaf "
@@ -279,12 +280,12 @@ def random_nary_tree(max_children: int, rng: RandomSource = None, leaves: int = 
         if closes:
             children = done[len(done) - closes:]
             del done[len(done) - closes:]
-        elif count == 1 and not (may_be_unary and generator.random() < unary_probability / 4):
-            children = []
-        elif max_children == 1 or count == 1 or (
-                may_be_unary and generator.random() < unary_probability):
+        elif may_be_unary and generator.random() < (
+                unary_probability / 4 if count == 1 else unary_probability):
             stack.extend([(0, 1, False), (count, 0, False)])
             continue
+        elif count == 1:
+            children = []
         else:
             arity = int(generator.integers(2, min(max_children, count) + 1))
             cuts = np.sort(generator.choice(count - 1, size=arity - 1, replace=False) + 1)
