@@ -125,8 +125,8 @@ class NodeEvaluator:
             if condition.child is None:
                 return not self.present_children()
             child = self.child_of(condition.child)
-            # A missing child has no children of its own, so it counts as a leaf.
-            return child < 0 or all(grandchild < 0 for grandchild in self.children[child])
+            # A leaf is a node: a missing child is not one (the compiler's reading too).
+            return child >= 0 and all(grandchild < 0 for grandchild in self.children[child])
         return bool(_COMPARE[condition.op](len(self.present_children()), condition.value))
 
     def token(self, index: ir.IndexExpr, lookup: ir.Lookup) -> int:

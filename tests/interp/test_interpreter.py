@@ -88,8 +88,8 @@ def test_structural_selects_without_a_leaf_rule() -> None:
     result = interpret(program, [structure], {"E": table}, dtype=np.float64)
     # A leaf has no children: word + 10 (num_children is 0, not 2).
     np.testing.assert_array_equal(result.states["h"][:, 0], [11.0, 12.0, 24.0, 34.0])
-    # isleaf of a missing child counts it as a leaf; a leaf's own left child is missing.
-    np.testing.assert_array_equal(result.states["leftleaf"][:, 0], [1.0, 1.0, 1.0, 0.0])
+    # isleaf of a missing child is false: a leaf's own left child is missing.
+    np.testing.assert_array_equal(result.states["leftleaf"][:, 0], [0.0, 0.0, 1.0, 0.0])
     np.testing.assert_array_equal(result.outputs["total"][:, 0], [12.0, 14.0, 124.0, 134.0])
     assert result.selectors == {"total": "all"}
 
