@@ -29,7 +29,9 @@ class Kernel:
       or "run" (a persistent kernel covering everything).
     node_lets: per-node values (child ids, token rows) every phase may use.
     phases: the loop-IR phases it computes, in order (barriers between them).
-    units: the largest unit-loop extent (work-items per node tile in dimension 0).
+    units: work-items per node tile in dimension 0 (each computes `width` units of a group).
+    widths: per unit loop (key "rule.phase.position"), how many consecutive units one
+      work-item computes as one vector (1 on GPUs, where neighbouring work-items coalesce).
     local_size: work-group size chosen from the device's limits (None: the driver picks).
     cached_params: parameters copied into local memory once per work-group (persistence).
     """
@@ -44,6 +46,7 @@ class Kernel:
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     cached_params: tuple[str, ...] = ()
+    widths: tuple[tuple[str, int], ...] = ()
     sections: tuple[tuple[str, tuple[L.Let, ...], tuple[L.Phase, ...]], ...] = ()
     source_lines: tuple[int, ...] = ()
 
@@ -76,9 +79,12 @@ def format_kernels(program: KernelProgram) -> str:
         lines.append(f"buffer {buffer.name}: {'int' if buffer.integer else 'float'}"
                      f"[{buffer.rows}][{buffer.row_size}]")
     for kernel in program.kernels:
-        geometry = f"units {kernel.units} x node tiles of {kernel.node_tile}"
+        geometry = f"{kernel.units} work-items x node tiles of {kernel.node_tile}"
         local = kernel.local_size if kernel.local_size is not None else "driver"
         lines.append(f"kernel {kernel.name} over {kernel.over}: {geometry}, work-group {local}")
+        if kernel.widths:
+            lines.append("  vector widths: " + ", ".join(f"{key}={width}"
+                                                        for key, width in kernel.widths))
         if kernel.cached_params:
             lines.append(f"  local memory: {', '.join(kernel.cached_params)}")
         lines.append(f"  reads {', '.join(kernel.reads)}")

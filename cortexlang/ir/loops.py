@@ -284,6 +284,43 @@ def walk_exprs(expr: Expr):  # type: ignore[no-untyped-def]
         yield from walk_exprs(expr.body)
 
 
+def mentions(expr: Expr, name: str) -> bool:
+    return any(isinstance(sub, Var) and sub.name == name for sub in walk_exprs(expr))
+
+
+def stride(expr: Expr, var: str) -> int | None:
+    """The coefficient of `var` in an integer expression linear in it, else None.
+
+    Used to decide vectorisation: a load whose index has stride 1 in a loop variable reads
+    consecutive addresses as the variable steps; stride 0 is the same address (a broadcast)."""
+    if isinstance(expr, Var):
+        return 1 if expr.name == var else 0
+    if isinstance(expr, Const):
+        return 0
+    if isinstance(expr, Load):
+        return 0 if not mentions(expr.index, var) else None
+    if isinstance(expr, Binary):
+        lhs, rhs = stride(expr.lhs, var), stride(expr.rhs, var)
+        if lhs is None or rhs is None:
+            return None
+        if expr.op == "+":
+            return lhs + rhs
+        if expr.op == "-":
+            return lhs - rhs
+        if expr.op == "*":
+            if lhs == 0 and rhs == 0:
+                return 0
+            if isinstance(expr.lhs, Const) and lhs == 0:
+                return int(expr.lhs.value) * rhs
+            if isinstance(expr.rhs, Const) and rhs == 0:
+                return lhs * int(expr.rhs.value)
+            return None
+        return 0 if lhs == 0 and rhs == 0 else None
+    if isinstance(expr, Call):
+        return 0 if not any(mentions(arg, var) for arg in expr.args) else None
+    return None
+
+
 def walk_stmts(stmts: tuple[Stmt, ...]):  # type: ignore[no-untyped-def]
     for stmt in stmts:
         yield stmt

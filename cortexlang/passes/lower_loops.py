@@ -344,17 +344,25 @@ class Evaluator:
 
     def _matmul(self, op: Op, index: Index) -> L.Expr:
         lhs_name, rhs_name = op.args
+        lhs_op = self.ops[lhs_name]
         segments: list[L.Segment] = []
         for offset, part in self._segments(rhs_name):
             rows = self.ops[part].shape[0]
             k = L.Var("k")
-            lhs_index = Index((index.dims[0], iadd(k, iconst(offset))), index.low, index.high)
+            column = iadd(k, iconst(offset))
+            if lhs_op.kind == "param" and self.plan.buffers.get(lhs_name) is None:
+                # Weights are stored transposed: at each k, consecutive output rows (units)
+                # sit at consecutive addresses, so neighbouring units load them together.
+                lhs = L.Load(f"param_t:{lhs_op.attr('param')}",
+                             iadd(imul(column, iconst(lhs_op.shape[0])), index.dims[0]))
+            else:
+                lhs_index = Index((index.dims[0], column), index.low, index.high)
+                lhs = self.element(lhs_name, lhs_index, True)
             if len(op.shape) == 1:
                 rhs_index = Index((k,), 0, rows)
             else:
                 rhs_index = Index((k, index.dims[1]), 0, rows)
-            segments.append(L.Segment("k", 0, rows, self.element(lhs_name, lhs_index, True),
-                                      self.element(part, rhs_index, True)))
+            segments.append(L.Segment("k", 0, rows, lhs, self.element(part, rhs_index, True)))
         return L.Dot(tuple(segments))
 
     def _softmax(self, op: Op, index: Index, inline: bool) -> L.Expr:
@@ -537,6 +545,9 @@ def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
     buffers: list[L.Buffer] = []
     for param in program.params:
         buffers.append(L.Buffer(f"param:{param.name}", "param", "param", _size(param.shape)))
+        if len(param.shape) == 2:
+            buffers.append(L.Buffer(f"param_t:{param.name}", "param_t", "param",
+                                    _size(param.shape)))
     for op in program.uniforms:
         buffers.append(L.Buffer(f"uniform:{op.name}", "uniform", "one", _size(op.shape)))
     for state in program.states:

@@ -66,10 +66,83 @@ def _sections(program: L.LoopProgram) -> list[_Section]:
     return sections
 
 
-def _units(phases: tuple[L.Phase, ...]) -> int:
-    extents = [int(s.stop.value) for phase in phases for s in L.walk_stmts(phase.body)
-               if isinstance(s, L.Loop) and s.kind == "units" and isinstance(s.stop, L.Const)]
-    return max(extents, default=1)
+def unit_loops(phases: tuple[L.Phase, ...]) -> list[tuple[str, L.Loop]]:
+    """Every unit loop with its key "rule.phase.position", nested phases included."""
+    found: list[tuple[str, L.Loop]] = []
+
+    def visit(phase: L.Phase) -> None:
+        position = 0
+        for stmt in phase.body:
+            if isinstance(stmt, L.Loop) and stmt.kind == "units":
+                found.append((f"{phase.rule}.{phase.index}.{position}", stmt))
+                position += 1
+            elif isinstance(stmt, L.If):
+                for inner in stmt.then + stmt.otherwise:
+                    if isinstance(inner, L.Phase):
+                        visit(inner)
+
+    for phase in phases:
+        visit(phase)
+    return found
+
+
+def _vectorisable(loop: L.Loop) -> bool:
+    """Can consecutive units of this loop be computed as one vector by one work-item?"""
+    values: list[L.Expr] = []
+    for stmt in loop.body:
+        if isinstance(stmt, L.Store):
+            if L.stride(stmt.index, "j") != 1:
+                return False
+            values.append(stmt.value)
+        elif isinstance(stmt, L.Let):
+            values.append(stmt.value)
+    for value in values:
+        for sub in L.walk_exprs(value):
+            if isinstance(sub, L.Load) and L.stride(sub.index, "j") not in (0, 1):
+                return False
+            if isinstance(sub, L.Select) and L.mentions(sub.condition, "j"):
+                return False
+            if isinstance(sub, L.Reduce) and L.mentions(sub.body, "j"):
+                return False
+    return all(not _uses_unit_as_value(value) for value in values)
+
+
+def _uses_unit_as_value(expr: L.Expr) -> bool:
+    if isinstance(expr, L.Var):
+        return expr.name == "j"
+    if isinstance(expr, L.Load):
+        return False
+    if isinstance(expr, L.Binary):
+        return _uses_unit_as_value(expr.lhs) or _uses_unit_as_value(expr.rhs)
+    if isinstance(expr, L.Call):
+        return any(_uses_unit_as_value(arg) for arg in expr.args)
+    if isinstance(expr, L.Select):
+        return any(_uses_unit_as_value(e) for e in (expr.condition, expr.then, expr.otherwise))
+    if isinstance(expr, L.Dot):
+        return any(_uses_unit_as_value(s.lhs) or _uses_unit_as_value(s.rhs)
+                   for s in expr.segments)
+    if isinstance(expr, L.Reduce):
+        return _uses_unit_as_value(expr.body)
+    return False
+
+
+def _widths(phases: tuple[L.Phase, ...], limits: DeviceLimits) -> tuple[
+        tuple[tuple[str, int], ...], int]:
+    """The vector width of every unit loop, and the work-items needed per node tile."""
+    widths: list[tuple[str, int]] = []
+    items = 1
+    widest = 1 if limits.is_gpu else max(1, limits.preferred_vector_width)
+    for key, loop in unit_loops(phases):
+        extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 1
+        width = 1
+        if _vectorisable(loop):
+            for candidate in (16, 8, 4, 2):
+                if candidate <= widest and extent % candidate == 0:
+                    width = candidate
+                    break
+        widths.append((key, width))
+        items = max(items, extent // width)
+    return tuple(widths), items
 
 
 def _buffers_used(lets: tuple[L.Let, ...], phases: tuple[L.Phase, ...],
@@ -118,7 +191,9 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
     tile = 1 if branchy else max(1, node_tile)
     if branchy and node_tile > 1:
         decisions.append("node tile 1: leaves are not specialised, so each node branches")
-    local_cap = max(1, min(limits.max_work_group_size, 256))
+    # On a CPU one work-item computes a vector of units, so a work-group of one work-item
+    # keeps the driver from vectorising across work-items again; GPUs want wide groups.
+    local_cap = max(1, min(limits.max_work_group_size, 256)) if limits.is_gpu else 1
     kernels: list[Kernel] = []
     launches: list[tuple[str, str]] = []
     if fuse_levels:
@@ -145,9 +220,10 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
             if cached:
                 decisions.append("weights in local memory for the whole run: "
                                  + ", ".join(cached))
+        widths, items = _widths(all_phases, limits)
         kernels.append(Kernel(
-            "forward", "run", (), all_phases, _units(all_phases), tile, local_cap, reads, writes,
-            cached, tuple((s.over, s.node_lets, s.phases) for s in sections),
+            "forward", "run", (), all_phases, items, tile, local_cap, reads, writes,
+            cached, widths, tuple((s.over, s.node_lets, s.phases) for s in sections),
             _lines(all_phases)))
         launches.append(("forward", "run"))
     else:
@@ -163,10 +239,13 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
                     if phase.rule != section.over else f"{phase.rule}_phase{phase.index}"
                 reads, writes = _buffers_used(section.node_lets, (phase,),
                                               section.over != "heads")
-                units = _units((phase,))
-                local = min(local_cap, units) if limits.is_gpu else None
-                kernels.append(Kernel(name, section.over, section.node_lets, (phase,), units,
-                                      tile, local, reads, writes, (), (), _lines((phase,))))
+                widths, items = _widths((phase,), limits)
+                # A fixed work-group size: the CPU driver compiles a kernel once per size, so
+                # letting it pick per launch would recompile for every new batch length.
+                local = min(local_cap, items) if limits.is_gpu else 1
+                kernels.append(Kernel(name, section.over, section.node_lets, (phase,), items,
+                                      tile, local, reads, writes, (), widths, (),
+                                      _lines((phase,))))
                 launches.append((name, section.over))
     return KernelProgram(program.name, strategy, program.buffers, tuple(kernels),
                          tuple(launches), tile, limits.items(), program.notes,

@@ -147,14 +147,13 @@ class RuleBuilder:
 
     def reduce(self, expr: ir.ChildReduce, name: str | None) -> str:
         terms: list[str] = []
-        always_present = self.program.structure.kind == "binary_tree" and self.kind == "internal"
         for position in range(self.program.structure.max_children):
             body = self.lower(expr.body, position)
             present = self.add("child_exists", (), (), (("child", position),))
             if expr.op == "max":
                 lowest = self.const(float("-inf"), expr.shape)
                 body = self.add("select", (present, body, lowest), expr.shape)
-            elif not always_present and not self.zero_preserving(body):
+            elif not self.zero_preserving(body):
                 body = self.add("binary", (body, present), expr.shape, (("op", "mul"),))
             terms.append(body)
         total = terms[0]

@@ -116,6 +116,9 @@ class CompiledModel:
                 raise user_error("E0503", f"weight {param.name} is {list(value.shape)} but the "
                                  f"model needs {list(param.shape)}", error_class=InputError)
             self._upload(f"param:{param.name}", value.reshape(-1))
+            if len(param.shape) == 2:
+                # Products read weights transposed (see passes/lower_loops.py).
+                self._upload(f"param_t:{param.name}", np.ascontiguousarray(value.T).reshape(-1))
         for name, value in evaluate_uniforms(recursive, weights).items():
             self._upload(f"uniform:{name}", value.reshape(-1).astype(np.float32))
         self.weights_bound = True
