@@ -545,9 +545,9 @@ class ExpressionTyper:
         if function == "concat":
             return self._concat(expr, scope)
         if function in ("zeros", "ones"):
-            if not expr.args or len(expr.args) > 2:
-                self.error("E0302", f"{function} takes one or two sizes", span,
-                           f"{len(expr.args)} given", f"write {function}(H) or {function}(H, H)")
+            if not expr.args:
+                self.error("E0302", f"{function} needs a shape", span, "no sizes",
+                           f"write {function}(H) or {function}(H, H)")
                 return None
             dims = [self.size_value(arg, f"a dimension of {function}") for arg in expr.args]
             for dim, dim_expr in zip(dims, expr.args, strict=True):
