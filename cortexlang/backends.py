@@ -29,7 +29,7 @@ from cortexlang.inputs.structure import Structure
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 
-DEFAULT_BACKEND = "interp"
+DEFAULT_BACKEND = "compiled"
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,15 @@ def _interpreter_backend() -> Backend:
     return run
 
 
-register_backend(DEFAULT_BACKEND, _interpreter_backend,
+def _compiled_backend() -> Backend:
+    from cortexlang.runtime.backend import compiled_backend
+
+    return compiled_backend()
+
+
+register_backend("compiled", _compiled_backend,
+                 "generated OpenCL kernels (the optimising compiler)")
+register_backend("interp", _interpreter_backend,
                  "the reference interpreter: numpy, one node at a time")
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "check",
     "weights",
     "devices",
+    "compile",
 )
 
 

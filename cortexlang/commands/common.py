@@ -6,9 +6,12 @@ import argparse
 import dataclasses
 import re
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from cortexlang.passes.pipeline import Options
 from cortexlang.frontend.check import load_program
 from cortexlang.ir import checked as ir
 
@@ -119,3 +122,37 @@ def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds:.2f} s"
+
+
+def add_compiler_options(parser: argparse.ArgumentParser) -> None:
+    """-O N, --disable NAME (repeatable) and --no-cache: which optimisations run."""
+    group = parser.add_argument_group("compiler")
+    group.add_argument("-O", dest="opt_level", metavar="N", type=int, choices=(0, 1, 2, 3),
+                       help="optimisation level 0-3 (default 3: everything)")
+    group.add_argument("--disable", metavar="NAME", action="append", default=[],
+                       help="switch one optimisation off (repeatable); names: "
+                            "dynamic_batching, specialize_leaves, fold_constants, "
+                            "refactor_recursion, hoist_invariants, fuse_operators, "
+                            "dense_intermediates, fuse_levels, persist_weights, unroll")
+    group.add_argument("--no-cache", action="store_true",
+                       help="rebuild the OpenCL kernels instead of using the build cache")
+
+
+def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """The compiled backend's settings for the options of `add_compiler_options`."""
+    settings: list[tuple[str, str]] = []
+    if args.opt_level is not None:
+        settings.append(("level", str(args.opt_level)))
+    settings += [("disable", name) for name in args.disable]
+    if args.no_cache:
+        settings.append(("cache", "off"))
+    return tuple(settings)
+
+
+def compiler_options(args: argparse.Namespace) -> Options:
+    """The compiler Options for the options of `add_compiler_options` (usage errors for
+    unknown optimisation names)."""
+    from cortexlang.passes.pipeline import Options
+
+    options = Options.level(args.opt_level) if args.opt_level is not None else Options()
+    return options.without(*args.disable)

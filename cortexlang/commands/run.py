@@ -28,8 +28,10 @@ from cortexlang.backends import (
 )
 from cortexlang.commands import Command
 from cortexlang.commands.common import (
+    add_compiler_options,
     add_model_argument,
     add_size_options,
+    compiler_settings,
     format_seconds,
     load_model,
     stderr_console,
@@ -42,6 +44,7 @@ from cortexlang.commands.loading import (
     load_inputs,
     load_weights_for,
 )
+from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 
@@ -57,8 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_input_options(parser)
     add_weight_options(parser)
     group = parser.add_argument_group("running")
-    group.add_argument("--backend", choices=backend_names(), default=DEFAULT_BACKEND,
-                       help=f"how to run the model (default {DEFAULT_BACKEND})")
+    group.add_argument("--backend", choices=backend_names(), default=None,
+                       help=f"how to run the model (default {DEFAULT_BACKEND}; with --float64 "
+                            "the interpreter, which alone computes in float64)")
     group.add_argument("--float64", action="store_true",
                        help="compute in float64 instead of float32")
     group.add_argument("--device", metavar="SPEC",
@@ -67,6 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        action="append", default=[], help="a backend-specific setting")
     group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
                        help=f"structures per backend call (default {DEFAULT_CHUNK})")
+    add_compiler_options(parser)
     group = parser.add_argument_group("results")
     group.add_argument("--out", metavar="OUT.npz",
                        help="save every output and state (keys outputs/NAME, states/NAME, "
@@ -92,9 +97,18 @@ def execute(args: argparse.Namespace) -> int:
     """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
     started = time.perf_counter()
     program = load_model(args.model, args)
+    if args.backend is None:
+        args.backend = "interp" if args.float64 else DEFAULT_BACKEND
     backend = get_backend(args.backend)
+    settings = tuple(args.settings)
+    if args.backend == "compiled":
+        settings = compiler_settings(args) + settings
+    elif compiler_settings(args):
+        raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
+                                    "compiled backend", None, "",
+                                    "drop them, or use --backend compiled"))
     options = BackendOptions(dtype="float64" if args.float64 else "float32",
-                             device=args.device, settings=tuple(args.settings))
+                             device=args.device, settings=settings)
     inputs = load_inputs(args, program)
     weights_started = time.perf_counter()
     weights = load_weights_for(args, program, np.dtype(options.dtype))

@@ -120,11 +120,18 @@ def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, str]) -> R
     computed = [op for op in rule.ops if op.kind not in SOURCE_KINDS]
     materialised: set[str] = set()
 
+    results = {name for _, name in rule.results}
+
     def addressable(name: str) -> bool:
+        """Readable at any index without recomputing anything costly: a source, a stored
+        operator, or additions, products, selections, slices and concatenations of those.
+        (A state the rule computes is stored anyway, so it is read back, not recomputed.)"""
         op = ops[name]
         if op.kind in SOURCE_KINDS or name in materialised:
             return True
-        if op.kind in ELEMENTWISE_KINDS or (op.kind == "unary" and op.attr("op") != "softmax"):
+        if name in results:
+            return False
+        if op.kind in ELEMENTWISE_KINDS or (op.kind == "unary" and op.attr("op") == "neg"):
             return all(addressable(arg) for arg in op.args)
         return False
 
@@ -490,7 +497,6 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
         lets = tuple({**leaf_lets, **internal_lets}.values())
         node_loop = L.Loop("node", node_range[0], node_range[1], "nodes", lets + tuple(merged))
         body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,)))
-    buffers = _buffers(program, plans, fuse_operators)
     if program.heads is not None:
         head_buffer = {name: f"output:{name}" for name, _ in program.heads.results}
         head_plan = plan_rule(program.heads, fuse_operators, head_buffer)
@@ -500,12 +506,15 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
         phases = [_rows_by_head(phase, head_buffer.values()) for phase in phases]
         body.append(L.Loop("i", iconst(0), L.Var("num_heads"), "nodes",
                            (locate,) + tuple(lets.values()) + tuple(phases)))
-        buffers += _rule_buffers(head_plan, "heads")
+        buffers = _rule_buffers(head_plan, "heads")
         head_ops = program.heads.op_map()
         buffers += tuple(L.Buffer(head_buffer[output], "output", "heads",
                                   _size(head_ops[name].shape))
                          for output, name in program.heads.results)
         buffers += (L.Buffer("head_nodes", "index", "heads", 1, integer=True),)
+    else:
+        buffers = ()
+    buffers = _buffers(program, plans, fuse_operators, tuple(body)) + buffers
     return L.LoopProgram(program.name, _dedupe(buffers), tuple(body), 1, program.notes)
 
 
@@ -540,12 +549,24 @@ def _rule_buffers(plan: RulePlan, kind: str) -> tuple[L.Buffer, ...]:
                  for name, buffer in plan.buffers.items() if buffer.startswith("temp:"))
 
 
+def _loaded(body: tuple[L.Stmt, ...]) -> set[str]:
+    """Every buffer the statements load from."""
+    names: set[str] = set()
+    for stmt in L.walk_stmts(body):
+        exprs = [stmt.value] if isinstance(stmt, L.Let) else \
+            [stmt.index, stmt.value] if isinstance(stmt, L.Store) else []
+        for expr in exprs:
+            names.update(sub.buffer for sub in L.walk_exprs(expr) if isinstance(sub, L.Load))
+    return names
+
+
 def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
-             fuse: bool) -> tuple[L.Buffer, ...]:
+             fuse: bool, body: tuple[L.Stmt, ...]) -> tuple[L.Buffer, ...]:
     buffers: list[L.Buffer] = []
+    loaded = _loaded(body)
     for param in program.params:
         buffers.append(L.Buffer(f"param:{param.name}", "param", "param", _size(param.shape)))
-        if len(param.shape) == 2:
+        if f"param_t:{param.name}" in loaded:
             buffers.append(L.Buffer(f"param_t:{param.name}", "param_t", "param",
                                     _size(param.shape)))
     for op in program.uniforms:

@@ -82,6 +82,7 @@ class CompiledModel:
         self.kernel_args = {kernel.name: [b.name for b in result.kernels.buffers
                                           if b.name in kernel.reads or b.name in kernel.writes]
                             for kernel in result.kernels.kernels}
+        self.kernel_buffers = {buffer.name for buffer in result.kernels.buffers}
         self.buffers: dict[str, cl.Buffer] = {}
         self.capacity: dict[str, int] = {}
         self.weights_bound = False
@@ -116,7 +117,7 @@ class CompiledModel:
                 raise user_error("E0503", f"weight {param.name} is {list(value.shape)} but the "
                                  f"model needs {list(param.shape)}", error_class=InputError)
             self._upload(f"param:{param.name}", value.reshape(-1))
-            if len(param.shape) == 2:
+            if f"param_t:{param.name}" in self.kernel_buffers:
                 # Products read weights transposed (see passes/lower_loops.py).
                 self._upload(f"param_t:{param.name}", np.ascontiguousarray(value.T).reshape(-1))
         for name, value in evaluate_uniforms(recursive, weights).items():
@@ -152,12 +153,12 @@ class CompiledModel:
             else:
                 features = linearized.features
                 if features is None:
-                    raise user_error("E0521", f"the model reads the vector input `{item.name}` "
+                    raise user_error("E0556", f"the model reads the vector input `{item.name}` "
                                      "but the structures carry no features",
                                      hint="give grid inputs with per-node features",
                                      error_class=InputError)
                 if features.shape[1] != item.shape[0]:
-                    raise user_error("E0522", f"input `{item.name}` has {features.shape[1]} "
+                    raise user_error("E0556", f"input `{item.name}` has {features.shape[1]} "
                                      f"features per node but the model needs {item.shape[0]}",
                                      error_class=InputError)
                 padded = np.vstack([features, np.zeros((1, features.shape[1]))])

@@ -17,12 +17,13 @@ from cortexlang.interp import interpret
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def test_the_interpreter_is_registered_as_the_default() -> None:
-    assert backends.DEFAULT_BACKEND in backends.backend_names()
+def test_the_compiler_is_the_default_and_the_interpreter_is_registered() -> None:
+    assert backends.DEFAULT_BACKEND == "compiled"
+    assert {"compiled", "interp"} <= set(backends.backend_names())
     program = load_program(str(EXAMPLES / "treefc.cx"), {"H": 4, "V": 20})
     trees = generators.sst_like_trees(2, rng=0, vocab_size=20)
     weights = init_weights(program.params, 0)
-    run = backends.get_backend(backends.DEFAULT_BACKEND)
+    run = backends.get_backend("interp")
     result = run(program, trees, weights, backends.BackendOptions(dtype="float64"))
     assert result.outputs["h"].dtype == np.float64
     np.testing.assert_array_equal(

@@ -53,7 +53,8 @@ def test_out_archive_holds_the_interpreters_results(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "result.npz"
     summary = run_json(capsys, example("sentiment"), "--synthetic", "5", "-D", "H=8",
-                       "-D", "V=60", "--seed", "4", "--out", str(out), "--chunk", "2")
+                       "-D", "V=60", "--seed", "4", "--out", str(out), "--chunk", "2",
+                       "--backend", "interp")
     assert summary["out"] == str(out)
     program = load_program(example("sentiment"), {"H": 8, "V": 60})
     expected = interpret(program, synthetic_structures(program, 5, 4),
@@ -246,3 +247,19 @@ def test_interrupted_exits_130(failing_backend: Installer,
                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(failing_backend(KeyboardInterrupt())) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_compiled_archive_matches_the_interpreter(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "compiled.npz"
+    run_json(capsys, example("sentiment"), "--synthetic", "5", "-D", "H=8", "-D", "V=60",
+             "--seed", "4", "--out", str(out), "--chunk", "2", "--disable", "fuse_levels")
+    program = load_program(example("sentiment"), {"H": 8, "V": 60})
+    expected = interpret(program, synthetic_structures(program, 5, 4),
+                         init_weights(program.params, 4))
+    with np.load(out) as archive:
+        for name in ("h", "sentiment"):
+            np.testing.assert_allclose(archive[f"outputs/{name}"], expected.outputs[name],
+                                       rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(archive["states/c"], expected.states["c"], rtol=1e-4,
+                                   atol=1e-6)
