@@ -134,7 +134,7 @@ class _Checker:
             else:
                 max_children = given
         if max_children is None:
-            if default is None and not seen:
+            if default is None and not declaration.args:
                 self.error("E0210", f"{declaration.kind} needs max_children", declaration.span,
                            "arity unknown", f"write {declaration.kind}(max_children=4)")
             max_children = 2
@@ -418,7 +418,9 @@ class _Checker:
                     self.error("E0202", f"output `{output.name}` hides a declaration",
                                output.span, "name clash", "give the head its own name")
                     continue
-                value = typer.expression(output.value, Scope("output", "n"))
+                heads = {other.name: "output" for other in self.program.outputs
+                         if other.value is not None and other.name != output.name}
+                value = typer.expression(output.value, Scope("output", "n", elsewhere=heads))
             if value is not None:
                 outputs.append(ir.OutputInfo(output.name, output.selector, value, value.shape,
                                              output.span))

@@ -101,7 +101,10 @@ class ExpressionTyper:
                        if where is not None else f"assign `{name}` before this statement")
             return
         hint = ""
-        if scope is not None and name in scope.elsewhere:
+        if scope is not None and scope.elsewhere.get(name) == "output":
+            hint = (f"`{name}` is another output; outputs cannot read each other: make it a "
+                    "state, or repeat its expression")
+        elif scope is not None and name in scope.elsewhere:
             hint = (f"`{name}` is a temporary of the {scope.elsewhere[name]} rule; each rule "
                     "computes its own temporaries")
         elif name in BUILTIN_FUNCTIONS:
@@ -157,8 +160,13 @@ class ExpressionTyper:
                 self.error("E0302", f"{what} is not a whole number", expr.span,
                            f"{lhs} / {rhs} leaves a remainder")
                 return None
-            return {"+": lhs + rhs, "-": lhs - rhs, "*": lhs * rhs,
-                    "/": lhs // rhs, "%": lhs % rhs}[expr.op]
+            if expr.op == "+":
+                return lhs + rhs
+            if expr.op == "-":
+                return lhs - rhs
+            if expr.op == "*":
+                return lhs * rhs
+            return lhs // rhs if expr.op == "/" else lhs % rhs
         if isinstance(expr, ast.Neg):
             inner = self._size_value(expr.arg, what)
             return None if inner is None else -inner
@@ -593,7 +601,8 @@ class ExpressionTyper:
             return None
         typed = [part for part in parts if part is not None]
         if len(typed) < 2:
-            self.error("E0302", "concat needs two or more tensors", expr.span)
+            self.error("E0302", "concat needs two or more tensors", expr.span,
+                       f"{len(typed)} given", "write concat(a, b)")
             return None
         ranks = {len(part.shape) for part in typed}
         tails = {part.shape[1:] for part in typed}

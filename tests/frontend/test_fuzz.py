@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cortexlang.errors import CortexError
@@ -295,6 +295,7 @@ def assert_round_trip(source: str) -> ast.Program:
 
 @fuzz_settings(150)
 @given(grammar_program())
+@example("sizes h = 0 + 0\n")  # once divided by zero while evaluating every operator
 def test_grammar_programs_parse_round_trip_and_never_crash(source: str) -> None:
     assert_round_trip(source)
     check_text(source)
