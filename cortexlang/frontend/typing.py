@@ -98,7 +98,9 @@ class ExpressionTyper:
             self.error("E0204", f"`{name}` is read before it is assigned", span,
                        "not assigned yet",
                        f"`{name}` is assigned at line {where.line}; move that statement up"
-                       if where is not None else f"assign `{name}` before this statement")
+                       if _after(where, span) and where is not None else
+                       f"this statement computes `{name}`; a temporary cannot read its own "
+                       "value: give the new value another name")
             return
         hint = ""
         if scope is not None and scope.elsewhere.get(name) == "output":
@@ -451,7 +453,7 @@ class ExpressionTyper:
             hint = (f"to read a child's state write {name}[left({scope.node})], or "
                     f"{name}[k] in sum(... for k in children({scope.node}))")
             where = scope.later.get(name)
-            if where is not None and span is not None and where.line > span.line:
+            if where is not None and _after(where, span):
                 hint = (f"`{name}` is assigned at line {where.line}: move that statement up; "
                         + hint)
             self.error("E0204", f"state `{name}` is read before this rule assigns it", span,
@@ -728,6 +730,12 @@ def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
         return f"did you mean `{by_lower[name.lower()]}`?"
     close = difflib.get_close_matches(name, list(dict.fromkeys(known)), n=1)
     return f"did you mean `{close[0]}`?" if close else ""
+
+
+def _after(later: Span | None, span: Span | None) -> bool:
+    """Whether `later` starts after `span` (both known)."""
+    return (later is not None and span is not None
+            and (later.line, later.column) > (span.line, span.column))
 
 
 def _is_num_children(expr: ast.Expr) -> bool:
