@@ -279,16 +279,25 @@ def _group_lines(items: list[Any], path: str, source: str) -> ast.Program:
             rules.append(ast.Rule(kind, node, tuple(statements), span))
             open_rule = None
 
+    orphans: list[ast.Statement] = []  # consecutive statements under no rule: one mistake
+
+    def report_orphans() -> None:
+        if orphans:
+            label = (f"this statement and the {len(orphans) - 1} after it belong to no rule"
+                     if len(orphans) > 1 else "this statement belongs to no rule")
+            problems.append(Diagnostic(
+                "E0207", "statement outside a rule", orphans[0].span, label,
+                "put statements after a `leaf n:` or `internal n:` header"))
+            orphans.clear()
+
     for item in items:
         if isinstance(item, ast.Statement):
             if open_rule is None:
-                problems.append(Diagnostic(
-                    "E0207", "statement outside a rule", item.span,
-                    "this statement belongs to no rule",
-                    "put statements after a `leaf n:` or `internal n:` header"))
+                orphans.append(item)
             else:
                 open_rule[2].append(item)
             continue
+        report_orphans()
         if isinstance(item, tuple) and item[0] == "rule":
             close_rule()
             _, kind, node, statement, span = item
@@ -317,6 +326,7 @@ def _group_lines(items: list[Any], path: str, source: str) -> ast.Program:
                 elif isinstance(declaration, ast.OutputDecl):
                     outputs.append(declaration)
     close_rule()
+    report_orphans()
     if problems:
         raise CortexError(problems, source)
     return ast.Program(model_name, tuple(sizes), tuple(structures), tuple(params), tuple(inputs),
