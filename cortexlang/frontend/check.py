@@ -371,6 +371,8 @@ class _Checker:
             by_kind[rule.kind] = rule
         internal_ast = by_kind.get("internal")
         leaf_ast = by_kind.get("leaf")
+        if internal_ast is None and leaf_ast is not None:
+            leaf_ast, internal_ast = self.forgotten_internal_header(typer, leaf_ast)
         typer.has_leaf_rule = leaf_ast is not None
         temporaries = {kind: {name: kind for statement in rule.statements
                               for name in statement.targets if name not in typer.states}
@@ -388,6 +390,29 @@ class _Checker:
             leaf = ir.CheckedRule("leaf", internal.node, internal.statements, internal_ast.span)
             return leaf, internal, False
         return leaf, internal, True
+
+    def forgotten_internal_header(self, typer: ExpressionTyper, leaf: ast.Rule
+                                  ) -> tuple[ast.Rule, ast.Rule | None]:
+        """With no internal rule, a leaf rule that goes on after assigning every state, and
+        then assigns a state again, most likely runs on into the internal rule: report the
+        missing header there, once, and check the two parts as the two rules (instead of a
+        second assignment, child accesses in a leaf and a missing rule for one line)."""
+        states = set(typer.states)
+        assigned: set[str] = set()
+        for position, statement in enumerate(leaf.statements):
+            if states and assigned >= states:
+                rest = leaf.statements[position:]
+                if not any(states & set(later.targets) for later in rest):
+                    break
+                span = statement.span
+                line = f" above line {span.line}" if span is not None else ""
+                self.error("E0206", "the model has no internal rule", span,
+                           "the internal rule seems to start here",
+                           f"add `internal {leaf.node}:`{line}")
+                return (ast.Rule("leaf", leaf.node, leaf.statements[:position], leaf.span),
+                        ast.Rule("internal", leaf.node, rest, span))
+            assigned.update(statement.targets)
+        return leaf, None
 
     def outputs(self, typer: ExpressionTyper) -> tuple[ir.OutputInfo, ...]:
         outputs: list[ir.OutputInfo] = []
