@@ -1,0 +1,191 @@
+"""Checks for the exercises: each `check_exercise_L_N` says whether an answer is right.
+
+A check never crashes the lesson: an exercise not done yet (`NotImplementedError`) is
+reported as TODO, a wrong answer as FAIL with what differs, and an exception inside your code
+as FAIL with the exception. Every check compares your answer with what cortexlang itself
+computes (the interpreter, the linearizer, the compiler), never with numbers written here.
+
+Exercises are functions marked `@exercise("L.N")` in the lessons. With `--solutions` (or
+CORTEXLANG_TUTORIAL_SOLUTIONS=1) the decorator swaps in the instructor's function of the same
+name from `solutions/lessonL.py`; that is how the course's own tests run every lesson.
+
+`summary()` at the end of a lesson lists the results. It exits with status 1 only when the
+solutions are in use and one of them fails: that is a broken lesson, not a student's mistake.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from common import EXAMPLES, solutions_enabled
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+class Wrong(Exception):
+    """An answer that is not right; the message says what differs."""
+
+
+@dataclass
+class Result:
+    number: str
+    title: str
+    status: str          # PASS, TODO or FAIL
+    detail: str = ""
+
+
+RESULTS: list[Result] = []
+
+
+def exercise(number: str) -> Callable[[Function], Function]:
+    """Mark a function as exercise `number` ("3.2"). With the solutions enabled, the function
+    of the same name in `solutions/lesson3.py` replaces it."""
+    def mark(function: Function) -> Function:
+        if not solutions_enabled():
+            return function
+        lesson = number.split(".")[0]
+        module = importlib.import_module(f"solutions.lesson{lesson}")
+        solution: Function = getattr(module, function.__name__)
+        return solution
+    return mark
+
+
+def _run(number: str, title: str, body: Callable[[], str | None]) -> bool:
+    """Run one check's body; record and print PASS, TODO or FAIL."""
+    try:
+        detail = body() or ""
+        result = Result(number, title, "PASS", detail)
+    except NotImplementedError:
+        result = Result(number, title, "TODO", "not done yet: replace the "
+                        "`raise NotImplementedError` with your code")
+    except Wrong as wrong:
+        result = Result(number, title, "FAIL", str(wrong))
+    except Exception as error:  # the student's code raised: show where, briefly
+        frames = traceback.extract_tb(error.__traceback__)
+        where = next((f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+                      for frame in reversed(frames)), "?")
+        result = Result(number, title, "FAIL",
+                        f"your code raised {type(error).__name__} at {where}: {error}")
+    RESULTS.append(result)
+    print(f"[{result.status}] exercise {number}: {title}")
+    if result.detail:
+        for line in result.detail.split("\n"):
+            print(f"       {line}")
+    return result.status == "PASS"
+
+
+def summary() -> None:
+    """Print every exercise's result; exit 1 if the instructor's solutions fail a check."""
+    print("\nexercises:")
+    for result in RESULTS:
+        print(f"  [{result.status}] {result.number} {result.title}")
+    passed = sum(result.status == "PASS" for result in RESULTS)
+    print(f"{passed} of {len(RESULTS)} exercises right")
+    if solutions_enabled() and passed != len(RESULTS):
+        print("the instructor's solutions fail a check: this lesson is broken")
+        sys.exit(1)
+
+
+def _close(mine: Any, theirs: np.ndarray, what: str, rtol: float = 1e-4,
+           atol: float = 1e-5) -> None:
+    mine = np.asarray(mine)
+    if mine.shape != theirs.shape:
+        raise Wrong(f"{what}: your array has shape {mine.shape}, expected {theirs.shape}")
+    if not np.allclose(mine, theirs, rtol=rtol, atol=atol):
+        worst = np.unravel_index(np.argmax(np.abs(mine - theirs)), theirs.shape)
+        raise Wrong(f"{what}: differs at index {tuple(int(i) for i in worst)}: yours "
+                    f"{float(mine[worst]):.6g}, cortexlang's {float(theirs[worst]):.6g}")
+
+
+def _equal(mine: Any, theirs: np.ndarray, what: str) -> None:
+    mine = np.asarray(mine)
+    if mine.shape != theirs.shape:
+        raise Wrong(f"{what}: your array has shape {mine.shape}, expected {theirs.shape}")
+    if not np.array_equal(mine, theirs):
+        first = tuple(int(i) for i in np.argwhere(mine != theirs)[0])
+        raise Wrong(f"{what}: differs first at index {first}: yours {mine[first]}, "
+                    f"cortexlang's {theirs[first]}")
+
+
+def _check_source(source: str, overrides: Mapping[str, int]) -> Any:
+    """A student's .cx text checked, or Wrong with the checker's own messages."""
+    from cortexlang.errors import CortexError
+    from cortexlang.frontend.check import check_source
+
+    if not isinstance(source, str):
+        raise Wrong(f"return the program's text as a str, not {type(source).__name__}")
+    try:
+        return check_source(source, "<your program>", overrides)
+    except CortexError as error:
+        raise Wrong("cortexlang check rejects the program:\n" + error.render()) from None
+
+
+def _example(name: str, overrides: Mapping[str, int]) -> Any:
+    from cortexlang.frontend.check import load_program
+
+    return load_program(str(EXAMPLES / f"{name}.cx"), dict(overrides))
+
+
+# -- lesson 1 ---------------------------------------------------------------------------------
+
+def check_exercise_1_1(treefc_by_hand: Callable[..., Any], program: Any,
+                       weights: Mapping[str, np.ndarray], structures: Sequence[Any]) -> bool:
+    """Your numpy TreeFC gives the interpreter's root states on every tree."""
+    def body() -> str:
+        from cortexlang.interp import interpret
+
+        reference = interpret(program, structures, weights, dtype=np.float64)
+        for index, structure in enumerate(structures):
+            mine = treefc_by_hand(structure, weights)
+            _close(mine, reference.outputs["h"][index], f"tree {index}'s root state h")
+        return f"{len(structures)} trees agree with cortexlang.interp.interpret"
+    return _run("1.1", "TreeFC by hand, in numpy", body)
+
+
+TREELSTM_PARAMS = ("Emb", "W_leaf", "b_leaf", "U", "b")
+
+
+def check_exercise_1_2(treelstm_source: Callable[[], str], structures: Sequence[Any],
+                       vocabulary: int) -> bool:
+    """Your TreeLSTM program computes what examples/treelstm.cx computes, at every node."""
+    def body() -> str:
+        from cortexlang.inputs.weights import init_weights
+        from cortexlang.interp import interpret
+
+        sizes = {"H": 8, "V": vocabulary}
+        mine = _check_source(treelstm_source(), sizes)
+        reference = _example("treelstm", sizes)
+        shapes = {param.name: param.shape for param in reference.params}
+        yours = {param.name: param.shape for param in mine.params}
+        if yours != shapes:
+            raise Wrong(f"parameters: yours are {yours}, the exercise asks for {shapes}")
+        if {state.name for state in mine.states} != {"h", "c"}:
+            raise Wrong("declare exactly the states h[H] and c[H]")
+        weights = init_weights(reference.params, seed=1, dtype=np.float64)
+        expected = interpret(reference, structures, weights, dtype=np.float64)
+        got = interpret(mine, structures, weights, dtype=np.float64)
+        for state in ("h", "c"):
+            _close(got.states[state], expected.states[state], f"state {state} (all nodes)",
+                   rtol=1e-9, atol=1e-12)
+        return f"h and c agree at all {expected.states['h'].shape[0]} nodes"
+    return _run("1.2", "TreeLSTM in the language", body)
+
+
+def check_exercise_1_3(node_predictions: Callable[[Any, int], Any], outputs: Any,
+                       structures: Sequence[Any]) -> bool:
+    """Your per-node classes are the argmax of each node's `sentiment` row."""
+    def body() -> str:
+        for tree in range(len(structures)):
+            start, stop = int(outputs.node_offset[tree]), int(outputs.node_offset[tree + 1])
+            expected = outputs.outputs["sentiment"][start:stop].argmax(axis=1)
+            _equal(np.asarray(node_predictions(outputs, tree)), expected,
+                   f"tree {tree}'s classes")
+        return f"classes right for the {len(structures)} trees"
+    return _run("1.3", "reading per-node outputs", body)
