@@ -61,6 +61,11 @@ class Writer:
         return "\n".join(self.lines) + "\n"
 
 
+def index_buffers(program: KernelProgram) -> tuple[str, ...]:
+    """The linearizer's integer arrays, in the order their offsets are passed."""
+    return tuple(buffer.name for buffer in program.buffers if buffer.role == "index")
+
+
 def comment(text: str) -> str:
     """A one-line comment that cannot end early or span lines, whatever `text` holds."""
     return "// " + re.sub(r"[\r\n]+", " ", text)
@@ -186,16 +191,29 @@ class KernelPrinter:
         return _Context(self.buffers, rename, local)
 
     def signature(self, kernel: Kernel) -> str:
+        """Every kernel takes its float buffers, one `indices` buffer holding all the
+        linearizer's arrays (one upload per run), the run's scalars and the offset of each
+        index array in `indices`: the same tail for every kernel."""
         args: list[str] = []
         for buffer in self.program.buffers:
-            if buffer.name not in kernel.reads and buffer.name not in kernel.writes:
+            used = buffer.name in kernel.reads or buffer.name in kernel.writes
+            if not used or buffer.role == "index":
                 continue
-            kind = "int" if buffer.integer else "float"
             const = "" if buffer.name in kernel.writes else "const "
             identifier = self.buffers[buffer.name]
-            args.append(f"{DIALECT['global']} {const}{kind}* restrict {identifier}")
+            args.append(f"{DIALECT['global']} {const}float* restrict {identifier}")
+        args.append(f"{DIALECT['global']} const int* restrict indices")
         args += [f"const int {name}" for name in SCALAR_ARGS]
+        args += [f"const int off_{self.buffers[name]}" for name in index_buffers(self.program)]
         return f"{DIALECT['kernel']} void {kernel.name}(\n        " + ",\n        ".join(args) + ")"
+
+    def index_views(self, kernel: Kernel) -> None:
+        """Name each index array the kernel reads as a view into `indices`."""
+        for name in index_buffers(self.program):
+            if name in kernel.reads:
+                identifier = self.buffers[name]
+                self.writer.line(f"{DIALECT['global']} const int* restrict {identifier} = "
+                                 f"indices + off_{identifier};")
 
     # -- a phase for the nodes of one tile -----------------------------------------------------
     def node_ids(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
@@ -360,20 +378,28 @@ class KernelPrinter:
     def level_kernel(self, kernel: Kernel) -> None:
         w = self.writer
         w.open(self.signature(kernel))
+        self.index_views(kernel)
         w.line("const int unit = get_global_id(0);")
-        w.line("const int tile = get_global_id(1);")
         if kernel.over == "heads":
             w.line("const int start = 0;")
             w.line("const int count = num_heads;")
         else:
-            w.line("const int start = batch_start[b];".replace(
-                "batch_start", self.buffers["batch_start"]))
+            w.line(f"const int start = {self.buffers['batch_start']}[b];")
             w.line(f"const int count = {self.buffers['batch_len']}[b];")
-        w.line(f"if (unit >= {kernel.units} || tile * {kernel.node_tile} >= count) return;")
+        if kernel.tiles_in_kernel:
+            # This work-item keeps its block of units (and their weight rows, in cache)
+            # and walks every node tile of the batch.
+            w.line(f"if (unit >= {kernel.units}) return;")
+            w.open(f"for (int tile = 0; tile * {kernel.node_tile} < count; ++tile)")
+        else:
+            w.line("const int tile = get_global_id(1);")
+            w.line(f"if (unit >= {kernel.units} || tile * {kernel.node_tile} >= count) return;")
         contexts = self.contexts(kernel, kernel.node_lets)
         self.node_ids(kernel, kernel.over, kernel.node_lets, contexts)
         for phase in kernel.phases:
             self.phase(phase, contexts, kernel)
+        if kernel.tiles_in_kernel:
+            w.close()
         w.close()
 
     def persistent_kernel(self, kernel: Kernel) -> None:
@@ -381,6 +407,7 @@ class KernelPrinter:
         size = kernel.local_size or 1
         w.line(f"__attribute__((reqd_work_group_size({size}, 1, 1)))")
         w.open(self.signature(kernel))
+        self.index_views(kernel)
         w.line("const int lid = get_local_id(0);")
         for name in kernel.cached_params:
             buffer = next(b for b in self.program.buffers if b.name == name)
@@ -408,8 +435,10 @@ class KernelPrinter:
             units = max(kernel.units, 1)
             for phase in phases:
                 w.open(f"for (int work = lid; work < tiles * {units}; work += {size})")
-                w.line(f"const int unit = work % {units};")
-                w.line(f"const int tile = work / {units};")
+                # Consecutive work for one unit block: its weight rows stay in cache while
+                # it walks the batch's node tiles.
+                w.line("const int unit = work / tiles;")
+                w.line("const int tile = work % tiles;")
                 contexts = self.contexts(kernel, lets)
                 for context in contexts:
                     context.rename["b"] = "batch"

@@ -34,6 +34,8 @@ class Kernel:
       work-item computes as one vector (1 on GPUs, where neighbouring work-items coalesce).
     local_size: work-group size chosen from the device's limits (None: the driver picks).
     cached_params: parameters copied into local memory once per work-group (persistence).
+    tiles_in_kernel: each work-item loops over all node tiles of its batch (CPUs: its weight
+      rows stay in cache) instead of one tile per work-item in dimension 1 (GPUs).
     """
 
     name: str
@@ -47,6 +49,7 @@ class Kernel:
     writes: tuple[str, ...]
     cached_params: tuple[str, ...] = ()
     widths: tuple[tuple[str, int], ...] = ()
+    tiles_in_kernel: bool = False
     sections: tuple[tuple[str, tuple[L.Let, ...], tuple[L.Phase, ...]], ...] = ()
     source_lines: tuple[int, ...] = ()
 
@@ -82,6 +85,8 @@ def format_kernels(program: KernelProgram) -> str:
         geometry = f"{kernel.units} work-items x node tiles of {kernel.node_tile}"
         local = kernel.local_size if kernel.local_size is not None else "driver"
         lines.append(f"kernel {kernel.name} over {kernel.over}: {geometry}, work-group {local}")
+        if kernel.tiles_in_kernel:
+            lines.append("  each work-item walks every node tile of its batch")
         if kernel.widths:
             lines.append("  vector widths: " + ", ".join(f"{key}={width}"
                                                         for key, width in kernel.widths))

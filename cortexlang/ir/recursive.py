@@ -16,6 +16,7 @@ Operator kinds and their attributes:
     child_state  state, child             a child's final state (zeros if the child is missing)
     child_exists child                    1.0 if the node has child number `child`, else 0.0
     child_is_leaf child                   1.0 if child number `child` exists and is a leaf
+    table        name, input              the row of a hoisted per-token table (see below)
     own_state    state                    the node's own final state (output heads only)
     num_children                          the node's number of children, as a float
     unary        op                       neg sigmoid tanh relu exp log softmax
@@ -34,8 +35,8 @@ from typing import Any
 from cortexlang.errors import InternalError, Span
 from cortexlang.ir.checked import InputInfo, OutputInfo, ParamInfo, Shape, StateInfo
 
-SOURCE_KINDS = ("const", "param", "uniform", "lookup", "input", "child_state", "child_exists",
-                "child_is_leaf", "num_children", "own_state")
+SOURCE_KINDS = ("const", "param", "uniform", "lookup", "table", "input", "child_state",
+                "child_exists", "child_is_leaf", "num_children", "own_state")
 OP_KINDS = SOURCE_KINDS + ("unary", "binary", "matmul", "concat", "slice", "select")
 NODE_INDEPENDENT_SOURCES = ("const", "param", "uniform")
 
@@ -79,6 +80,9 @@ class RecursiveProgram:
     """The whole model as node-indexed operators plus the structure facts.
 
     uniforms: node-independent operators hoisted out of the rules (computed once per weights).
+    table_rule, table_rows: when leaf states depend on nothing but the leaf's token, the
+      original leaf rule, evaluated once per weights for each of the `table_rows` tokens into
+      one table per state; the leaf rule then reads `table` operators.
     notes: what each pass did, for printers and pictures (pass name, one line).
     """
 
@@ -95,6 +99,8 @@ class RecursiveProgram:
     leaf_explicit: bool
     heads: RuleProgram | None = None
     uniforms: tuple[Op, ...] = ()
+    table_rule: RuleProgram | None = None
+    table_rows: int = 0
     notes: tuple[tuple[str, str], ...] = ()
 
     def rules(self) -> tuple[RuleProgram, ...]:
@@ -146,6 +152,11 @@ def format_recursive(program: RecursiveProgram) -> str:
     if program.uniforms:
         lines.append("uniform (computed once per weights):")
         lines.extend(format_op(op) for op in program.uniforms)
+    if program.table_rule is not None:
+        lines.append(f"leaf tables (computed once per weights, {program.table_rows} tokens):")
+        lines.extend(format_op(op) for op in program.table_rule.ops)
+        for state, result in program.table_rule.results:
+            lines.append(f"  table leaf_{state} <- {result}")
     for rule in program.rules():
         lines.append(f"rule {rule.kind}(node):")
         lines.extend(format_op(op) for op in rule.ops)

@@ -67,6 +67,79 @@ def evaluate_uniforms(program: RecursiveProgram, weights: Mapping[str, np.ndarra
     return {op.name: values[op.name] for op in program.uniforms}
 
 
+def evaluate_tables(program: RecursiveProgram, weights: Mapping[str, np.ndarray],
+                    dtype: type = np.float32) -> dict[str, np.ndarray]:
+    """The per-token leaf tables (`leaf_STATE` -> [table_rows, *shape]), evaluated for all
+    tokens at once: every per-node value carries a leading token axis."""
+    rule = program.table_rule
+    if rule is None:
+        return {}
+    rows = program.table_rows
+    uniforms = evaluate_uniforms(program, weights, dtype)
+    values: dict[str, np.ndarray] = {}
+    batched: set[str] = set()
+    for op in rule.ops:
+        args = [values[arg] for arg in op.args]
+        lifted = [arg in batched for arg in op.args]
+        if op.kind == "const":
+            value = np.full(op.shape, op.attr("value"), dtype=dtype)
+        elif op.kind == "param":
+            value = np.asarray(weights[op.attr("param")], dtype=dtype)
+        elif op.kind == "uniform":
+            value = uniforms[op.attr("name")]
+        elif op.kind == "lookup":
+            value = np.asarray(weights[op.attr("param")][:rows], dtype=dtype)
+            batched.add(op.name)
+        elif op.kind == "unary":
+            if op.attr("op") == "softmax":
+                shifted = np.exp(args[0] - args[0].max(axis=-1, keepdims=True))
+                value = shifted / shifted.sum(axis=-1, keepdims=True)
+            else:
+                value = _UNARY[op.attr("op")](args[0])
+        elif op.kind == "binary":
+            lhs, rhs = args
+            if not op.shape:  # scalars per token: [rows] against a plain scalar
+                value = _BINARY[op.attr("op")](lhs, rhs)
+            else:  # a per-token scalar [rows] must broadcast against [rows, n]
+                lhs = lhs[:, None] if lifted[0] and lhs.ndim == 1 and not \
+                    self_shape(rule, op.args[0]) == op.shape else lhs
+                rhs = rhs[:, None] if lifted[1] and rhs.ndim == 1 and not \
+                    self_shape(rule, op.args[1]) == op.shape else rhs
+                value = _BINARY[op.attr("op")](lhs, rhs)
+        elif op.kind == "matmul":
+            weight, operand = args
+            value = operand @ weight.T if lifted[1] else weight @ operand
+        elif op.kind == "concat":
+            parts = [part if lift else np.broadcast_to(part, (rows,) + part.shape)
+                     for part, lift in zip(args, lifted, strict=True)] if any(lifted) else args
+            value = np.concatenate(parts, axis=1 if any(lifted) else 0)
+        elif op.kind == "slice":
+            start, stop = op.attr("start"), op.attr("stop")
+            value = args[0][:, start:stop] if lifted[0] else args[0][start:stop]
+        elif op.kind == "select":
+            condition = args[0] if lifted[0] else np.full(rows, args[0])
+            value = np.where((condition != 0).reshape((rows,) + (1,) * len(op.shape)),
+                             args[1], args[2])
+            lifted = [True]
+        else:
+            raise ValueError(f"a leaf table cannot evaluate {op.kind}")
+        if any(lifted):
+            batched.add(op.name)
+        values[op.name] = np.asarray(value, dtype=dtype)
+    tables = {}
+    for state, result in rule.results:
+        value = values[result]
+        if result not in batched:
+            value = np.broadcast_to(value, (rows,) + value.shape)
+        tables[f"leaf_{state}"] = np.ascontiguousarray(value.reshape(rows, -1))
+    return tables
+
+
+def self_shape(rule: RuleProgram, name: str) -> tuple[int, ...]:
+    """The per-node shape of operator `name` of `rule`."""
+    return next(op.shape for op in rule.ops if op.name == name)
+
+
 def _topological_order(structure: Structure) -> list[int]:
     """Children before parents, without recursion."""
     count = structure.num_children()
@@ -93,6 +166,7 @@ def run_recursive(program: RecursiveProgram, structures: Sequence[Structure],
     """Run the recursive program on every structure, node by node."""
     weights = {name: np.asarray(value, dtype=dtype) for name, value in weights.items()}
     uniforms = evaluate_uniforms(program, weights, dtype)
+    tables = evaluate_tables(program, weights, dtype)
     token_inputs = [item.name for item in program.inputs if item.kind == "token"]
     state_rows: dict[str, list[np.ndarray]] = {state.name: [] for state in program.states}
     head_rows: dict[str, list[np.ndarray]] = {}
@@ -117,6 +191,9 @@ def run_recursive(program: RecursiveProgram, structures: Sequence[Structure],
                     for modulus in op.attr("moduli"):
                         index %= modulus
                     return weights[op.attr("param")][index]
+                if kind == "table":
+                    row = tables[op.attr("name")][int(structure.words[node])]
+                    return row.reshape(op.shape)
                 if kind == "input":
                     assert structure.features is not None
                     return structure.features[node]

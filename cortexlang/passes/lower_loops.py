@@ -220,7 +220,7 @@ class Evaluator:
         value: L.Expr = L.Call("imax", (L.Load(f"words:{input_name}", L.Var("node")),
                                         iconst(0)))
         suffix = ""
-        for modulus in op.attr("moduli"):
+        for modulus in op.attr("moduli", ()):
             value = L.Binary("%", value, iconst(modulus))
             suffix += f"_mod{modulus}"
         return self.node_value(f"{input_name}{suffix}", value)
@@ -266,6 +266,9 @@ class Evaluator:
         if kind == "lookup":
             row = imul(self.token_row(op), iconst(_size(op.shape)))
             return L.Load(f"param:{op.attr('param')}", iadd(row, index.flat(op.shape)))
+        if kind == "table":
+            row = imul(self.token_row(op), iconst(_size(op.shape)))
+            return L.Load(f"uniform:{op.attr('name')}", iadd(row, index.flat(op.shape)))
         if kind == "input":
             row = imul(L.Var("node"), iconst(_size(op.shape)))
             return L.Load(f"input:{op.attr('input')}", iadd(row, index.flat(op.shape)))
@@ -571,6 +574,10 @@ def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
                                     _size(param.shape)))
     for op in program.uniforms:
         buffers.append(L.Buffer(f"uniform:{op.name}", "uniform", "one", _size(op.shape)))
+    if program.table_rule is not None:
+        for state, _ in program.table_rule.results:
+            buffers.append(L.Buffer(f"uniform:leaf_{state}", "uniform", "vocab",
+                                    _size(program.state_shape(state))))
     for state in program.states:
         buffers.append(L.Buffer(f"state:{state.name}", "state", "nodes", _size(state.shape)))
     for item in program.inputs:

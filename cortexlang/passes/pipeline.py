@@ -7,6 +7,7 @@ Read aloud, the pipeline is:
     fold_constants      constant propagation                           [fold_constants]
     refactor_recursion  move W @ child into the child's step           [refactor_recursion]
     hoist_invariants    node-independent work computed once            [hoist_invariants]
+    tabulate_leaves     leaf states computed once per token            [tabulate_leaves]
     lower_loops         recursive program -> loop IR, operator fusion  (stage 2) [fuse_operators]
     dense_intermediates temporaries sized by the largest batch         [dense_intermediates]
     plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
@@ -37,6 +38,7 @@ from cortexlang.passes.lower_loops import lower_loops
 from cortexlang.passes.plan_kernels import DeviceLimits, plan_kernels
 from cortexlang.passes.refactor_recursion import refactor_recursion
 from cortexlang.passes.specialize_leaves import specialize_leaves
+from cortexlang.passes.tabulate_leaves import tabulate_leaves
 from cortexlang.passes.to_recursive import to_recursive
 
 
@@ -49,6 +51,7 @@ class Options:
     fold_constants: bool = True
     refactor_recursion: bool = True
     hoist_invariants: bool = True
+    tabulate_leaves: bool = True
     fuse_operators: bool = True
     dense_intermediates: bool = True
     fuse_levels: bool = True
@@ -73,7 +76,7 @@ class Options:
             off.update(dynamic_batching=True, specialize_leaves=True, fold_constants=True)
         if number >= 2:
             off.update(fuse_operators=True, refactor_recursion=True, hoist_invariants=True,
-                       dense_intermediates=True, unroll=True)
+                       tabulate_leaves=True, dense_intermediates=True, unroll=True)
         if number >= 3:
             off.update(fuse_levels=True, persist_weights=True)
         return Options(**off)
@@ -113,6 +116,8 @@ PIPELINE: tuple[Step, ...] = (
          lambda ir, o, d: refactor_recursion(ir), "move W @ child states into the child's step"),
     Step("hoist_invariants", "recursive", "hoist_invariants",
          lambda ir, o, d: hoist_invariants(ir), "compute node-independent work once"),
+    Step("tabulate_leaves", "recursive", "tabulate_leaves",
+         lambda ir, o, d: tabulate_leaves(ir), "leaves read per-token tables computed once"),
     Step("lower_loops", "loops", None, lambda ir, o, d: lower_loops(ir, o.fuse_operators),
          "recursion to loops over batches, nodes and units; phases of fused operators"),
     Step("dense_intermediates", "loops", "dense_intermediates",

@@ -223,7 +223,7 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
         widths, items = _widths(all_phases, limits)
         kernels.append(Kernel(
             "forward", "run", (), all_phases, items, tile, local_cap, reads, writes,
-            cached, widths, tuple((s.over, s.node_lets, s.phases) for s in sections),
+            cached, widths, False, tuple((s.over, s.node_lets, s.phases) for s in sections),
             _lines(all_phases)))
         launches.append(("forward", "run"))
     else:
@@ -241,11 +241,12 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
                                               section.over != "heads")
                 widths, items = _widths((phase,), limits)
                 # A fixed work-group size: the CPU driver compiles a kernel once per size, so
-                # letting it pick per launch would recompile for every new batch length.
+                # letting it pick per launch would recompile for every new batch length. On a
+                # CPU one work-group covers a node tile's units (work-items run in a loop).
                 local = min(local_cap, items) if limits.is_gpu else 1
                 kernels.append(Kernel(name, section.over, section.node_lets, (phase,), items,
-                                      tile, local, reads, writes, (), widths, (),
-                                      _lines((phase,))))
+                                      tile, local, reads, writes, (), widths,
+                                      not limits.is_gpu, (), _lines((phase,))))
                 launches.append((name, section.over))
     return KernelProgram(program.name, strategy, program.buffers, tuple(kernels),
                          tuple(launches), tile, limits.items(), program.notes,

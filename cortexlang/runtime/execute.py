@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyopencl as cl
 
-from cortexlang.codegen.opencl import SCALAR_ARGS
+from cortexlang.codegen.opencl import SCALAR_ARGS, index_buffers
 from cortexlang.errors import InputError, user_error
 from cortexlang.inputs.structure import Structure
 from cortexlang.ir.loops import Buffer
-from cortexlang.ir.recursive_eval import evaluate_uniforms
+from cortexlang.ir.recursive_eval import evaluate_tables, evaluate_uniforms
 from cortexlang.outputs import Outputs
 from cortexlang.passes.pipeline import CompileResult
 from cortexlang.passes.plan_kernels import DeviceLimits
@@ -64,6 +64,8 @@ class _Run:
     num_leaf_batches: int
     head_nodes: np.ndarray
     host_arrays: list[np.ndarray]
+    zero_row: int
+    offsets: dict[str, int]
 
 
 class CompiledModel:
@@ -80,8 +82,12 @@ class CompiledModel:
         self.kernels = {kernel.name: cl.Kernel(program, kernel.name)
                         for kernel in result.kernels.kernels}
         self.kernel_args = {kernel.name: [b.name for b in result.kernels.buffers
-                                          if b.name in kernel.reads or b.name in kernel.writes]
+                                          if (b.name in kernel.reads or b.name in kernel.writes)
+                                          and b.role != "index"] + ["indices"]
                             for kernel in result.kernels.kernels}
+        self.index_names = index_buffers(result.kernels)
+        self.node_capacity = 0
+        self.bound_args: dict[str, list[object]] = {}
         self.kernel_buffers = {buffer.name for buffer in result.kernels.buffers}
         self.buffers: dict[str, cl.Buffer] = {}
         self.capacity: dict[str, int] = {}
@@ -120,68 +126,88 @@ class CompiledModel:
             if f"param_t:{param.name}" in self.kernel_buffers:
                 # Products read weights transposed (see passes/lower_loops.py).
                 self._upload(f"param_t:{param.name}", np.ascontiguousarray(value.T).reshape(-1))
-        for name, value in evaluate_uniforms(recursive, weights).items():
+        uniforms = {**evaluate_uniforms(recursive, weights), **evaluate_tables(recursive, weights)}
+        for name, value in uniforms.items():
             self._upload(f"uniform:{name}", value.reshape(-1).astype(np.float32))
         self.weights_bound = True
 
     # -- a run ---------------------------------------------------------------------------------
+    def _node_rows(self, needed: int) -> int:
+        """Rows of every node-indexed buffer: grown geometrically, last row kept at zero.
+
+        The last row stands for every missing child (its states read as zeros), so it is
+        zeroed once when the buffers are allocated, not on every run."""
+        if needed > self.node_capacity:
+            self.node_capacity = max(needed, int(self.node_capacity * 1.5), 64)
+            for buffer in self.result.kernels.buffers:
+                if buffer.role == "state" or (buffer.role == "temp" and buffer.rows == "nodes"):
+                    nbytes = self.node_capacity * buffer.row_size * 4
+                    self.buffers[buffer.name] = cl.Buffer(self.device.context,
+                                                          cl.mem_flags.READ_WRITE, nbytes)
+                    self.capacity[buffer.name] = nbytes
+                    zero = np.zeros(buffer.row_size, dtype=np.float32)
+                    cl.enqueue_copy(self.queue, self.buffers[buffer.name], zero,
+                                    dst_offset=nbytes - zero.nbytes)
+        return self.node_capacity
+
     def _prepare(self, structures: Sequence[Structure]) -> _Run:
         program = self.result.recursive
         linearized = linearize(structures, max_children=program.max_children,
                                dynamic_batching=self.result.options.dynamic_batching)
         total = linearized.num_nodes
+        zero_row = self._node_rows(total + 1) - 1
         leaf_batches = int(np.count_nonzero(linearized.batch_start < linearized.num_leaves))
-        heads = self.result.recursive.heads
+        heads = program.heads
         if heads is not None and any(o.selector == "all" for o in program.outputs
                                      if o.name in dict(heads.results)):
             head_nodes = np.arange(total, dtype=np.int32)
         else:
             head_nodes = linearized.roots.astype(np.int32)
-        run = _Run(linearized, leaf_batches, head_nodes, [])
-        children = np.where(linearized.children < 0, total, linearized.children)
-        self._upload("children", np.vstack([children, np.full((1, children.shape[1]), total)])
-                     .astype(np.int32), run)
-        self._upload("num_children", np.append(linearized.num_children, 0).astype(np.int32),
-                     run)
-        self._upload("batch_start", linearized.batch_start.astype(np.int32), run)
-        self._upload("batch_len", linearized.batch_len.astype(np.int32), run)
-        self._upload("head_nodes", head_nodes, run)
+        run = _Run(linearized, leaf_batches, head_nodes, [], zero_row, {})
+        arrays = {
+            "children": np.where(linearized.children < 0, zero_row, linearized.children),
+            "num_children": linearized.num_children, "batch_start": linearized.batch_start,
+            "batch_len": linearized.batch_len, "head_nodes": head_nodes}
         for item in program.inputs:
             if item.kind == "token":
-                self._upload(f"words:{item.name}",
-                             np.append(linearized.words, -1).astype(np.int32), run)
+                arrays[f"words:{item.name}"] = linearized.words
             else:
-                features = linearized.features
-                if features is None:
-                    raise user_error("E0556", f"the model reads the vector input `{item.name}` "
-                                     "but the structures carry no features",
-                                     hint="give grid inputs with per-node features",
-                                     error_class=InputError)
-                if features.shape[1] != item.shape[0]:
-                    raise user_error("E0556", f"input `{item.name}` has {features.shape[1]} "
-                                     f"features per node but the model needs {item.shape[0]}",
-                                     error_class=InputError)
-                padded = np.vstack([features, np.zeros((1, features.shape[1]))])
-                self._upload(f"input:{item.name}", padded.astype(np.float32), run)
+                self._upload(f"input:{item.name}", self._features(item, linearized), run)
         self._check_words(program, linearized)
+        # All index arrays travel in one buffer; kernels receive each one's offset.
+        pieces: list[np.ndarray] = []
+        offset = 0
+        for name in self.index_names:
+            values = np.asarray(arrays[name], dtype=np.int32).reshape(-1)
+            run.offsets[name] = offset
+            pieces.append(values)
+            offset += values.size
+        self._upload("indices", np.concatenate(pieces) if pieces else np.zeros(1, np.int32),
+                     run)
         for buffer in self.result.kernels.buffers:
             rows = self._rows(buffer, linearized, len(head_nodes))
-            if rows is None:
-                continue
-            device_buffer = self._buffer(buffer.name, rows * buffer.row_size * 4)
-            if buffer.role == "state":
-                # The zero row stands for every missing child.
-                row = np.zeros(buffer.row_size, dtype=np.float32)
-                cl.enqueue_copy(self.queue, device_buffer, row,
-                                dst_offset=total * buffer.row_size * 4, is_blocking=False)
-                run.host_arrays.append(row)
+            if rows is not None:
+                self._buffer(buffer.name, rows * buffer.row_size * 4)
         return run
 
     @staticmethod
+    def _features(item, linearized: Linearized) -> np.ndarray:  # type: ignore[no-untyped-def]
+        features = linearized.features
+        if features is None:
+            raise user_error("E0556", f"the model reads the vector input `{item.name}` but the "
+                             "structures carry no features",
+                             hint="give grid inputs with per-node features",
+                             error_class=InputError)
+        if features.shape[1] != item.shape[0]:
+            raise user_error("E0556", f"input `{item.name}` has {features.shape[1]} features "
+                             f"per node but the model needs {item.shape[0]}",
+                             error_class=InputError)
+        return features.astype(np.float32)
+
+    @staticmethod
     def _rows(buffer: Buffer, linearized: Linearized, heads: int) -> int | None:
-        if buffer.role == "state" or (buffer.role == "temp" and buffer.rows == "nodes"):
-            return linearized.num_nodes + 1
-        if buffer.role == "temp":
+        """Rows of the per-run buffers that are not node-indexed (None: not per run)."""
+        if buffer.role == "temp" and buffer.rows != "nodes":
             return max(linearized.max_batch_len, heads, 1)
         if buffer.role == "output":
             return max(heads, 1)
@@ -191,6 +217,8 @@ class CompiledModel:
         vocab = [param.shape[0] for param in program.params
                  if any(op.kind == "lookup" and op.attr("param") == param.name and
                         not op.attr("moduli") for rule in program.rules() for op in rule.ops)]
+        if program.table_rule is not None:
+            vocab.append(program.table_rows)
         if vocab and linearized.words.size and int(linearized.words.max()) >= min(vocab):
             raise user_error("E0511", f"a word id {int(linearized.words.max())} is outside the "
                              f"embedding table of {min(vocab)} rows",
@@ -202,13 +230,13 @@ class CompiledModel:
         linearized = run.linearized
         scalars = {"num_leaf_batches": run.num_leaf_batches,
                    "num_batches": len(linearized.batch_start),
-                   "num_leaves": linearized.num_leaves, "zero_row": linearized.num_nodes,
+                   "num_leaves": linearized.num_leaves, "zero_row": run.zero_row,
                    "num_heads": len(run.head_nodes), "b": 0}
         for kernel in kernels.kernels:
-            opencl_kernel = self.kernels[kernel.name]
-            arguments = [self.buffers[name] for name in self.kernel_args[kernel.name]]
+            arguments: list[object] = [self.buffers[name] for name in self.kernel_args[kernel.name]]
             arguments += [np.int32(scalars[name]) for name in SCALAR_ARGS]
-            opencl_kernel.set_args(*arguments)
+            arguments += [np.int32(run.offsets[name]) for name in self.index_names]
+            self._set_args(kernel.name, arguments)
         launches = 0
         if kernels.strategy == "persistent":
             kernel = kernels.kernels[0]
@@ -236,8 +264,10 @@ class CompiledModel:
                     for name in names:
                         kernel = kernels.kernel(name)
                         opencl_kernel = self.kernels[name]
-                        opencl_kernel.set_arg(len(self.kernel_args[name]), np.int32(batch))
-                        tiles = -(-count // kernel.node_tile)
+                        position = len(self.kernel_args[name])
+                        opencl_kernel.set_arg(position, np.int32(batch))
+                        self.bound_args[name][position] = np.int32(batch)
+                        tiles = 1 if kernel.tiles_in_kernel else -(-count // kernel.node_tile)
                         local = kernel.local_size
                         units = kernel.units if local is None else -(-kernel.units // local) * local
                         event = cl.enqueue_nd_range_kernel(
@@ -246,6 +276,18 @@ class CompiledModel:
                         self._record(name, batch, count, event)
                         launches += 1
         self.last_launches = launches
+
+    def _set_args(self, name: str, arguments: list[object]) -> None:
+        """Set only the arguments that differ from the last run's (each call costs)."""
+        kernel = self.kernels[name]
+        previous = self.bound_args.get(name)
+        if previous is None or len(previous) != len(arguments):
+            kernel.set_args(*arguments)
+        else:
+            for position, (old, new) in enumerate(zip(previous, arguments, strict=True)):
+                if old is not new and not (isinstance(new, np.integer) and old == new):
+                    kernel.set_arg(position, new)
+        self.bound_args[name] = arguments
 
     def _record(self, kernel: str, batch: int, nodes: int, event: cl.Event) -> None:
         if self.profiling:
