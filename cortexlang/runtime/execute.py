@@ -299,11 +299,15 @@ class CompiledModel:
             for kernel, batch, nodes, event in self._events]
         self._events = []
 
-    def _read(self, run: _Run) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def _read(self, run: _Run, all_states: bool) -> tuple[dict[str, np.ndarray],
+                                                          dict[str, np.ndarray]]:
         program = self.result.recursive
         total = run.linearized.num_nodes
         states: dict[str, np.ndarray] = {}
+        wanted = {output.name for output in program.outputs}
         for state in program.states:
+            if not all_states and state.name not in wanted:
+                continue
             host = np.empty((total,) + state.shape, dtype=np.float32)
             if total:
                 cl.enqueue_copy(self.queue, host, self.buffers[f"state:{state.name}"],
@@ -320,10 +324,12 @@ class CompiledModel:
         self.queue.finish()
         return states, heads
 
-    def run(self, structures: Sequence[Structure]) -> Outputs:
+    def run(self, structures: Sequence[Structure], *, states: bool = True) -> Outputs:
         """Compute every state and output for `structures` (weights must be bound).
 
-        On a queue created with profiling, `last_profile` then lists every launch's times."""
+        With `states` False only the outputs are read back (what a latency measurement
+        should include) and `Outputs.states` is empty. On a queue created with profiling,
+        `last_profile` then lists every launch's times."""
         if not self.weights_bound:
             raise RuntimeError("bind_weights must be called before run")
         timings: dict[str, float] = {}
@@ -332,21 +338,22 @@ class CompiledModel:
         timings["linearize"] = run.linearized.seconds
         prepared = time.perf_counter()
         self._launch(run)
-        states, heads = self._read(run)
+        read_states, heads = self._read(run, states)
         finished = time.perf_counter()
         if self.profiling:
             self._collect_profile()
         timings["prepare"] = prepared - started
         timings["compute"] = finished - prepared
-        return self._outputs(run, states, heads, timings)
+        return self._outputs(run, read_states, heads, timings, states)
 
     def _outputs(self, run: _Run, states: dict[str, np.ndarray], heads: dict[str, np.ndarray],
-                 timings: dict[str, float]) -> Outputs:
+                 timings: dict[str, float], all_states: bool) -> Outputs:
         program = self.result.recursive
         linearized = run.linearized
         order = linearized.new_id[:int(linearized.node_offset[-1])]
+        source_states = {s.name for s in self.result.program.states}
         original_states = {name: values[order] for name, values in states.items()
-                           if name in {s.name for s in self.result.program.states}}
+                           if name in source_states} if all_states else {}
         outputs: dict[str, np.ndarray] = {}
         selectors: dict[str, str] = {}
         all_heads = len(run.head_nodes) == linearized.num_nodes and \
