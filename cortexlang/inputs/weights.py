@@ -32,7 +32,7 @@ from cortexlang.errors import InputError
 from cortexlang.inputs import input_error
 
 DEFAULT_INIT: tuple[str, tuple[float, ...]] = ("uniform", (-0.1, 0.1))
-_INIT_ARITY = {"uniform": 2, "normal": 2, "zeros": 0, "ones": 0}
+_INIT_ARITY = {"uniform": 2, "normal": 2, "zeros": 0, "ones": 0, "constant": 1}
 
 
 class ParameterSpec(Protocol):
@@ -76,7 +76,8 @@ def _init_of(spec: ParameterSpec) -> tuple[str, tuple[float, ...]]:
     if len(arguments) != _INIT_ARITY[kind]:
         raise input_error("E0534", f"initialiser {kind!r} of parameter {spec.name!r} takes "
                           f"{_INIT_ARITY[kind]} arguments, not {len(arguments)}",
-                          hint="uniform (low, high), normal (mean, std), zeros (), ones ()")
+                          hint="uniform (low, high), normal (mean, std), zeros (), ones (), "
+                               "constant (value)")
     if kind == "normal" and arguments[1] < 0:
         raise input_error("E0534", f"normal initialiser of {spec.name!r} has std < 0")
     if kind == "uniform" and arguments[0] > arguments[1]:
@@ -105,6 +106,8 @@ def init_weights(specs: Iterable[ParameterSpec], seed: int = 0, *,
             values = generator.normal(arguments[0], arguments[1], size=shape)
         elif kind == "zeros":
             values = np.zeros(shape)
+        elif kind == "constant":
+            values = np.full(shape, arguments[0])
         else:
             values = np.ones(shape)
         weights[spec.name] = np.asarray(values).astype(dtype)
