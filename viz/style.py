@@ -1,0 +1,73 @@
+"""Colours and shapes shared by every picture, so that a weight, a state or an index array
+looks the same in each stage, and what a pass changed is marked the same way everywhere."""
+
+from __future__ import annotations
+
+from .dot import Graph
+
+FONT = "Helvetica"
+MONO = "Courier"
+
+# Buffer roles of the loop and kernel IRs (the prefix of `param:W`, `state:h`, ...).
+ROLE_COLOURS = {
+    "param": "#c6dbef",      # weights
+    "uniform": "#dadaeb",    # node-independent values computed once per weights
+    "state": "#c7e9c0",      # per-node states
+    "temp": "#e5e5e5",       # temporaries
+    "input": "#fff2ae",      # per-node vector inputs
+    "words": "#fdd0a2",      # token ids: an indirect index into a table
+    "index": "#fdae6b",      # the linearizer's arrays: children, batch_start, ...
+    "output": "#fbb4c4",     # output heads
+}
+ROLE_NAMES = {"param": "weights", "uniform": "uniforms", "state": "states",
+              "temp": "temporaries", "input": "node inputs", "words": "token ids",
+              "index": "index arrays", "output": "outputs"}
+INDIRECT_COLOUR = "#d94801"
+RECURSION_COLOUR = "#238b45"
+CHANGED_COLOUR = "#d62728"
+CHILD_COLOURS = ("#2171b5", "#cb181d", "#6a51a3", "#238b45", "#d94801", "#525252")
+
+# One colour per batch (height) of the linearizer; cycles after twelve.
+BATCH_COLOURS = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462",
+                 "#b3de69", "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")
+
+# Guards that keep pictures readable for the largest inputs.
+MAX_NODES_PER_GRAPH = 240
+MAX_STATEMENTS_PER_PHASE = 40
+
+
+def role_of(buffer: str, declared_role: str | None = None) -> str:
+    """The colour role of a loop-IR buffer: its declared role (`Buffer.role`) where known,
+    else the prefix of its name (`param:W` -> param); token ids (`words:...`) apart from the
+    other index arrays; variants such as `param_t` (transposed weights) as their base."""
+    prefix, colon, _ = buffer.partition(":")
+    role = declared_role or (prefix if colon else "index")
+    if prefix == "words":
+        return "words"
+    if role in ROLE_COLOURS:
+        return role
+    base = role.split("_")[0]
+    return base if base in ROLE_COLOURS else "temp"
+
+
+def batch_colour(batch: int) -> str:
+    return BATCH_COLOURS[batch % len(BATCH_COLOURS)]
+
+
+def child_colour(child: int) -> str:
+    return CHILD_COLOURS[child % len(CHILD_COLOURS)]
+
+
+def new_graph(name: str, title: str, **attrs: object) -> Graph:
+    """A graph with the house style and `title` on top."""
+    graph = Graph(name, {"label": title, "labelloc": "t", "fontname": FONT, "fontsize": 16,
+                         "compound": True, **attrs})
+    graph.node_defaults = {"fontname": FONT, "fontsize": 11, "style": "filled",
+                           "fillcolor": "white"}
+    graph.edge_defaults = {"fontname": FONT, "fontsize": 9, "color": "#555555"}
+    return graph
+
+
+def changed(attrs: dict[str, object]) -> dict[str, object]:
+    """`attrs` marked as changed by the pass just run: a thick red outline."""
+    return {**attrs, "color": CHANGED_COLOUR, "penwidth": 2.5}
