@@ -1,0 +1,169 @@
+"""Picture of stage 3, the kernel IR: each kernel, its buffers, local memory, launch geometry,
+and the order of the launches for one batch of structures.
+
+Drawn from the `KernelProgram`. Kernels are tables in the middle: what they cover, the
+NDRange of a launch, the work-group size, vector widths, the weights they keep in local memory
+(with bytes used against the device's local memory), their phases and .cx lines. Buffers they
+read stand on the left (weights blue, index arrays orange, token ids light orange), buffers
+they write on the right (states green, temporaries grey, outputs pink); a weight copied into
+local memory once per work-group has a thick blue edge. Along the bottom, the launch order of
+one run, and the planner's decisions.
+"""
+
+from __future__ import annotations
+
+from cortexlang.ir import loops as L
+from cortexlang.ir.kernels import Kernel, KernelProgram
+
+from . import style
+from .dot import Graph
+from .escape import Html, escape_html
+
+FLOAT_BYTES = 4
+_OVER = {"leaf": "each leaf batch", "internal": "each internal batch", "all": "each batch",
+         "heads": "the output nodes, once", "run": "the whole run, once"}
+
+
+def kernel_node_name(kernel: str) -> str:
+    """The node of a kernel in the picture (the OpenCL picture links to it)."""
+    return f"kernel_{kernel}"
+
+
+def launch_geometry(kernel: Kernel, strategy: str) -> str:
+    """The NDRange of one launch, in words."""
+    if strategy == "persistent" or kernel.over == "run":
+        size = kernel.local_size or 1
+        return f"one work-group of {size} work-items"
+    local = kernel.local_size if kernel.local_size is not None else "driver's choice"
+    return (f"{kernel.units} work-items \u00d7 \u2308nodes / {kernel.node_tile}\u2309 tiles; "
+            f"work-group {local}")
+
+
+def local_bytes(kernel: Kernel, buffers: dict[str, L.Buffer]) -> int:
+    """Bytes of local memory the kernel's cached weights take."""
+    return sum(buffers[name].row_size * FLOAT_BYTES for name in kernel.cached_params
+               if name in buffers)
+
+
+def _row(text: object, *, bold: bool = False, colour: str | None = None) -> str:
+    body = escape_html(text)
+    if bold:
+        body = Html(f"<B>{body}</B>")
+    if colour is not None:
+        body = Html(f'<FONT COLOR="{colour}">{body}</FONT>')
+    return f'<TR><TD ALIGN="LEFT">{body}</TD></TR>'
+
+
+def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[str, L.Buffer],
+                  local_memory: int | None) -> Html:
+    rows = [_row(f"kernel {kernel.name}", bold=True),
+            _row(f"runs over {_OVER.get(kernel.over, kernel.over)}"),
+            _row(f"launch: {launch_geometry(kernel, program.strategy)}")]
+    if kernel.node_tile > 1:
+        rows.append(_row(f"each work-item computes {kernel.node_tile} nodes (node tile)"))
+    if kernel.widths:
+        rows.append(_row("vector widths: " + ", ".join(f"{key} \u00d7{width}"
+                                                       for key, width in kernel.widths)))
+    if kernel.cached_params:
+        used = local_bytes(kernel, buffers)
+        limit = f" of {local_memory} B" if local_memory else ""
+        rows.append(_row(f"local memory: {', '.join(kernel.cached_params)} ({used} B{limit})",
+                         colour="#08519c"))
+    else:
+        rows.append(_row("local memory: none (weights read from global memory)"))
+    for phase in kernel.phases:
+        line = f", line {phase.span.line}" if phase.span is not None else ""
+        rows.append(_row(f"phase {phase.rule}.{phase.index}{line}: stores "
+                         f"{', '.join(phase.stores)}"))
+    if kernel.source_lines:
+        rows.append(_row(".cx lines " + ", ".join(map(str, kernel.source_lines))))
+    return Html('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">' + "".join(rows)
+                + "</TABLE>")
+
+
+def _launch_order(program: KernelProgram) -> list[str]:
+    """One line per step of a run, in order (kernels of one section repeat per batch)."""
+    if program.strategy == "persistent":
+        kernel = program.kernels[0]
+        sections = " \u2192 ".join(label for label, _, _ in kernel.sections) or kernel.over
+        return [f"1 launch: {kernel.name}, one work-group looping over every batch "
+                f"({sections}), barriers between batches and phases"]
+    steps: list[tuple[str, list[str]]] = []
+    for name, over in program.launches:
+        if steps and steps[-1][0] == over:
+            steps[-1][1].append(name)
+        else:
+            steps.append((over, [name]))
+    arrow = " \u2192 "
+    return [f"{number}. for {_OVER.get(over, over)}: {arrow.join(names)}"
+            for number, (over, names) in enumerate(steps, start=1)]
+
+
+def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) -> Graph:
+    """Kernels, buffers, local memory, geometry and launch order of `program`."""
+    limits = dict(program.device_limits)
+    device = ", ".join(f"{key} {value}" for key, value in program.device_limits)
+    graph = style.new_graph("kernels", f"{program.name}: kernels \u2014 {program.strategy} "
+                            f"strategy, node tile {program.node_tile}\n(device: {device})",
+                            rankdir="LR", newrank=True, nodesep=0.25, ranksep=0.9)
+    buffers = {buffer.name: buffer for buffer in program.buffers}
+    old = {kernel.name: kernel for kernel in before.kernels} if before is not None else None
+    written = {name for kernel in program.kernels for name in kernel.writes}
+    used = {name for kernel in program.kernels for name in kernel.reads + kernel.writes}
+
+    def buffer_node(cluster: Graph, buffer: L.Buffer) -> None:
+        role = style.role_of(buffer.name, buffer.role)
+        kind = "int" if buffer.integer else "float"
+        cluster.node(f"buffer_{buffer.name}", f"{buffer.name}\n{kind}[{buffer.rows}]"
+                     f"[{buffer.row_size}]", shape="box", fillcolor=style.ROLE_COLOURS[role],
+                     tooltip=style.ROLE_NAMES.get(role, role))
+
+    inputs = graph.subgraph("read_only", label="read only: weights, inputs, index arrays",
+                            style="rounded", color="#bdbdbd")
+    outputs = graph.subgraph("written", label="written: states, temporaries, outputs",
+                             style="rounded", color="#bdbdbd")
+    for buffer in program.buffers:
+        if buffer.name in used:
+            buffer_node(outputs if buffer.name in written else inputs, buffer)
+    middle = graph.subgraph("kernels", label=f"{len(program.kernels)} kernel"
+                            f"{'s' if len(program.kernels) != 1 else ''}, in launch order",
+                            style="rounded", color="#636363")
+    column = middle.subgraph("kernel_column", cluster=False, rank="same")
+    for kernel in program.kernels:
+        attrs: dict[str, object] = {"shape": "box", "style": "rounded,filled",
+                                    "fillcolor": "#fffbe6",
+                                    "href": f"#opencl-{kernel.name}",
+                                    "tooltip": f"kernel {kernel.name}: see its OpenCL"}
+        if old is not None and old.get(kernel.name) != kernel:
+            attrs = style.changed(attrs)
+        column.node(kernel_node_name(kernel.name), _kernel_label(
+            kernel, program, buffers, limits.get("local_mem_size")), **attrs)
+        for name in kernel.reads:
+            if name in kernel.cached_params:
+                graph.edge(f"buffer_{name}", kernel_node_name(kernel.name),
+                           "to local memory once", color="#08519c", fontcolor="#08519c",
+                           penwidth=3)
+            elif name not in kernel.writes:
+                # A written buffer read here (a state read by the heads) must not pull the
+                # written column to the left.
+                graph.edge(f"buffer_{name}", kernel_node_name(kernel.name), color="#969696",
+                           constraint=name not in written)
+        for name in kernel.writes:
+            graph.edge(kernel_node_name(kernel.name), f"buffer_{name}",
+                       "reads and writes" if name in kernel.reads else "writes",
+                       color=style.RECURSION_COLOUR, fontcolor=style.RECURSION_COLOUR)
+
+    for first, second in zip(program.kernels, program.kernels[1:], strict=False):
+        column.edge(kernel_node_name(first.name), kernel_node_name(second.name), style="invis")
+    order = _launch_order(program)
+    lines = "".join(_row(line) for line in order)
+    decisions = "".join(_row(f"\u2022 {decision}", colour="#525252")
+                        for decision in program.decisions)
+    graph.node("launch_order", Html(
+        '<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" BGCOLOR="#f7f7f7">'
+        + _row("launch order of one run (a batch of structures)", bold=True) + lines
+        + (_row("decisions", bold=True) + decisions if decisions else "") + "</TABLE>"),
+        shape="plaintext", style="")
+    if program.kernels:
+        graph.edge(kernel_node_name(program.kernels[-1].name), "launch_order", style="invis")
+    return graph

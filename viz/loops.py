@@ -1,0 +1,247 @@
+"""Picture of stage 2, the loop IR: the loop nest, which loops are sequential and which are
+parallel, and which accesses are indirect.
+
+Drawn from the `LoopProgram`. Each loop is a box around its body: the loop over batches is
+*sequential* (solid, bold: one batch after another, because a parent needs its children), the
+loops over the nodes of a batch and over units are *parallel* (dashed). Inside are the phases
+and their statements. An index loaded from memory (`child0 = children[node * 2]`,
+`word = words:word[node]`) is an orange hexagon, and its orange edges lead to the statements
+that access a buffer through it: the indirect accesses of the recursion. The buffers stand on
+the left, coloured by role, with the index arrays' reads and every store drawn.
+
+With `before` (the loop program before a pass), statements and buffers the pass added or
+changed are outlined in red.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cortexlang.ir import loops as L
+
+from . import style
+from .dot import Graph
+from .escape import Html, escape_html, shorten
+
+LOOP_TITLES = {
+    "batches": "SEQUENTIAL over batches: one height after another (a parent needs its "
+               "children)",
+    "nodes": "PARALLEL over the nodes of the batch",
+    "units": "PARALLEL over units",
+}
+_LOOP_STYLE: dict[str, dict[str, Any]] = {
+    "batches": {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
+    "nodes": {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
+    "units": {"style": "dashed,filled", "fillcolor": "#f7fbff", "color": "#6baed6"},
+}
+
+
+def statement_text(stmt: L.Let | L.Store) -> str:
+    """One statement as the loop IR's printer writes it."""
+    if isinstance(stmt, L.Let):
+        return f"{'int' if stmt.integer else 'float'} {stmt.name} = {L.format_expr(stmt.value)}"
+    note = f"    # {stmt.note}" if stmt.note else ""
+    return f"{stmt.buffer}[{L.format_expr(stmt.index)}] = {L.format_expr(stmt.value)}{note}"
+
+
+def _exprs(stmt: L.Let | L.Store) -> list[L.Expr]:
+    return [stmt.value] if isinstance(stmt, L.Let) else [stmt.index, stmt.value]
+
+
+def _vars(expr: L.Expr) -> set[str]:
+    return {sub.name for sub in L.walk_exprs(expr) if isinstance(sub, L.Var)}
+
+
+def _loads(expr: L.Expr) -> list[L.Load]:
+    return [sub for sub in L.walk_exprs(expr) if isinstance(sub, L.Load)]
+
+
+# Per-batch bounds: uniform over a batch, so an index computed from them is not a gather.
+BATCH_BOUNDS = ("batch_start", "batch_len")
+
+
+def loaded_index(stmt: L.Stmt) -> str | None:
+    """The buffer an integer `Let` loads a per-node index from (`child0 = children[...]`,
+    `word = words:word[node]`), or None: accesses through such a variable are indirect."""
+    if not isinstance(stmt, L.Let) or not stmt.integer:
+        return None
+    buffers = [load.buffer for load in _loads(stmt.value) if load.buffer not in BATCH_BOUNDS]
+    return buffers[0] if buffers else None
+
+
+def indirect_loads(expr: L.Expr, index_vars: dict[str, str]) -> list[L.Load]:
+    """The loads in `expr` whose index goes through memory: it loads, or uses an index
+    variable loaded from memory."""
+    found = []
+    for load in _loads(expr):
+        if _loads(load.index) or _vars(load.index) & index_vars.keys():
+            found.append(load)
+    return found
+
+
+class _LoopDrawer:
+    def __init__(self, graph: Graph, program: L.LoopProgram, before: L.LoopProgram | None):
+        self.graph = graph
+        self.count = 0
+        self.index_vars: dict[str, str] = {}   # index variables in scope -> their buffer
+        self.old_texts: set[str] | None = None
+        if before is not None:
+            self.old_texts = {statement_text(stmt) for stmt in L.walk_stmts(before.body)
+                              if isinstance(stmt, (L.Let, L.Store))}
+        self.buffer_ports: dict[str, str] = {}
+        self.roles = {buffer.name: buffer.role for buffer in program.buffers}
+        self.definitions: dict[str, str] = {}   # variable -> node, in the current scope
+
+    def _fresh(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def block(self, cluster: Graph, stmts: tuple[L.Stmt, ...],
+              limit: int | None = None) -> tuple[str | None, str | None]:
+        """Draw `stmts` into `cluster`, in program order from top to bottom; returns the first
+        and the last node drawn (None, None when nothing was)."""
+        first: str | None = None
+        last: str | None = None
+        shown = 0
+        outer_scope = dict(self.index_vars)
+
+        def follow(start: str | None, end: str | None) -> None:
+            nonlocal first, last
+            if start is None:
+                return
+            if last is not None:
+                self.graph.edge(last, start, style="invis", weight=10)
+            first = first or start
+            last = end
+
+        for stmt in stmts:
+            if isinstance(stmt, (L.Let, L.Store)):
+                if limit is not None and shown >= limit:
+                    hidden = sum(isinstance(s, (L.Let, L.Store)) for s in stmts) - shown
+                    node = cluster.node(self._fresh("more"), f"\u2026 {hidden} more statements "
+                                        "(see the text form)", shape="note",
+                                        fillcolor="#f7f7f7")
+                    follow(node, node)
+                    break
+                shown += 1
+                node = self.statement(cluster, stmt)
+                follow(node, node)
+            elif isinstance(stmt, L.Loop):
+                follow(*self.loop(cluster, stmt))
+            elif isinstance(stmt, L.Phase):
+                follow(*self.phase(cluster, stmt))
+            elif isinstance(stmt, L.If):
+                inner = cluster.subgraph(self._fresh("if"), style="rounded", color="#d94801",
+                                         label=f"if {L.format_expr(stmt.condition)}")
+                follow(*self.block(inner, stmt.then, limit))
+                if stmt.otherwise:
+                    other = cluster.subgraph(self._fresh("else"), style="rounded",
+                                             color="#d94801", label="else")
+                    follow(*self.block(other, stmt.otherwise, limit))
+        self.index_vars = outer_scope
+        return first, last
+
+    def phase(self, cluster: Graph, phase: L.Phase) -> tuple[str | None, str | None]:
+        """A phase's box; one orange edge per index variable it accesses buffers through."""
+        line = f", line {phase.span.line}" if phase.span is not None else ""
+        inner = cluster.subgraph(self._fresh("phase"), style="rounded,filled",
+                                 fillcolor="white", color="#636363",
+                                 label=f"phase {phase.rule}.{phase.index}{line}: stores "
+                                       f"{', '.join(phase.stores)}")
+        first, last = self.block(inner, phase.body, style.MAX_STATEMENTS_PER_PHASE)
+        through: dict[str, set[str]] = {}
+        for stmt in L.walk_stmts(phase.body):
+            if isinstance(stmt, (L.Let, L.Store)):
+                for expr in _exprs(stmt):
+                    for load in indirect_loads(expr, self.index_vars):
+                        for variable in _vars(load.index) & self.index_vars.keys():
+                            through.setdefault(variable, set()).add(load.buffer)
+        for variable in sorted(through):
+            source = self.definitions.get(variable)
+            if source is not None and first is not None:
+                self.graph.edge(source, first, f"via {variable}: "
+                                f"{', '.join(sorted(through[variable]))}", lhead=inner.name,
+                                color=style.INDIRECT_COLOUR, fontcolor=style.INDIRECT_COLOUR,
+                                style="dashed", penwidth=1.5)
+        return first, last
+
+    def loop(self, cluster: Graph, loop: L.Loop) -> tuple[str | None, str | None]:
+        header = (f"for {loop.var} in {L.format_expr(loop.start)} .. "
+                  f"{L.format_expr(loop.stop)}")
+        bounds = _loads(loop.start) + _loads(loop.stop)
+        note = " (bounds loaded per batch)" if bounds else ""
+        inner = cluster.subgraph(self._fresh("loop"), label=f"{header}\n"
+                                 f"{LOOP_TITLES.get(loop.kind, loop.kind)}{note}",
+                                 fontname=style.FONT, **_LOOP_STYLE.get(loop.kind, {}))
+        return self.block(inner, loop.body)
+
+    def statement(self, cluster: Graph, stmt: L.Let | L.Store) -> str:
+        text = statement_text(stmt)
+        name = self._fresh("s")
+        indirect = [load for expr in _exprs(stmt) for load in indirect_loads(expr,
+                                                                             self.index_vars)]
+        is_index = loaded_index(stmt) is not None
+        rows = [f'<TR><TD ALIGN="LEFT"><FONT FACE="{style.MONO}">'
+                f"{escape_html(shorten(text, 78))}</FONT></TD></TR>"]
+        if indirect:
+            targets = ", ".join(sorted({load.buffer for load in indirect}))
+            rows.append(f'<TR><TD ALIGN="LEFT"><FONT COLOR="{style.INDIRECT_COLOUR}" '
+                        f'POINT-SIZE="9">indirect: {escape_html(targets)}</FONT></TD></TR>')
+        label = Html('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
+                     + "".join(rows) + "</TABLE>")
+        attrs: dict[str, object] = {"shape": "box", "tooltip": text, "margin": "0.05"}
+        if is_index:
+            attrs.update(shape="hexagon", fillcolor=style.ROLE_COLOURS["index"])
+        elif isinstance(stmt, L.Store):
+            attrs["fillcolor"] = style.ROLE_COLOURS[style.role_of(
+                stmt.buffer, self.roles.get(stmt.buffer))]
+        if self.old_texts is not None and text not in self.old_texts:
+            attrs = style.changed(attrs)
+        cluster.node(name, label, **attrs)
+        if is_index:
+            for load in _loads(stmt.value):
+                if load.buffer in self.buffer_ports:
+                    self.graph.edge("buffers", name, "load", tailport=self.buffer_ports[
+                        load.buffer], color=style.INDIRECT_COLOUR,
+                        fontcolor=style.INDIRECT_COLOUR)
+        if isinstance(stmt, L.Let):
+            self.definitions[stmt.name] = name
+            buffer = loaded_index(stmt)
+            if buffer is not None:
+                self.index_vars[stmt.name] = buffer
+            else:
+                self.index_vars.pop(stmt.name, None)
+        return name
+
+
+def draw_loops(program: L.LoopProgram, before: L.LoopProgram | None = None) -> Graph:
+    """The loop nest of `program`; with `before`, what the last pass changed is outlined."""
+    graph = style.new_graph("loops", f"{program.name}: loop IR (node tile "
+                            f"{program.node_tile})", rankdir="TB", newrank=True)
+    drawer = _LoopDrawer(graph, program, before)
+    old = {buffer.name: buffer for buffer in before.buffers} if before is not None else None
+    rows = []
+    for number, buffer in enumerate(program.buffers):
+        kind = "int" if buffer.integer else "float"
+        role = style.role_of(buffer.name, buffer.role)
+        port = f"b{number}"
+        drawer.buffer_ports[buffer.name] = port
+        border = ""
+        if old is not None and old.get(buffer.name) != buffer:
+            border = f' COLOR="{style.CHANGED_COLOUR}" BORDER="3"'
+        rows.append(f'<TR><TD PORT="{port}" ALIGN="LEFT" BGCOLOR="{style.ROLE_COLOURS[role]}"'
+                    f'{border}>{escape_html(buffer.name)}</TD><TD ALIGN="LEFT" '
+                    f'BGCOLOR="{style.ROLE_COLOURS[role]}"{border}>'
+                    f"{escape_html(f'{kind}[{buffer.rows}][{buffer.row_size}]')}</TD></TR>")
+    graph.node("buffers", Html('<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" '
+                               'CELLPADDING="3"><TR><TD COLSPAN="2"><B>buffers</B></TD></TR>'
+                               + "".join(rows) + "</TABLE>"), shape="plaintext", style="")
+    # The top-level loops run one after another; they stand side by side, left to right,
+    # their first statements on one rank (newrank lets a rank cross clusters).
+    tops = graph.subgraph("top_rank", cluster=False, rank="same")
+    tops.node("buffers")
+    for stmt in program.body:
+        first, _ = drawer.block(graph, (stmt,))
+        if first is not None:
+            tops.node(first)
+    return graph
