@@ -205,7 +205,8 @@ class KernelPrinter:
         args.append(f"{DIALECT['global']} const int* restrict indices")
         args += [f"const int {name}" for name in SCALAR_ARGS]
         args += [f"const int off_{self.buffers[name]}" for name in index_buffers(self.program)]
-        return f"{DIALECT['kernel']} void {kernel.name}(\n        " + ",\n        ".join(args) + ")"
+        separator = ",\n        "
+        return f"{DIALECT['kernel']} void {kernel.name}(\n        {separator.join(args)})"
 
     def index_views(self, kernel: Kernel) -> None:
         """Name each index array the kernel reads as a view into `indices`."""
@@ -337,8 +338,8 @@ class KernelPrinter:
                 w.open(f"for (int k = {segment.start}; k < {segment.stop}; k += {step})")
                 loads: dict[str, str] = {}
                 updates: list[str] = []
-                for (let, context), accumulator, segments in zip(members, accumulators,
-                                                                 segments_of, strict=True):
+                for (_, context), accumulator, segments in zip(members, accumulators,
+                                                               segments_of, strict=True):
                     part = segments[position]
                     lhs = self._shared(c_expr(part.lhs, context, lanes, axis), loads, kind)
                     rhs = self._shared(c_expr(part.rhs, context, lanes, axis), loads, kind)

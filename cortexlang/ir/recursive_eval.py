@@ -8,6 +8,8 @@ evaluator, run after each pass, with the reference interpreter).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -101,10 +103,9 @@ def evaluate_tables(program: RecursiveProgram, weights: Mapping[str, np.ndarray]
             if not op.shape:  # scalars per token: [rows] against a plain scalar
                 value = _BINARY[op.attr("op")](lhs, rhs)
             else:  # a per-token scalar [rows] must broadcast against [rows, n]
-                lhs = lhs[:, None] if lifted[0] and lhs.ndim == 1 and not \
-                    self_shape(rule, op.args[0]) == op.shape else lhs
-                rhs = rhs[:, None] if lifted[1] and rhs.ndim == 1 and not \
-                    self_shape(rule, op.args[1]) == op.shape else rhs
+                shapes = [self_shape(rule, arg) for arg in op.args]
+                lhs = lhs[:, None] if lifted[0] and shapes[0] == () else lhs
+                rhs = rhs[:, None] if lifted[1] and shapes[1] == () else rhs
                 value = _BINARY[op.attr("op")](lhs, rhs)
         elif op.kind == "matmul":
             weight, operand = args
@@ -161,74 +162,82 @@ def _topological_order(structure: Structure) -> list[int]:
     return order
 
 
+@dataclass
+class _Structure:
+    """The sources one structure offers its nodes: weights, tokens, features, child states."""
+
+    structure: Structure
+    weights: Mapping[str, np.ndarray]
+    tables: Mapping[str, np.ndarray]
+    states: dict[str, list[np.ndarray | None]]
+    dtype: type
+
+    def __post_init__(self) -> None:
+        self.count = self.structure.num_children()
+
+    def child(self, node: int, position: int) -> int:
+        row = self.structure.children[node]
+        return int(row[position]) if position < len(row) else -1
+
+    def state(self, name: str, node: int) -> np.ndarray:
+        value = self.states[name][node]
+        assert value is not None, "a child is computed before its parent"
+        return value
+
+    def source(self, op: Op, node: int) -> np.ndarray:
+        """The value of a node-dependent source operator at `node`."""
+        kind, structure = op.kind, self.structure
+        if kind == "param":
+            return self.weights[op.attr("param")]
+        if kind == "lookup":
+            index = int(structure.words[node])
+            for modulus in op.attr("moduli"):
+                index %= modulus
+            return self.weights[op.attr("param")][index]
+        if kind == "table":
+            return self.tables[op.attr("name")][int(structure.words[node])].reshape(op.shape)
+        if kind == "input":
+            assert structure.features is not None
+            return structure.features[node]
+        if kind == "num_children":
+            return np.asarray(self.count[node])
+        if kind == "own_state":
+            return self.state(op.attr("state"), node)
+        position = self.child(node, op.attr("child"))
+        if kind == "child_exists":
+            return np.asarray(float(position >= 0))
+        if kind == "child_is_leaf":
+            return np.asarray(float(position >= 0 and self.count[position] == 0))
+        if kind == "child_state":
+            if position < 0:
+                return np.zeros(op.shape, dtype=self.dtype)
+            return self.state(op.attr("state"), position)
+        raise ValueError(f"unexpected source {kind}")
+
+
 def run_recursive(program: RecursiveProgram, structures: Sequence[Structure],
                   weights: Mapping[str, np.ndarray], dtype: type = np.float32) -> Outputs:
     """Run the recursive program on every structure, node by node."""
     weights = {name: np.asarray(value, dtype=dtype) for name, value in weights.items()}
     uniforms = evaluate_uniforms(program, weights, dtype)
     tables = evaluate_tables(program, weights, dtype)
-    token_inputs = [item.name for item in program.inputs if item.kind == "token"]
     state_rows: dict[str, list[np.ndarray]] = {state.name: [] for state in program.states}
     head_rows: dict[str, list[np.ndarray]] = {}
     for structure in structures:
-        states: dict[str, list[np.ndarray | None]] = {
-            state.name: [None] * structure.num_nodes for state in program.states}
-        count = structure.num_children()
+        sources = _Structure(structure, weights, tables, {
+            state.name: [None] * structure.num_nodes for state in program.states}, dtype)
         for node in _topological_order(structure):
-            rule: RuleProgram = program.leaf if count[node] == 0 else program.internal
-            children = structure.children[node]
-
-            def child(position: int) -> int:
-                return int(children[position]) if position < len(children) else -1
-
-            def source(op: Op, node: int = node) -> np.ndarray:
-                kind = op.kind
-                if kind == "param":
-                    return weights[op.attr("param")]
-                if kind == "lookup":
-                    assert op.attr("input") in token_inputs
-                    index = int(structure.words[node])
-                    for modulus in op.attr("moduli"):
-                        index %= modulus
-                    return weights[op.attr("param")][index]
-                if kind == "table":
-                    row = tables[op.attr("name")][int(structure.words[node])]
-                    return row.reshape(op.shape)
-                if kind == "input":
-                    assert structure.features is not None
-                    return structure.features[node]
-                if kind == "num_children":
-                    return np.asarray(count[node])
-                if kind == "child_exists":
-                    return np.asarray(float(child(op.attr("child")) >= 0))
-                if kind == "child_is_leaf":
-                    position = child(op.attr("child"))
-                    return np.asarray(float(position >= 0 and count[position] == 0))
-                if kind == "child_state":
-                    position = child(op.attr("child"))
-                    if position < 0:
-                        return np.zeros(op.shape, dtype=dtype)
-                    value = states[op.attr("state")][position]
-                    assert value is not None
-                    return value
-                raise ValueError(f"unexpected source {kind}")
-
-            values = evaluate_ops(rule.ops, source, uniforms, dtype)
+            rule: RuleProgram = program.leaf if sources.count[node] == 0 else program.internal
+            values = evaluate_ops(rule.ops, partial(_at, sources, node), uniforms, dtype)
             for state, result in rule.results:
-                states[state][node] = values[result]
+                sources.states[state][node] = values[result]
         for state in program.states:
-            state_rows[state.name].extend(v for v in states[state.name] if v is not None)
+            state_rows[state.name].extend(sources.state(state.name, node)
+                                          for node in range(structure.num_nodes))
         if program.heads is not None:
             for node in range(structure.num_nodes):
-                def own(op: Op, node: int = node) -> np.ndarray:
-                    if op.kind == "param":
-                        return weights[op.attr("param")]
-                    if op.kind == "own_state":
-                        value = states[op.attr("state")][node]
-                        assert value is not None
-                        return value
-                    raise ValueError(f"unexpected source {op.kind} in a head")
-                values = evaluate_ops(program.heads.ops, own, uniforms, dtype)
+                values = evaluate_ops(program.heads.ops, partial(_at, sources, node), uniforms,
+                                      dtype)
                 for name, result in program.heads.results:
                     head_rows.setdefault(name, []).append(values[result])
     sizes = [structure.num_nodes for structure in structures]
@@ -243,3 +252,7 @@ def run_recursive(program: RecursiveProgram, structures: Sequence[Structure],
         outputs[output.name] = rows[roots] if output.selector == "root" else rows
     return Outputs(outputs, state_arrays, offsets,
                    {output.name: output.selector for output in program.outputs})
+
+
+def _at(sources: _Structure, node: int, op: Op) -> np.ndarray:
+    return sources.source(op, node)

@@ -215,14 +215,16 @@ class CompileResult:
     seconds: float
 
 
-def run_pipeline(program: checked.CheckedProgram, options: Options = Options(),
-                 limits: DeviceLimits = DeviceLimits(),
+def run_pipeline(program: checked.CheckedProgram, options: Options | None = None,
+                 limits: DeviceLimits | None = None,
                  instruments: Sequence[Instrument] = (),
                  stop_after: str | None = None) -> CompileResult | Any:
     """Walk PIPELINE over `program`; return every stage's product (or the IR after
     `stop_after`). A failure inside a step is an InternalError naming that step."""
     from cortexlang.codegen.opencl import emit_opencl
 
+    options = options if options is not None else Options()
+    limits = limits if limits is not None else DeviceLimits()
     started = time.perf_counter()
     ir: Any = program
     products: dict[str, Any] = {"program": program}

@@ -233,7 +233,8 @@ class CompiledModel:
                    "num_leaves": linearized.num_leaves, "zero_row": run.zero_row,
                    "num_heads": len(run.head_nodes), "b": 0}
         for kernel in kernels.kernels:
-            arguments: list[object] = [self.buffers[name] for name in self.kernel_args[kernel.name]]
+            arguments: list[object] = [self.buffers[name]
+                                       for name in self.kernel_args[kernel.name]]
             arguments += [np.int32(scalars[name]) for name in SCALAR_ARGS]
             arguments += [np.int32(run.offsets[name]) for name in self.index_names]
             self._set_args(kernel.name, arguments)
@@ -269,7 +270,8 @@ class CompiledModel:
                         self.bound_args[name][position] = np.int32(batch)
                         tiles = 1 if kernel.tiles_in_kernel else -(-count // kernel.node_tile)
                         local = kernel.local_size
-                        units = kernel.units if local is None else -(-kernel.units // local) * local
+                        units = kernel.units if local is None else \
+                            -(-kernel.units // local) * local
                         event = cl.enqueue_nd_range_kernel(
                             self.queue, opencl_kernel, (units, tiles),
                             None if local is None else (local, 1))
