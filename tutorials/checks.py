@@ -127,6 +127,13 @@ def _check_source(source: str, overrides: Mapping[str, int]) -> Any:
         raise Wrong("cortexlang check rejects the program:\n" + error.render()) from None
 
 
+def _same_parameters(mine: Any, reference: Any) -> None:
+    shapes = {param.name: list(param.shape) for param in reference.params}
+    yours = {param.name: list(param.shape) for param in mine.params}
+    if yours != shapes:
+        raise Wrong(f"parameters: yours are {yours}, the exercise asks for {shapes}")
+
+
 def _example(name: str, overrides: Mapping[str, int]) -> Any:
     from cortexlang.frontend.check import load_program
 
@@ -162,10 +169,7 @@ def check_exercise_1_2(treelstm_source: Callable[[], str], structures: Sequence[
         sizes = {"H": 8, "V": vocabulary}
         mine = _check_source(treelstm_source(), sizes)
         reference = _example("treelstm", sizes)
-        shapes = {param.name: param.shape for param in reference.params}
-        yours = {param.name: param.shape for param in mine.params}
-        if yours != shapes:
-            raise Wrong(f"parameters: yours are {yours}, the exercise asks for {shapes}")
+        _same_parameters(mine, reference)
         if {state.name for state in mine.states} != {"h", "c"}:
             raise Wrong("declare exactly the states h[H] and c[H]")
         weights = init_weights(reference.params, seed=1, dtype=np.float64)
@@ -189,3 +193,91 @@ def check_exercise_1_3(node_predictions: Callable[[Any, int], Any], outputs: Any
                    f"tree {tree}'s classes")
         return f"classes right for the {len(structures)} trees"
     return _run("1.3", "reading per-node outputs", body)
+
+
+# -- lesson 2 ---------------------------------------------------------------------------------
+
+def _reference_eager_calls(recursive: Any, structures: Sequence[Any]) -> int:
+    from cortexlang.ir.recursive import SOURCE_KINDS
+
+    def computed(rule: Any) -> int:
+        return sum(op.kind not in SOURCE_KINDS for op in rule.ops)
+
+    leaves = sum(int(structure.is_leaf().sum()) for structure in structures)
+    nodes = sum(structure.num_nodes for structure in structures)
+    return leaves * computed(recursive.leaf) + (nodes - leaves) * computed(recursive.internal)
+
+
+def check_exercise_2_1(eager_operator_calls: Callable[[Any, Sequence[Any]], int],
+                       programs: Mapping[str, Any], structures: Sequence[Any]) -> bool:
+    """Your count of per-node operator calls matches, for every recursive program given."""
+    def body() -> str:
+        counts = []
+        for name, recursive in programs.items():
+            expected = _reference_eager_calls(recursive, structures)
+            mine = eager_operator_calls(recursive, structures)
+            if mine != expected:
+                raise Wrong(f"{name}: you count {mine} operator calls, the right count is "
+                            f"{'more' if expected > mine else 'fewer'}")
+            counts.append(f"{name} {expected}")
+        return "right for " + ", ".join(counts)
+    return _run("2.1", "operator calls of node-by-node execution", body)
+
+
+def check_exercise_2_2(predicted_launches: Callable[[Any, Any], int],
+                       models: Mapping[str, Any], structures: Sequence[Any]) -> bool:
+    """Your launch count equals what the executor launched (`last_launches`) for each
+    compiled model."""
+    def body() -> str:
+        from cortexlang.runtime.linearize import linearize
+
+        lines = []
+        for name, model in models.items():
+            model.run(structures)
+            linearized = linearize(structures, max_children=model.result.recursive.max_children,
+                                   dynamic_batching=model.result.options.dynamic_batching)
+            mine = predicted_launches(model.result.kernels, linearized)
+            if mine != model.last_launches:
+                raise Wrong(f"{name}: you predict {mine} launches; the executor made "
+                            f"{model.last_launches} (strategy {model.result.kernels.strategy})")
+            lines.append(f"{name} {mine}")
+        return "right for " + ", ".join(lines)
+    return _run("2.2", "predicting kernel launches", body)
+
+
+RELU_TREEFC = """\
+model TreeFC
+sizes H = 8, V = 1000
+structure binary_tree
+param Emb[V, H]
+param W[H, H], b[H]
+input word: token
+state h[H]
+leaf n:
+    h = Emb[word(n)]
+internal n:
+    h = relu(W @ (h[left(n)] + h[right(n)]) + b)
+output h[root]
+"""
+
+
+def check_exercise_2_3(legal_source: Callable[[], str], structures: Sequence[Any],
+                       vocabulary: int) -> bool:
+    """Your program passes the checker and computes h = max(0, W (h_l + h_r) + b)."""
+    def body() -> str:
+        from cortexlang.frontend.check import check_source
+        from cortexlang.inputs.weights import init_weights
+        from cortexlang.interp import interpret
+
+        sizes = {"H": 8, "V": vocabulary}
+        mine = _check_source(legal_source(), sizes)
+        reference = check_source(RELU_TREEFC, "<relu TreeFC>", sizes)
+        _same_parameters(mine, reference)
+        weights = init_weights(reference.params, seed=3, dtype=np.float64)
+        # Shift b so that both sides of the ReLU's kink occur.
+        weights["b"] = weights["b"] + np.linspace(-0.2, 0.2, weights["b"].shape[0])
+        expected = interpret(reference, structures, weights, dtype=np.float64)
+        got = interpret(mine, structures, weights, dtype=np.float64)
+        _close(got.states["h"], expected.states["h"], "state h (all nodes)", 1e-9, 1e-12)
+        return "accepted by the checker, and the same states as max(0, ...) at every node"
+    return _run("2.3", "a legal program instead of a value-dependent branch", body)

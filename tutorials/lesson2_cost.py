@@ -1,0 +1,247 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 2: why frameworks are slow on trees
+#
+# A framework such as PyTorch runs a recursive model the way lesson 1's interpreter does:
+# node by node, and for every node one operator at a time, each a separate call into a
+# library (on a GPU, a separate kernel launch). A TreeLSTM node is a couple of dozen small
+# operators on vectors of a few hundred numbers, so the time goes into *scheduling* them, not
+# into arithmetic. In this lesson you
+#
+# 1. count the operators a node runs, from the compiler's recursive program (exercise 2.1),
+# 2. count and time the kernel launches of the compiled model at each optimisation level,
+#    and predict them from the kernel plan (exercise 2.2),
+# 3. meet the three properties P1-P3 that let cortexlang plan all of the work before running
+#    any of it, and the errors the checker reports for programs without them (exercise 2.3).
+
+# %%
+import numpy as np
+from checks import (
+    check_exercise_2_1,
+    check_exercise_2_2,
+    check_exercise_2_3,
+    exercise,
+    summary,
+)
+from common import EXAMPLES, compile_model, cortexlang, load_trees, median_ms, out_dir, table
+
+from cortexlang.frontend.check import load_program
+from cortexlang.inputs.weights import init_weights
+from cortexlang.interp import interpret
+from cortexlang.ir.recursive import SOURCE_KINDS
+from cortexlang.passes.pipeline import Options, run_pipeline
+
+OUT = out_dir("lesson2")
+data = load_trees(limit=10)
+trees = data.structures
+SIZES = {"H": 8, "V": len(data.vocab)}
+treelstm = load_program(str(EXAMPLES / "treelstm.cx"), SIZES)
+weights = init_weights(treelstm.params, seed=0)
+
+# %% [markdown]
+# ## 1. Operators per node
+#
+# The compiler's first stage turns the checked program into a *recursive program*: each rule
+# as a flat list of operators that compute one tensor per node (`matmul`, `binary[op=add]`,
+# `unary[op=sigmoid]`, `slice`, ...), plus *sources* that only name data (`param`, `lookup` of
+# a word's embedding, `child_state`). `-O0` switches every optimisation off, so this is the
+# program as written.
+
+# %%
+cortexlang("compile", EXAMPLES / "treelstm.cx", "-D", "H=8", "--emit", "recursive", "-O0",
+           max_lines=40)
+
+# %% [markdown]
+# An eager framework makes one call per computed operator per node: the sources cost nothing
+# (they are views of existing tensors), everything else is a call. Here are the operator kinds
+# of TreeLSTM's two rules, counted from the recursive program in Python.
+
+# %%
+unoptimised = run_pipeline(treelstm, Options.level(0)).recursive
+for rule in (unoptimised.leaf, unoptimised.internal):
+    kinds: dict[str, int] = {}
+    for op in rule.ops:
+        if op.kind not in SOURCE_KINDS:
+            label = op.kind if op.attr("op") is None else f"{op.kind} {op.attr('op')}"
+            kinds[label] = kinds.get(label, 0) + 1
+    print(f"{rule.kind:>8} rule: {sum(kinds.values())} computed operators: {kinds}")
+
+# %% [markdown]
+# ### Exercise 2.1: how many calls does node-by-node execution make?
+#
+# Given a recursive program and a list of structures, return how many operator calls an
+# eager framework makes to run them all: every leaf runs the computed operators (kind not in
+# `SOURCE_KINDS`) of `program.leaf`, every internal node those of `program.internal`.
+# (`structure.is_leaf()` marks the leaves.)
+
+# %%
+@exercise("2.1")
+def eager_operator_calls(program, structures):
+    """Operator calls to run `program` node by node over `structures`."""
+    raise NotImplementedError
+
+
+check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
+
+# %% [markdown]
+# ## 2. Launches
+#
+# The compiled model records how many kernels its last run launched: `last_launches`. At
+# `-O0` every node is its own batch and every operator its own kernel, so the launches are
+# the node-by-node execution above, on OpenCL. `-O1` adds *dynamic batching*: all the nodes of
+# one height (across all trees) run in one launch per operator. `-O2` adds *operator fusion*:
+# one kernel runs many operators. The default, `-O3`, fuses the levels too: one launch for the
+# whole batch of trees. Switching off `fuse_levels` alone keeps everything else.
+#
+# The interpreter is here for comparison: numpy, node by node. Each time below is a median of
+# several runs after warm-up (lesson 6 is about measuring properly). The trees and the hidden
+# size are small, so launch and call overheads dominate: that is the point.
+
+# %%
+configurations = {
+    "-O0": Options.level(0),
+    "-O1": Options.level(1),
+    "-O2": Options.level(2),
+    "-O3 without fuse_levels": Options().without("fuse_levels"),
+    "-O3 (default)": Options(),
+}
+models = {name: compile_model(treelstm, options, weights)
+          for name, options in configurations.items()}
+rows = []
+interpreter_ms = median_ms(lambda: interpret(treelstm, trees, weights), warmup=0, repeats=3)
+try:  # your answer to exercise 2.1, when you have one
+    calls = eager_operator_calls(unoptimised, trees)
+    rows.append(("interpreter (numpy)", calls, "nodes", interpreter_ms,
+                 interpreter_ms * 1e3 / calls))
+except NotImplementedError:
+    rows.append(("interpreter (numpy)", "(exercise 2.1)", "nodes", interpreter_ms, "-"))
+for name, model in models.items():
+    elapsed = median_ms(lambda model=model: model.run(trees), warmup=1, repeats=3)
+    rows.append((name, model.last_launches, model.result.kernels.strategy, elapsed,
+                 elapsed * 1e3 / model.last_launches))
+print(table(["how", "calls or launches", "strategy", "ms per batch", "us per call"], rows))
+
+# %% [markdown]
+# Read the table from top to bottom: the time per batch follows the number of calls, and the
+# cost of one call (last column) stays roughly fixed while the work per call grows. Dynamic
+# batching divides the launches by the average number of nodes per height; fusion divides
+# them by the operators per kernel; level fusion leaves one.
+#
+# ### Exercise 2.2: predict the launches
+#
+# The kernel plan (`model.result.kernels`, printed by `cortexlang compile --emit kernels`)
+# says how the executor launches:
+#
+# - strategy `persistent`: one launch for the whole run;
+# - strategy `level`: for each `(kernel, over)` in `kernels.launches`, one launch per batch
+#   that `over` covers: `leaf` covers the batches of leaves (those whose `batch_start` is
+#   below `num_leaves`), `internal` the others, `all` every batch, and `heads` (output heads)
+#   one launch.
+#
+# Return the number of launches for a kernel program and a `Linearized` batch of trees
+# (lesson 3 builds those arrays; here you only need `batch_start`, `num_leaves` and
+# `num_batches`). The check runs every compiled model of the table and compares with
+# `last_launches`.
+
+# %%
+plan = cortexlang("compile", EXAMPLES / "treelstm.cx", "-D", "H=8", "--emit", "kernels", "-O2",
+                  show=False)
+print("$ cortexlang compile examples/treelstm.cx -D H=8 --emit kernels -O2   "
+      "(buffer, read and write lines left out)")
+print("\n".join(line for line in plan.stdout.splitlines()
+                if not line.lstrip().startswith(("buffer", "reads", "writes", "device"))))
+
+
+@exercise("2.2")
+def predicted_launches(kernels, linearized):
+    """How many kernels the executor launches for `kernels` on `linearized`."""
+    raise NotImplementedError
+
+
+check_exercise_2_2(predicted_launches, models, trees)
+
+# %% [markdown]
+# ## 3. What makes planning possible: P1, P2, P3
+#
+# cortexlang computes the order of *all* the work from the shapes of the trees alone, before
+# any tensor work, with a cheap host-side *linearizer* (lesson 3). That works only for models
+# with three properties, which the checker proves:
+#
+# - **P1** control flow depends only on the structure (`isleaf(n)`, `num_children(n)`), never
+#   on a computed value or on an input's value;
+# - **P2** all recursive calls come before any tensor work: a node reads its children, never
+#   its parent or the root;
+# - **P3** the calls on a node's children are independent: a node never reads its sibling.
+#
+# Here are three TreeFC variants that each break one property, and what `cortexlang check`
+# says about them.
+
+# %%
+TEMPLATE = """\
+model TreeFC
+sizes H = 8, V = 1000
+structure binary_tree
+param Emb[V, H]
+param W[H, H], b[H]
+input word: token
+state h[H]
+leaf n:
+    h = Emb[word(n)]
+internal n:
+{body}
+output h[root]
+"""
+BROKEN = {
+    "p1_value_branch": "    s = W @ (h[left(n)] + h[right(n)]) + b\n"
+                       "    h = s if s > 0 else zeros(H)",
+    "p2_parent": "    h = tanh(W @ (h[left(n)] + h[parent(n)]) + b)",
+    "p3_sibling": "    h = tanh(W @ (h[left(n)] + h[sibling(n)]) + b)",
+}
+for name, body in BROKEN.items():
+    path = OUT / f"{name}.cx"
+    path.write_text(TEMPLATE.format(body=body))
+    cortexlang("check", path, expect=1)
+
+# %% [markdown]
+# The first program wanted a ReLU: keep the positive part of `s`. As a branch it is illegal,
+# because the branch taken would depend on the numbers, and so would the schedule. An
+# elementwise function computes the same thing without any control flow: every node runs the
+# same operators, whatever the values.
+#
+# ### Exercise 2.3: make it legal
+#
+# Return a legal version of `p1_value_branch.cx` (the template above with your internal rule)
+# that computes, at every internal node, `h = max(0, W (h_left + h_right) + b)`. Keep the
+# sizes and parameters. The language's functions are listed in `docs/language.md`.
+
+# %%
+@exercise("2.3")
+def legal_relu_source():
+    """TreeFC with a ReLU instead of a value-dependent branch, as .cx text."""
+    raise NotImplementedError
+
+
+check_exercise_2_3(legal_relu_source, trees, SIZES["V"])
+
+# %% [markdown]
+# ## What you learned
+#
+# - Node-by-node execution makes (nodes x operators) calls; each costs about the same
+#   whatever it computes, so small models on trees are all overhead.
+# - Dynamic batching, operator fusion and level fusion each remove a factor of launches; the
+#   kernel plan tells you exactly how many remain.
+# - P1-P3 are what allow all of this: the checker rejects value-dependent branches (E0403),
+#   reading the parent or the root (E0404) and reading a sibling (E0405).
+#
+# Next, lesson 3: how the linearizer turns trees into batches.
+
+# %%
+summary()
