@@ -31,10 +31,11 @@ STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
        margin: 0; color: #1f2328; background: #f6f8fa; }
 header { position: sticky; top: 0; z-index: 2; background: #24292f; color: white;
-         padding: 8px 16px; display: flex; gap: 16px; align-items: center; flex-wrap: wrap; }
-header h1 { font-size: 17px; margin: 0; }
-header .meta { color: #c9d1d9; font-size: 12px; }
-header input { margin-left: auto; padding: 5px 8px; width: 280px; border-radius: 6px;
+         padding: 8px 16px; display: flex; gap: 16px; align-items: center; height: 46px; }
+header h1 { font-size: 17px; margin: 0; white-space: nowrap; }
+header .meta { color: #c9d1d9; font-size: 12px; flex: 1 1 0; min-width: 0; overflow: hidden;
+               text-overflow: ellipsis; white-space: nowrap; }
+header input { padding: 5px 8px; width: 280px; border-radius: 6px;
                border: 1px solid #57606a; }
 #search-count { color: #c9d1d9; font-size: 12px; min-width: 90px; }
 .layout { display: grid; grid-template-columns: 270px minmax(0, 1fr); }
@@ -328,7 +329,8 @@ def render_html(exploration: Exploration, svgs: Mapping[str, str],
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape_html(title)}</title><style>{STYLE}</style></head><body>"
-            f"<header><h1>{escape_html(title)}</h1><span class=\"meta\">"
+            f"<header><h1>{escape_html(title)}</h1><span class=\"meta\" "
+            f"title=\"{escape_html(details)}\">"
             f"{escape_html(details)}</span><input id=\"search\" type=\"search\" "
             'placeholder="search every stage (e.g. h_W, children, forward)" '
             'aria-label="search"><span id="search-count"></span></header>'
