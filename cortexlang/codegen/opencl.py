@@ -416,7 +416,7 @@ class KernelPrinter:
             w.line(f"{DIALECT['local']} float {local}[{buffer.row_size}];")
             w.line(f"for (int e = lid; e < {buffer.row_size}; e += {size}) "
                    f"{local}[e] = {self.buffers[name]}[e];")
-        if kernel.cached_params:
+        if kernel.cached_params and size > 1:
             w.line(DIALECT["barrier_local"] + ";")
         ranges = {"leaf": ("0", "num_leaf_batches"), "internal": ("num_leaf_batches",
                                                                    "num_batches"),
@@ -446,7 +446,8 @@ class KernelPrinter:
                 self.node_ids(kernel, over, lets, contexts)
                 self.phase(phase, contexts, kernel)
                 w.close()
-                w.line(DIALECT["barrier_all"] + ";")
+                if size > 1:  # one work-item orders its own memory accesses
+                    w.line(DIALECT["barrier_all"] + ";")
             w.close()
         w.close()
 
