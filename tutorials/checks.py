@@ -281,3 +281,80 @@ def check_exercise_2_3(legal_source: Callable[[], str], structures: Sequence[Any
         _close(got.states["h"], expected.states["h"], "state h (all nodes)", 1e-9, 1e-12)
         return "accepted by the checker, and the same states as max(0, ...) at every node"
     return _run("2.3", "a legal program instead of a value-dependent branch", body)
+
+
+# -- lesson 3 ---------------------------------------------------------------------------------
+
+def linearizer_inputs(structures: Sequence[Any]) -> dict[str, tuple[list[Any], int]]:
+    """Named batches of structures, with their max_children, that exercise the linearizer:
+    real trees, the extreme binary shapes, n-ary trees and a DAG grid."""
+    from cortexlang.inputs import generators
+
+    return {
+        "the lesson's trees": (list(structures), 2),
+        "a single leaf": ([generators.single_leaf(rng=0)], 2),
+        "a perfect tree of height 3": ([generators.perfect_tree(3, rng=0)], 2),
+        "a left-deep and a right-deep tree": ([generators.skewed(6, "left", rng=0),
+                                               generators.skewed(5, "right", rng=1)], 2),
+        "a chain of 40 nodes": ([generators.chain(40, rng=0)], 2),
+        "two 4-ary trees": ([generators.random_nary_tree(4, rng=2, leaves=9),
+                             generators.random_nary_tree(4, rng=3, leaves=6)], 4),
+        "a 3 x 4 DAG grid": ([generators.grid(3, 4, features=2, rng=0)], 2),
+    }
+
+
+def _library_heights(structure: Any, max_children: int) -> np.ndarray:
+    from cortexlang.runtime.linearize import linearize
+
+    linearized = linearize([structure], max_children=max_children)
+    return linearized.height[linearized.new_id]
+
+
+def check_exercise_3_1(heights: Callable[[Any], Any], structures: Sequence[Any]) -> bool:
+    """Your heights equal the linearizer's, node by node, on every kind of input."""
+    def body() -> str:
+        count = 0
+        for name, (batch, max_children) in linearizer_inputs(structures).items():
+            for index, structure in enumerate(batch):
+                expected = _library_heights(structure, max_children)
+                _equal(np.asarray(heights(structure)), expected,
+                       f"{name}, structure {index}: heights by original node id")
+                count += 1
+        return f"right on {count} structures (trees, chains, n-ary trees, a grid)"
+    return _run("3.1", "node heights", body)
+
+
+def check_exercise_3_2(new_ids: Callable[[Sequence[Any]], Any],
+                       structures: Sequence[Any]) -> bool:
+    """Your renumbering equals `Linearized.new_id` for every batch of inputs."""
+    def body() -> str:
+        from cortexlang.runtime.linearize import linearize
+
+        for name, (batch, max_children) in linearizer_inputs(structures).items():
+            expected = linearize(batch, max_children=max_children).new_id
+            _equal(np.asarray(new_ids(batch)), expected, f"{name}: new_id")
+        return "the same new ids as cortexlang.runtime.linearize for every input"
+    return _run("3.2", "renumbering by height", body)
+
+
+LINEARIZED_FIELDS = ("new_id", "height", "batch_start", "batch_len", "children", "words",
+                     "roots", "num_leaves")
+
+
+def check_exercise_3_3(my_linearize: Callable[..., Mapping[str, Any]],
+                       structures: Sequence[Any]) -> bool:
+    """Every field of your linearization equals the library's, for every batch of inputs."""
+    def body() -> str:
+        from cortexlang.runtime.linearize import linearize
+
+        for name, (batch, max_children) in linearizer_inputs(structures).items():
+            expected = linearize(batch, max_children=max_children)
+            mine = my_linearize(batch, max_children)
+            for field in LINEARIZED_FIELDS:
+                if field not in mine:
+                    raise Wrong(f"your result has no {field!r} (it needs: "
+                                f"{', '.join(LINEARIZED_FIELDS)})")
+                _equal(np.asarray(mine[field]), np.asarray(getattr(expected, field)),
+                       f"{name}: {field}")
+        return "every field agrees with cortexlang.runtime.linearize on every input"
+    return _run("3.3", "a linearizer of your own", body)
