@@ -208,9 +208,19 @@ class _Checker:
                 typer.params[param.name] = ir.ParamInfo(param.name, shape, init, param.span)
 
     def inputs(self, typer: ExpressionTyper) -> None:
+        seen: dict[str, str] = {}
         for item in self.program.inputs:
             if not self.declare(item.name, item.span, "input"):
                 continue
+            kind = "token" if item.kind == "token" else "vector"
+            if kind in seen and item.kind in ("token", "vector"):
+                # Input files carry one token and one feature vector per node.
+                self.error("E0215", f"a model reads at most one {kind} input per node",
+                           item.span, f"`{seen[kind]}` is already the {kind} input",
+                           "trees carry one word per node, grids one feature vector per cell")
+                typer.broken.add(item.name)
+                continue
+            seen[kind] = item.name
             if item.kind == "vector":
                 shape = self.shape(typer, item.shape, f"input {item.name}", item.span, (1,))
                 if shape is None:

@@ -9,6 +9,8 @@ consume. Semantics, shared by every backend:
   not exist (past the node's arity, or a DAG border) reads as zeros of the state's shape.
 - `ChildReduce` sums (or averages, or takes the elementwise max of) its body over the node's
   existing children; over no children the result is zeros.
+- `IsLeaf(child)` is true when that child exists and has no children: a missing child is not
+  a leaf.
 - Shapes are tuples of ints: () scalar, (H,) vector, (H, W) matrix. Binary elementwise
   operations broadcast a scalar against a tensor; otherwise shapes must match.
 - `MatMul` is [m, k] @ [k] -> [m] or [m, k] @ [k, p] -> [m, p]. `Concat` and `Slice` work
@@ -31,7 +33,7 @@ REDUCE_OPS = ("sum", "mean", "max")
 
 
 def _span() -> Span | None:
-    return field(default=None, compare=False, repr=False)  # type: ignore[return-value]
+    return field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------
