@@ -358,3 +358,124 @@ def check_exercise_3_3(my_linearize: Callable[..., Mapping[str, Any]],
                        f"{name}: {field}")
         return "every field agrees with cortexlang.runtime.linearize on every input"
     return _run("3.3", "a linearizer of your own", body)
+
+
+# -- lesson 4 ---------------------------------------------------------------------------------
+
+def _records(program: Any, options: Any = None) -> list[Any]:
+    from cortexlang.passes.pipeline import Options, Recorder, run_pipeline
+
+    recorder = Recorder()
+    run_pipeline(program, options or Options(), instruments=[recorder])
+    return recorder.records
+
+
+def hoisting_programs() -> dict[str, Any]:
+    """Programs where hoisting finds work to move, and where it finds none."""
+    from cortexlang.frontend.check import check_source
+
+    learned_leaf = (EXAMPLES.parent / "tutorials" / "models" / "treelstm_learned_leaf.cx")
+    projected_bias = (EXAMPLES.parent / "tutorials" / "models" / "treefc_projected_bias.cx")
+    programs = {"treelstm": _example("treelstm", {"H": 8}),
+                "childsum_treelstm": _example("childsum_treelstm", {"H": 8})}
+    for path in (learned_leaf, projected_bias):
+        programs[path.stem] = check_source(path.read_text(), str(path), {"H": 8})
+    return programs
+
+
+def check_exercise_4_1(node_independent_ops: Callable[[Any], Any],
+                       programs: Mapping[str, Any]) -> bool:
+    """Your node-independent operators are exactly those `hoist_invariants` moves out of each
+    rule (found by comparing the rule before and after the pass)."""
+    def body() -> str:
+        from cortexlang.ir.recursive import SOURCE_KINDS
+
+        found = []
+        for name, program in programs.items():
+            records = _records(program)
+            steps = [record.step for record in records]
+            if "hoist_invariants" not in steps:
+                raise Wrong("the pipeline no longer has a hoist_invariants pass: lesson 4 "
+                            "is out of date")
+            at = steps.index("hoist_invariants")
+            before, after = records[at - 1].ir, records[at].ir
+            for kind in ("leaf", "internal"):
+                rule_before = getattr(before, kind)
+                after_ops = getattr(after, kind).op_map()
+                expected = {op.name for op in rule_before.ops if op.kind not in SOURCE_KINDS
+                            and (op.name not in after_ops
+                                 or after_ops[op.name].kind == "uniform")}
+                mine = set(node_independent_ops(rule_before))
+                if mine != expected:
+                    missing = sorted(expected - mine)
+                    extra = sorted(mine - expected)
+                    raise Wrong(f"{name}, {kind} rule: "
+                                + (f"you miss {missing}" if missing else "")
+                                + ("; " if missing and extra else "")
+                                + (f"these depend on the node: {extra}" if extra else ""))
+                found.append(f"{name}.{kind} {len(expected)}")
+        return "hoistable operators right: " + ", ".join(found)
+    return _run("4.1", "which operators are node-independent", body)
+
+
+REFACTORING_MODELS = ("treefc", "treelstm", "treegru", "childsum_treelstm", "mvrnn",
+                      "dagrnn", "lstm_sequence")
+
+
+def refactoring_applies(model: str) -> tuple[bool, str]:
+    """Whether refactor_recursion changes `model`'s rules, and the pass's note."""
+    records = _records(_example(model, {"H": 8}))
+    steps = [record.step for record in records]
+    at = steps.index("refactor_recursion")
+    before, after = records[at - 1].ir, records[at].ir
+    applied = (before.leaf, before.internal, before.states) != (after.leaf, after.internal,
+                                                               after.states)
+    notes = [note for step, note in after.notes if step == "refactor_recursion"]
+    return applied, "; ".join(notes)
+
+
+def check_exercise_4_2(predict_refactoring: Callable[[], Mapping[str, bool]]) -> bool:
+    """Your predictions of where recursive refactoring applies are the compiler's."""
+    def body() -> str:
+        predictions = dict(predict_refactoring())
+        missing = [model for model in REFACTORING_MODELS if model not in predictions]
+        if missing:
+            raise Wrong(f"predict every model; missing: {', '.join(missing)}")
+        wrong = []
+        for model in REFACTORING_MODELS:
+            applied, note = refactoring_applies(model)
+            if bool(predictions[model]) != applied:
+                wrong.append(f"{model}: the pass {'applies' if applied else 'does not apply'}"
+                             f" ({note})")
+        if wrong:
+            raise Wrong(f"{len(wrong)} of {len(REFACTORING_MODELS)} wrong:\n" + "\n".join(wrong))
+        return f"all {len(REFACTORING_MODELS)} predictions right"
+    return _run("4.2", "where recursive refactoring applies", body)
+
+
+def _computed_ops(program: Any) -> int:
+    from cortexlang.ir.recursive import SOURCE_KINDS
+
+    return sum(op.kind not in SOURCE_KINDS for rule in (program.leaf, program.internal)
+               for op in rule.ops)
+
+
+def check_exercise_4_3(operators_removed: Callable[[Sequence[Any]], Mapping[str, int]],
+                       program: Any) -> bool:
+    """Your per-pass operator counts match the recorded pipeline's."""
+    def body() -> str:
+        records = _records(program)
+        expected = {}
+        for previous, record in zip(records, records[1:], strict=False):
+            if previous.stage == "recursive" and record.stage == "recursive":
+                expected[record.step] = _computed_ops(previous.ir) - _computed_ops(record.ir)
+        mine = dict(operators_removed(records))
+        if mine != expected:
+            if set(mine) != set(expected):
+                raise Wrong(f"you report the steps {sorted(mine)}; the passes on the "
+                            f"recursive program are {sorted(expected)}")
+            step = next(step for step in expected if mine[step] != expected[step])
+            raise Wrong(f"{step}: you count {mine[step]} operators removed; that is not what "
+                        "the recorded programs show")
+        return ", ".join(f"{step} {count:+d}" for step, count in expected.items())
+    return _run("4.3", "operators removed by each pass", body)

@@ -1,0 +1,326 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 4: specialisation, hoisting, refactoring and unrolling
+#
+# Lesson 3 gave us batches; the compiler now decides what each batch computes. It lowers the
+# model through a list of stages and passes, each a function from one program to the next,
+# each switchable, so that its effect can be seen and measured. In this lesson you look at
+# the passes on the *recursive program* one at a time, before and after, in text and in
+# pictures, and measure what switching each one off changes.
+#
+# - **leaf specialisation**: separate code for leaves and internal nodes, no per-node branch;
+# - **constant folding**: a derived leaf reads zero child states, so products with them go;
+# - **recursive refactoring**: `W @ (h_left + h_right)` becomes `W @ h` computed at the end of
+#   each child's own step, where it fuses with the child's work;
+# - **hoisting**: work that depends on no node is computed once per set of weights;
+# - **unrolling**.
+
+# %%
+import difflib
+
+from checks import (
+    check_exercise_4_1,
+    check_exercise_4_2,
+    check_exercise_4_3,
+    exercise,
+    hoisting_programs,
+    summary,
+)
+from common import (
+    EXAMPLES,
+    REPO,
+    compile_model,
+    cortexlang,
+    device,
+    load_trees,
+    median_ms,
+    out_dir,
+    table,
+)
+
+from cortexlang.frontend.check import load_program
+from cortexlang.inputs.weights import init_weights
+from cortexlang.ir import loops as loop_ir
+from cortexlang.ir.recursive import SOURCE_KINDS
+from cortexlang.passes.pipeline import (
+    PIPELINE,
+    Options,
+    Recorder,
+    format_ir,
+    run_pipeline,
+)
+from cortexlang.passes.plan_kernels import DeviceLimits
+from cortexlang.runtime.execute import device_limits
+
+OUT = out_dir("lesson4")
+data = load_trees(limit=10)
+trees = data.structures
+MODELS = REPO / "tutorials" / "models"
+
+# %% [markdown]
+# ## 1. The pipeline is a list
+#
+# `cortexlang.passes.pipeline.PIPELINE` is the list the compiler walks. Each step names the
+# `Options` field that switches it (None: a stage that always runs). `emit_opencl`, the last
+# step, prints the kernels as OpenCL C (lesson 5).
+
+# %%
+print(table(["step", "produces", "switched by", "what it does"],
+            [(step.name, step.stage, step.option or "-", step.summary) for step in PIPELINE]))
+print("\nOptions.names():", ", ".join(Options.names()))
+
+# %% [markdown]
+# `cortexlang compile --print-after STEP` prints the program right after one step,
+# `--print-changed` after every step that changed it, and `cortexlang viz MODEL --stage STEP`
+# draws it. In Python, a `Recorder` instrument keeps every step's program, time and whether it
+# changed. We use it to print *diffs*: the lines a pass removed (`-`) and added (`+`).
+
+# %%
+def recorded(program, options=Options()):
+    recorder = Recorder()
+    run_pipeline(program, options, instruments=[recorder])
+    return recorder.records
+
+
+def show_pass(records, step, max_lines=45):
+    """The diff of the recursive program made by `step`, from the recorded pipeline."""
+    names = [record.step for record in records]
+    at = names.index(step)
+    before = format_ir(records[at - 1].stage, records[at - 1].ir).splitlines()
+    after = format_ir(records[at].stage, records[at].ir).splitlines()
+    diff = list(difflib.unified_diff(before, after, lineterm="", n=0))[2:]
+    print(f"--- {step}: {len(diff)} diff lines ---")
+    print("\n".join(diff[:max_lines]))
+    if len(diff) > max_lines:
+        print(f"... ({len(diff) - max_lines} more)")
+
+
+def computed(rule):
+    return sum(op.kind not in SOURCE_KINDS for op in rule.ops)
+
+# %% [markdown]
+# ## 2. Leaf specialisation and constant folding
+#
+# `examples/childsum_treelstm.cx` has no leaf rule: leaves run the internal rule with no
+# children, where every child state reads as zero. Without specialisation every node runs one
+# rule with a branch on `isleaf(n)`; leaves pay for the child products they multiply by zero.
+# `specialize_leaves` derives a separate leaf rule (the linearizer already puts leaves in
+# their own batch), and `fold_constants` removes everything that became zero.
+
+# %%
+childsum = load_program(str(EXAMPLES / "childsum_treelstm.cx"), {"H": 8})
+records = recorded(childsum)
+by_step = {record.step: record for record in records}
+for step in ("to_recursive", "specialize_leaves", "fold_constants"):
+    program = by_step[step].ir
+    print(f"after {step:<18} leaf rule {computed(program.leaf):>3} operators, internal rule "
+          f"{computed(program.internal):>3}, specialised: {program.specialized}")
+show_pass(records, "fold_constants", max_lines=25)
+
+# %% [markdown]
+# The same two passes as pictures: each operator a box, the recursion edges (child states)
+# marked. Open the SVGs, or `index.html` in the folder, which shows each view beside its text
+# and the diff from the view before.
+
+# %%
+cortexlang("viz", EXAMPLES / "childsum_treelstm.cx", "-D", "H=8", "--stage", "recursive",
+           "--stage", "specialize_leaves", "--stage", "fold_constants",
+           "--stage", "refactor_recursion", "--no-run", "-o", OUT / "viz_childsum")
+
+# %% [markdown]
+# ## 3. Recursive refactoring
+#
+# TreeFC's internal node computes `W @ (h_left + h_right)`. Since `W (a + b) = W a + W b`,
+# each child can compute `W @ h` at the end of its own step, as a new state `h_W`; the parent
+# only adds. The product moves to the child, where it runs in the same kernel, on the state
+# the child has just computed, and the parent's step loses its product. Here is the pass's
+# diff on TreeFC:
+
+# %%
+treefc = load_program(str(EXAMPLES / "treefc.cx"), {"H": 8})
+show_pass(recorded(treefc), "refactor_recursion")
+
+# %% [markdown]
+# The pass is legal only for a *parameter* times a *sum* of child states: every child then
+# multiplies by the same matrix. In `U @ concat(h_left, h_right)` the left child meets the
+# left half of U and the right child the right half; a child would have to know which child
+# it is, so the pass leaves such products alone, and says why in the program's notes.
+#
+# ### Exercise 4.2: where does refactoring apply?
+#
+# Read the internal rules of `examples/treefc.cx`, `treelstm.cx`, `treegru.cx`,
+# `childsum_treelstm.cx`, `mvrnn.cx`, `dagrnn.cx` and `lstm_sequence.cx`, and predict for
+# each whether `refactor_recursion` changes it. Return a dict from the file's stem
+# (`"treefc"`, ...) to True or False. Predict first, then run the check: it compiles each
+# model and shows the pass's note for every wrong prediction.
+
+# %%
+@exercise("4.2")
+def predict_refactoring():
+    """{model: whether refactor_recursion applies} for the seven example models."""
+    raise NotImplementedError
+
+
+check_exercise_4_2(predict_refactoring)
+
+# %% [markdown]
+# ## 4. Hoisting
+#
+# An operator that reads only constants, parameters and other such operators computes the
+# same value at every node. `hoist_invariants` moves it into the program's `uniforms`,
+# computed once when the weights are bound (a compile-time product, not a per-input one).
+# `tutorials/models/treefc_projected_bias.cx` projects its bias, `P @ b`, at every internal
+# node; `treelstm_learned_leaf.cx` starts every leaf from a learned vector `h0`, so its whole
+# leaf rule depends on no node.
+
+# %%
+projected = load_program(str(MODELS / "treefc_projected_bias.cx"), {"H": 8})
+show_pass(recorded(projected), "hoist_invariants")
+learned = load_program(str(MODELS / "treelstm_learned_leaf.cx"), {"H": 8})
+show_pass(recorded(learned), "hoist_invariants", max_lines=30)
+
+# %% [markdown]
+# ### Exercise 4.1: find the node-independent operators
+#
+# Write the heart of hoisting: given a rule of the recursive program (`rule.ops` in
+# dependence order: an operator's operands come before it), return the set of names of the
+# *computed* operators (kind not in `SOURCE_KINDS`) that depend on no node. An operator is
+# node-independent when every operand is a node-independent source (its kind is in
+# `cortexlang.ir.recursive.NODE_INDEPENDENT_SOURCES`) or a node-independent computed
+# operator. The check compares your set with what the pass moves, rule by rule, on four
+# models.
+
+# %%
+@exercise("4.1")
+def node_independent_ops(rule):
+    """The names of the computed operators of `rule` that depend on no node."""
+    raise NotImplementedError
+
+
+check_exercise_4_1(node_independent_ops, hoisting_programs())
+
+# %% [markdown]
+# ## 5. Unrolling
+#
+# The paper's *recursive unrolling* computes a node together with its children in one step,
+# so the children's states stay in fast memory. cortexlang's `unroll` option is a different,
+# smaller transformation: in `emit_opencl` it unrolls a dot product's loop over k by 4, with
+# vector loads, where a work-item computes one unit at a time and the loads are contiguous in
+# k. On this CPU the planner gives each work-item a whole vector of units instead, and the
+# vector models read their weights transposed (contiguous in the unit, not in k), so whether
+# `unroll` has anything to do depends on the model and the device. Measure it: the number of
+# OpenCL lines that change when `unroll` is switched off, per example model, for this device's
+# plan and for a GPU-style plan.
+
+# %%
+def opencl(program, options, limits):
+    return run_pipeline(program, options, limits).source
+
+
+def changed_lines(program, limits):
+    unrolled = opencl(program, Options(), limits).splitlines()
+    rolled = opencl(program, Options().without("unroll"), limits).splitlines()
+    return [line for line in difflib.unified_diff(rolled, unrolled, lineterm="", n=0)
+            if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+limits_here = device_limits(device())
+plans = {"this device": limits_here, "GPU-style": DeviceLimits(is_gpu=True)}
+unroll_rows, biggest = [], (0, None)
+for model_name in ("treefc", "treelstm", "treegru", "mvrnn", "dagrnn"):
+    program = load_program(str(EXAMPLES / f"{model_name}.cx"), {"H": 16})
+    counts = []
+    for label, limits in plans.items():
+        lines = changed_lines(program, limits)
+        counts.append(len(lines))
+        if len(lines) > biggest[0]:
+            biggest = (len(lines), (model_name, label, lines))
+    unroll_rows.append((model_name, *counts))
+print(table(["model", *(f"lines changed, {label} plan" for label in plans)], unroll_rows))
+if biggest[1] is not None:
+    model_name, label, lines = biggest[1]
+    print(f"\nthe largest change: {model_name}, {label} plan ('-' rolled, '+' unrolled):")
+    print("\n".join(lines[:14]))
+
+# %% [markdown]
+# ## 6. Measuring each pass
+#
+# Every optimisation can be switched off alone (`--disable NAME` on the command line,
+# `Options().without(NAME)` in Python). For ChildSumTreeLSTM on our trees, this table shows,
+# for each one switched off, what it changes at every level of the lowering: computed
+# operators in the recursive program, fused phases in the loop IR, kernels, launches per run,
+# and the median time per batch. A `-` means the same as with everything on.
+
+# %%
+weights = init_weights(childsum.params, seed=0)
+
+
+def measure(options):
+    model = compile_model(childsum, options, weights)
+    program = model.result
+    phases = sum(isinstance(statement, loop_ir.Phase)
+                 for statement in loop_ir.walk_stmts(program.loops.body))
+    milliseconds = median_ms(lambda: model.run(trees), warmup=1, repeats=5)
+    return (computed(program.recursive.leaf) + computed(program.recursive.internal), phases,
+            len(program.kernels.kernels), model.last_launches, milliseconds)
+
+
+baseline = measure(Options())
+rows = [("everything on",) + baseline]
+for name in Options.names():
+    values = measure(Options().without(name))
+    rows.append((f"without {name}",) + tuple(
+        value if value != reference or index == 4 else "-"
+        for index, (value, reference) in enumerate(zip(values, baseline, strict=True))))
+print(table(["configuration", "operators", "phases", "kernels", "launches", "ms per batch"],
+            rows))
+
+# %% [markdown]
+# Read the columns separately: a pass that removes operators may not change the launches
+# (they were fused anyway), and a pass that changes nothing on a CPU may matter on a GPU. The
+# timing column is noisy at this size; lesson 6 is about measuring it properly.
+#
+# ### Exercise 4.3: operators removed by each pass
+#
+# A `Recorder`'s records are in pipeline order; each has `step`, `stage`, `ir` and
+# `changed`. For every record whose stage and whose predecessor's stage are both
+# `"recursive"`, return how many computed operators (leaf rule plus internal rule) the step
+# removed: the count before minus the count after (negative if it added some). Return a dict
+# from step name to that number.
+
+# %%
+@exercise("4.3")
+def operators_removed(records):
+    """{step: computed operators before - after} for the passes on the recursive program."""
+    raise NotImplementedError
+
+
+check_exercise_4_3(operators_removed, childsum)
+try:
+    print("ChildSumTreeLSTM, operators removed per pass:", operators_removed(records))
+except NotImplementedError:
+    pass
+
+# %% [markdown]
+# ## What you learned
+#
+# - Each pass is a function from program to program, switchable on its own; a `Recorder`, the
+#   command line's `--print-after`/`--print-changed` and `cortexlang viz` show each one.
+# - Specialisation and folding remove the dead half of a derived leaf; refactoring moves a
+#   shared product into the child's step when every child multiplies by the same matrix;
+#   hoisting computes node-independent work once.
+# - An optimisation's effect must be measured at every level: operators, phases, kernels,
+#   launches, time.
+#
+# Next, lesson 5: the kernels themselves.
+
+# %%
+summary()
