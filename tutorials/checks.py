@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-
 from common import EXAMPLES, solutions_enabled
 
 Function = TypeVar("Function", bound=Callable[..., Any])
@@ -383,7 +382,7 @@ def hoisting_programs() -> dict[str, Any]:
     return programs
 
 
-def check_exercise_4_1(node_independent_ops: Callable[[Any], Any],
+def check_exercise_4_2(node_independent_ops: Callable[[Any], Any],
                        programs: Mapping[str, Any]) -> bool:
     """Your node-independent operators are exactly those `hoist_invariants` moves out of each
     rule (found by comparing the rule before and after the pass)."""
@@ -415,7 +414,7 @@ def check_exercise_4_1(node_independent_ops: Callable[[Any], Any],
                                 + (f"these depend on the node: {extra}" if extra else ""))
                 found.append(f"{name}.{kind} {len(expected)}")
         return "hoistable operators right: " + ", ".join(found)
-    return _run("4.1", "which operators are node-independent", body)
+    return _run("4.2", "which operators are node-independent", body)
 
 
 REFACTORING_MODELS = ("treefc", "treelstm", "treegru", "childsum_treelstm", "mvrnn",
@@ -434,7 +433,7 @@ def refactoring_applies(model: str) -> tuple[bool, str]:
     return applied, "; ".join(notes)
 
 
-def check_exercise_4_2(predict_refactoring: Callable[[], Mapping[str, bool]]) -> bool:
+def check_exercise_4_1(predict_refactoring: Callable[[], Mapping[str, bool]]) -> bool:
     """Your predictions of where recursive refactoring applies are the compiler's."""
     def body() -> str:
         predictions = dict(predict_refactoring())
@@ -450,7 +449,7 @@ def check_exercise_4_2(predict_refactoring: Callable[[], Mapping[str, bool]]) ->
         if wrong:
             raise Wrong(f"{len(wrong)} of {len(REFACTORING_MODELS)} wrong:\n" + "\n".join(wrong))
         return f"all {len(REFACTORING_MODELS)} predictions right"
-    return _run("4.2", "where recursive refactoring applies", body)
+    return _run("4.1", "where recursive refactoring applies", body)
 
 
 def _computed_ops(program: Any) -> int:

@@ -23,7 +23,6 @@
 #    any of it, and the errors the checker reports for programs without them (exercise 2.3).
 
 # %%
-import numpy as np
 from checks import (
     check_exercise_2_1,
     check_exercise_2_2,

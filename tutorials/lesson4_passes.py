@@ -84,9 +84,9 @@ print("\nOptions.names():", ", ".join(Options.names()))
 # changed. We use it to print *diffs*: the lines a pass removed (`-`) and added (`+`).
 
 # %%
-def recorded(program, options=Options()):
+def recorded(program, options=None):
     recorder = Recorder()
-    run_pipeline(program, options, instruments=[recorder])
+    run_pipeline(program, options or Options(), instruments=[recorder])
     return recorder.records
 
 
@@ -154,7 +154,7 @@ show_pass(recorded(treefc), "refactor_recursion")
 # left half of U and the right child the right half; a child would have to know which child
 # it is, so the pass leaves such products alone, and says why in the program's notes.
 #
-# ### Exercise 4.2: where does refactoring apply?
+# ### Exercise 4.1: where does refactoring apply?
 #
 # Read the internal rules of `examples/treefc.cx`, `treelstm.cx`, `treegru.cx`,
 # `childsum_treelstm.cx`, `mvrnn.cx`, `dagrnn.cx` and `lstm_sequence.cx`, and predict for
@@ -163,13 +163,13 @@ show_pass(recorded(treefc), "refactor_recursion")
 # model and shows the pass's note for every wrong prediction.
 
 # %%
-@exercise("4.2")
+@exercise("4.1")
 def predict_refactoring():
     """{model: whether refactor_recursion applies} for the seven example models."""
     raise NotImplementedError
 
 
-check_exercise_4_2(predict_refactoring)
+check_exercise_4_1(predict_refactoring)
 
 # %% [markdown]
 # ## 4. Hoisting
@@ -188,7 +188,7 @@ learned = load_program(str(MODELS / "treelstm_learned_leaf.cx"), {"H": 8})
 show_pass(recorded(learned), "hoist_invariants", max_lines=30)
 
 # %% [markdown]
-# ### Exercise 4.1: find the node-independent operators
+# ### Exercise 4.2: find the node-independent operators
 #
 # Write the heart of hoisting: given a rule of the recursive program (`rule.ops` in
 # dependence order: an operator's operands come before it), return the set of names of the
@@ -199,13 +199,13 @@ show_pass(recorded(learned), "hoist_invariants", max_lines=30)
 # models.
 
 # %%
-@exercise("4.1")
+@exercise("4.2")
 def node_independent_ops(rule):
     """The names of the computed operators of `rule` that depend on no node."""
     raise NotImplementedError
 
 
-check_exercise_4_1(node_independent_ops, hoisting_programs())
+check_exercise_4_2(node_independent_ops, hoisting_programs())
 
 # %% [markdown]
 # ## 5. Unrolling

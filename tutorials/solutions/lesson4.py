@@ -42,7 +42,7 @@ def operators_removed(records):
                    for op in rule.ops)
 
     removed = {}
-    for previous, record in zip(records, records[1:]):
+    for previous, record in zip(records, records[1:], strict=False):
         if previous.stage == "recursive" and record.stage == "recursive":
             removed[record.step] = count(previous.ir) - count(record.ir)
     return removed
