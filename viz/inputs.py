@@ -142,7 +142,8 @@ def draw_linearized(linearized: Linearized, structures: Sequence[Structure]) -> 
     graph = style.new_graph(
         "linearized", f"linearized: {linearized.num_nodes} nodes of {linearized.num_trees} "
         f"structures in {linearized.num_batches} batches ({mode}); leaves are ids 0.."
-        f"{linearized.num_leaves - 1}; colour = batch, row = height", rankdir="BT",
+        f"{linearized.num_leaves - 1}\ncolour = batch (a contiguous range of ids), row = height",
+        rankdir="BT",
         newrank=True)
     batches = batch_of(linearized)
     heights = linearized.height
@@ -189,15 +190,14 @@ def draw_linearized(linearized: Linearized, structures: Sequence[Structure]) -> 
                       int(heights[int(linearized.batch_start[batch])])
                       if linearized.batch_len[batch] else "")
                      for batch in range(linearized.num_batches)]
-    batch_table = _band_table("batch_start, batch_len: one column per batch",
+    batch_table = _band_table("batch_start, batch_len (one column per batch)",
                               ("b", "batch_start", "batch_len", "height"), batch_columns,
                               [style.batch_colour(b) for b in range(linearized.num_batches)])
     node_columns = [[node] + [int(child) for child in linearized.children[node]]
                     + [int(linearized.tree_of[node]), int(linearized.old_id[node])]
                     for node in range(linearized.num_nodes)]
     node_table = _band_table(
-        "children: one column per node id, -1 where a position is empty; each batch is a "
-        "contiguous range of ids", ["node"] + [f"children[{k}]" for k in
+        "children (one column per node; -1: none)", ["node"] + [f"children[{k}]" for k in
                                                range(linearized.max_children)]
         + ["structure", "old id"], node_columns,
         [style.batch_colour(int(batches[node])) for node in range(linearized.num_nodes)])

@@ -1,7 +1,8 @@
 """Picture of stage 3, the kernel IR: each kernel, its buffers, local memory, launch geometry,
 and the order of the launches for one batch of structures.
 
-Drawn from the `KernelProgram`. Kernels are tables in the middle: what they cover, the
+Drawn from the `KernelProgram`. Kernels are the rows of a table in the middle, in launch
+order: what they cover, the
 NDRange of a launch, the work-group size, vector widths, the weights they keep in local memory
 (with bytes used against the device's local memory), their phases and .cx lines. Buffers they
 read stand on the left (weights blue, index arrays orange, token ids light orange), buffers
@@ -24,8 +25,11 @@ _OVER = {"leaf": "each leaf batch", "internal": "each internal batch", "all": "e
          "heads": "the output nodes, once", "run": "the whole run, once"}
 
 
-def kernel_node_name(kernel: str) -> str:
-    """The node of a kernel in the picture (the OpenCL picture links to it)."""
+KERNELS_NODE = "kernels"
+
+
+def kernel_port(kernel: str) -> str:
+    """The port of a kernel's row in the kernels table (edges attach to it)."""
     return f"kernel_{kernel}"
 
 
@@ -125,36 +129,41 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
     for buffer in program.buffers:
         if buffer.name in used:
             buffer_node(outputs if buffer.name in written else inputs, buffer)
-    middle = graph.subgraph("kernels", label=f"{len(program.kernels)} kernel"
-                            f"{'s' if len(program.kernels) != 1 else ''}, in launch order",
-                            style="rounded", color="#636363")
-    column = middle.subgraph("kernel_column", cluster=False, rank="same")
+    # The kernels are the rows of one table, so that they stand in launch order whatever
+    # the layout does; edges attach to a kernel's row by its port.
+    rows: list[str] = []
     for kernel in program.kernels:
-        attrs: dict[str, object] = {"shape": "box", "style": "rounded,filled",
-                                    "fillcolor": "#fffbe6",
-                                    "href": f"#opencl-{kernel.name}",
-                                    "tooltip": f"kernel {kernel.name}: see its OpenCL"}
+        border = "1"
+        colour = "#636363"
         if old is not None and old.get(kernel.name) != kernel:
-            attrs = style.changed(attrs)
-        column.node(kernel_node_name(kernel.name), _kernel_label(
-            kernel, program, buffers, limits.get("local_mem_size")), **attrs)
+            border, colour = "3", style.CHANGED_COLOUR
+        label = _kernel_label(kernel, program, buffers, limits.get("local_mem_size"))
+        rows.append(f'<TR><TD PORT="{escape_html(kernel_port(kernel.name))}" BORDER="{border}" '
+                    f'COLOR="{colour}" BGCOLOR="#fffbe6" '
+                    f'HREF="#opencl-{escape_html(kernel.name)}" '
+                    f'TOOLTIP="kernel {escape_html(kernel.name)}: see its OpenCL">{label}</TD>'
+                    "</TR>")
+        port = kernel_port(kernel.name)
         for name in kernel.reads:
             if name in kernel.cached_params:
-                graph.edge(f"buffer_{name}", kernel_node_name(kernel.name),
-                           "to local memory once", color="#08519c", fontcolor="#08519c",
-                           penwidth=3)
+                graph.edge(f"buffer_{name}", KERNELS_NODE, "to local memory once",
+                           headport=f"{port}:w", color="#08519c", fontcolor="#08519c", penwidth=3)
             elif name not in kernel.writes:
                 # A written buffer read here (a state read by the heads) must not pull the
                 # written column to the left.
-                graph.edge(f"buffer_{name}", kernel_node_name(kernel.name), color="#969696",
+                graph.edge(f"buffer_{name}", KERNELS_NODE, headport=f"{port}:w", color="#969696",
                            constraint=name not in written)
         for name in kernel.writes:
-            graph.edge(kernel_node_name(kernel.name), f"buffer_{name}",
+            graph.edge(KERNELS_NODE, f"buffer_{name}",
                        "reads and writes" if name in kernel.reads else "writes",
-                       color=style.RECURSION_COLOUR, fontcolor=style.RECURSION_COLOUR)
-
-    for first, second in zip(program.kernels, program.kernels[1:], strict=False):
-        column.edge(kernel_node_name(first.name), kernel_node_name(second.name), style="invis")
+                       tailport=f"{port}:e", color=style.RECURSION_COLOUR,
+                       fontcolor=style.RECURSION_COLOUR)
+    title = (f"{len(program.kernels)} kernel{'s' if len(program.kernels) != 1 else ''}, "
+             "in launch order")
+    graph.node(KERNELS_NODE, Html(
+        '<TABLE BORDER="0" CELLSPACING="10" CELLPADDING="4">'
+        f"<TR><TD><B>{escape_html(title)}</B></TD></TR>" + "".join(rows) + "</TABLE>"),
+        shape="plaintext", style="")
     order = _launch_order(program)
     lines = "".join(_row(line) for line in order)
     decisions = "".join(_row(f"\u2022 {decision}", colour="#525252")
@@ -164,6 +173,5 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
         + _row("launch order of one run (a batch of structures)", bold=True) + lines
         + (_row("decisions", bold=True) + decisions if decisions else "") + "</TABLE>"),
         shape="plaintext", style="")
-    if program.kernels:
-        graph.edge(kernel_node_name(program.kernels[-1].name), "launch_order", style="invis")
+    graph.edge(KERNELS_NODE, "launch_order", style="invis")
     return graph
