@@ -253,14 +253,15 @@ def explore(program: checked.CheckedProgram, options: Options | None = None,
             device: object | None = None, device_problem: str = "",
             weights: Mapping[str, np.ndarray] | None = None,
             wanted: Callable[[str], bool] = lambda name: True,
-            parse_seconds: float | None = None) -> Exploration:
+            parse_seconds: float | None = None, use_cache: bool = True) -> Exploration:
     """Compile `program` with a Recorder and build every view (see the module docstring).
 
     `structures` is the batch drawn and run; `device` (a runtime Device with a profiling
     queue) and `weights` enable the measured run, else `device_problem` says why not.
     `wanted(name)` says which views need a picture (the others keep their text only).
-    `parse_seconds`, the frontend's time, is shown as the checked program's (the pipeline
-    starts from a checked program and records 0 for it).
+    `use_cache` lets the run reuse built kernels. `parse_seconds`, the frontend's time, is
+    shown as the checked program's (the pipeline starts from a checked program and records
+    0 for it).
     """
     options = options if options is not None else Options()
     limits = limits if limits is not None else DeviceLimits()
@@ -295,7 +296,8 @@ def explore(program: checked.CheckedProgram, options: Options | None = None,
     run_note = device_problem or "no OpenCL device was asked for"
     if structures and device is not None and weights is not None and wanted("run"):
         try:
-            measurement = measure_run(result, device, structures, weights)
+            measurement = measure_run(result, device, structures, weights,
+                                      use_cache=use_cache)
         except CortexError as problem:
             run_note = f"the run failed: {problem.render().splitlines()[0]}"
     if measurement is not None:

@@ -16,6 +16,7 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 
+from . import style
 from .dot import INSTALL_HINT
 from .escape import Html, escape_html
 from .explorer import Exploration, View
@@ -89,6 +90,9 @@ summary { cursor: pointer; color: var(--accent); }
 .kernel-head a { color: var(--accent); }
 .hint { color: #9a6700; padding: 6px 8px; margin: 0; }
 mark { background: #ffd33d; padding: 0; }
+.legend { font-size: 12px; color: var(--muted); margin: 6px 0 0; }
+.swatch { display: inline-block; width: 11px; height: 11px; border: 1px solid #8c959f;
+          margin: 0 3px 0 6px; vertical-align: -1px; }
 .hidden { display: none !important; }
 table.steps { border-collapse: collapse; width: 100%; font-size: 13px; }
 table.steps td, table.steps th { border-bottom: 1px solid var(--line); padding: 3px 6px;
@@ -277,7 +281,11 @@ def _section(view: View, previous: View | None, exploration: Exploration,
     body = (f'<div class="columns">{_picture(view, svgs, files)}{text_panel}{source_panel}'
             "</div>")
     diff = ""
-    if previous is not None and view.stage and previous.stage == view.stage and previous.text:
+    if previous is not None and view.stage and previous.stage != view.stage:
+        diff = (f"<details><summary>a new stage: {escape_html(view.stage)} IR has node kinds "
+                f"of its own, so it is not diffed against {escape_html(previous.slug)}"
+                "</summary></details>")
+    elif previous is not None and view.stage and previous.text:
         if previous.text == view.text:
             diff = "<details><summary>no change in the text form from the step before" \
                    "</summary></details>"
@@ -295,6 +303,20 @@ def _file_link(files: Mapping[str, Sequence[str]], name: str, extension: str) ->
         if path.endswith("." + extension):
             return f'<a href="{escape_html(path)}">{escape_html(extension)}</a>'
     return ""
+
+
+def _legend() -> str:
+    swatches = "".join(
+        f'<span class="swatch" style="background:{colour}"></span>{escape_html(name)} '
+        for role, colour in style.ROLE_COLOURS.items()
+        for name in [style.ROLE_NAMES.get(role, role)])
+    children = "".join(f'<span class="swatch" style="background:{style.child_colour(index)}">'
+                       f"</span>child {index} " for index in range(2))
+    return ('<p class="legend">' + swatches + f'\u00b7 <span class="swatch" style="border:2px '
+            f'solid {style.CHANGED_COLOUR};background:white"></span>changed by the pass shown '
+            f"\u00b7 edges of a child: {children}\u00b7 orange dashed: an indirect access "
+            "(through children[...] or a token) \u00b7 in the linearized batch, colour = batch"
+            "</p>")
 
 
 def render_html(exploration: Exploration, svgs: Mapping[str, str],
@@ -315,7 +337,7 @@ def render_html(exploration: Exploration, svgs: Mapping[str, str],
     summary = ('<section class="summary"><details><summary>every step: status, time and '
                'what it did</summary><table class="steps"><tr><th>#</th><th>view</th>'
                "<th>status</th><th>time</th><th>what it did</th></tr>"
-               f"{rows}</table></details></section>")
+               f"{rows}</table></details>{_legend()}</section>")
     source = ('<section class="source-all" id="source"><details><summary>the model source: '
               f"{escape_html(exploration.program.path)}</summary><pre>"
               f"{_source_lines(exploration.program.source, (), anchors=True)}</pre></details>"

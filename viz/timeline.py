@@ -42,11 +42,11 @@ class RunMeasurement:
 
 
 def measure_run(result: CompileResult, device: object, structures: Sequence[Structure],
-                weights: Mapping[str, np.ndarray]) -> RunMeasurement:
+                weights: Mapping[str, np.ndarray], *, use_cache: bool = True) -> RunMeasurement:
     """Run `structures` on `device` (a runtime `Device` with a profiling queue) twice and
     return the second run's launches. Raises what the runtime raises (build failures,
     input errors)."""
-    model = CompiledModel(result, device)  # type: ignore[arg-type]
+    model = CompiledModel(result, device, use_cache=use_cache)  # type: ignore[arg-type]
     model.bind_weights(weights)
     model.run(structures)
     outputs = model.run(structures)
