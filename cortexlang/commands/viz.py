@@ -161,7 +161,8 @@ def execute(args: argparse.Namespace) -> int:
                           hidden_structures=len(inputs.structures) - len(batch),
                           device=device, device_problem=problem, weights=weights,
                           wanted=(lambda name: True) if wanted is None
-                          else (lambda name: name in wanted), parse_seconds=parse_seconds)
+                          else (lambda name: name in wanted), parse_seconds=parse_seconds,
+                          use_cache=not args.no_cache)
     views = [view for view in exploration.views if wanted is None or view.name in wanted]
     directory = Path(args.output) if args.output else Path("viz-out") / Path(args.model).stem
     disabled = [name for name in options.names() if not getattr(options, name)]
