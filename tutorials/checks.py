@@ -478,3 +478,103 @@ def check_exercise_4_3(operators_removed: Callable[[Sequence[Any]], Mapping[str,
                         "the recorded programs show")
         return ", ".join(f"{step} {count:+d}" for step, count in expected.items())
     return _run("4.3", "operators removed by each pass", body)
+
+
+# -- lesson 5 ---------------------------------------------------------------------------------
+
+def _tile_formulas(source: str, node_tile: int) -> None:
+    """The generated OpenCL must still compute node ids and guard stores the way exercise
+    5.1 describes; otherwise the lesson is out of date."""
+    import re
+
+    for lane in range(node_tile):
+        clamp = rf"start \+ min\(tile \* {node_tile} \+ {lane}, count - 1\)"
+        if not re.search(clamp, source):
+            raise Wrong(f"the generated OpenCL no longer contains `{clamp}`: lesson 5 is out "
+                        "of date (tell the instructor)")
+        if lane and f"if (tile * {node_tile} + {lane} < count)" not in source:
+            raise Wrong("the generated OpenCL no longer guards stores with "
+                        f"`if (tile * {node_tile} + {lane} < count)`: lesson 5 is out of date")
+
+
+def check_exercise_5_1(tile_nodes: Callable[[int, int, int, int], Sequence[Any]],
+                       program: Any) -> bool:
+    """Your (node, stored) pairs are those the generated kernel computes, for several node
+    tiles and batch shapes."""
+    def body() -> str:
+        from cortexlang.passes.pipeline import Options, run_pipeline
+
+        cases = 0
+        for node_tile in (1, 2, 4, 8):
+            source = run_pipeline(program, Options(node_tile=node_tile)).source
+            _tile_formulas(source, node_tile)
+            for start, count in ((0, 1), (10, 7), (40, 16), (3, 9)):
+                for tile in range(-(-count // node_tile)):
+                    expected = [(start + min(tile * node_tile + lane, count - 1),
+                                 tile * node_tile + lane < count)
+                                for lane in range(node_tile)]
+                    mine = [(int(node), bool(stored)) for node, stored
+                            in tile_nodes(start, count, tile, node_tile)]
+                    if mine != expected:
+                        raise Wrong(f"node tile {node_tile}, batch start {start} count "
+                                    f"{count}, tile {tile}: yours {mine}, the kernel's "
+                                    f"{expected}")
+                    cases += 1
+        return f"{cases} tiles right, for node tiles 1, 2, 4 and 8"
+    return _run("5.1", "which nodes a work-item computes", body)
+
+
+def check_exercise_5_2(treefc_level_kernel: Callable[[], str], program: Any,
+                       weights: Mapping[str, np.ndarray], structures: Sequence[Any]) -> bool:
+    """Your OpenCL kernel, launched once per internal batch, gives the interpreter's states."""
+    def body() -> str:
+        import pyopencl as cl
+
+        from cortexlang.interp import interpret
+        from cortexlang.runtime.devices import select_device
+        from cortexlang.runtime.linearize import linearize
+
+        source = treefc_level_kernel()
+        if not isinstance(source, str):
+            raise Wrong("return the kernel's OpenCL source as a str")
+        device = select_device()
+        try:
+            built = cl.Program(device.context, source).build()
+        except cl.Error as error:
+            raise Wrong(f"the OpenCL compiler rejects the kernel:\n{error}") from None
+        try:
+            kernel = built.treefc_level
+        except (AttributeError, cl.Error):
+            raise Wrong("the source has no kernel named treefc_level") from None
+        hidden = int(weights["W"].shape[0])
+        linearized = linearize(structures, max_children=2)
+        states = np.zeros((linearized.num_nodes, hidden), dtype=np.float32)
+        leaves = slice(0, linearized.num_leaves)
+        states[leaves] = weights["Emb"][linearized.words[leaves]]
+        flags = cl.mem_flags
+        queue = device.queue
+        w_buffer = cl.Buffer(device.context, flags.READ_ONLY | flags.COPY_HOST_PTR,
+                             hostbuf=np.ascontiguousarray(weights["W"], dtype=np.float32))
+        b_buffer = cl.Buffer(device.context, flags.READ_ONLY | flags.COPY_HOST_PTR,
+                             hostbuf=np.ascontiguousarray(weights["b"], dtype=np.float32))
+        h_buffer = cl.Buffer(device.context, flags.READ_WRITE | flags.COPY_HOST_PTR,
+                             hostbuf=states)
+        children = np.ascontiguousarray(linearized.children, dtype=np.int32)
+        c_buffer = cl.Buffer(device.context, flags.READ_ONLY | flags.COPY_HOST_PTR,
+                             hostbuf=children)
+        for batch in range(linearized.num_batches):
+            start = int(linearized.batch_start[batch])
+            count = int(linearized.batch_len[batch])
+            if start < linearized.num_leaves:
+                continue
+            kernel(queue, (count, hidden), None, w_buffer, b_buffer, h_buffer, c_buffer,
+                   np.int32(start), np.int32(hidden))
+        cl.enqueue_copy(queue, states, h_buffer)
+        queue.finish()
+        reference = interpret(program, structures, weights, dtype=np.float64)
+        in_input_order = states[linearized.new_id]
+        _close(in_input_order, reference.states["h"], "state h of every node (input order)")
+        launches = int((linearized.batch_start >= linearized.num_leaves).sum())
+        return (f"{linearized.num_nodes} nodes agree with the interpreter after {launches} "
+                "launches of your kernel")
+    return _run("5.2", "a TreeFC level kernel by hand", body)
