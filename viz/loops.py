@@ -79,6 +79,20 @@ def indirect_loads(expr: L.Expr, index_vars: dict[str, str]) -> list[L.Load]:
     return found
 
 
+def _own_statements(stmts: tuple[L.Stmt, ...]) -> list[L.Let | L.Store]:
+    """The statements of a block, inside its loops and conditionals but not inside a nested
+    phase (which draws its own indirect edges)."""
+    found: list[L.Let | L.Store] = []
+    for stmt in stmts:
+        if isinstance(stmt, (L.Let, L.Store)):
+            found.append(stmt)
+        elif isinstance(stmt, L.Loop):
+            found += _own_statements(stmt.body)
+        elif isinstance(stmt, L.If):
+            found += _own_statements(stmt.then) + _own_statements(stmt.otherwise)
+    return found
+
+
 class _LoopDrawer:
     def __init__(self, graph: Graph, program: L.LoopProgram, before: L.LoopProgram | None):
         self.graph = graph
@@ -150,7 +164,7 @@ class _LoopDrawer:
                                        f"{', '.join(phase.stores)}")
         first, last = self.block(inner, phase.body, style.MAX_STATEMENTS_PER_PHASE)
         through: dict[str, set[str]] = {}
-        for stmt in L.walk_stmts(phase.body):
+        for stmt in _own_statements(phase.body):
             if isinstance(stmt, (L.Let, L.Store)):
                 for expr in _exprs(stmt):
                     for load in indirect_loads(expr, self.index_vars):

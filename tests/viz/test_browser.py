@@ -46,6 +46,15 @@ RECORDER = """<script>
 })();
 </script>"""
 
+# Run after the page's own script: search as a user would, so its code runs too.
+SEARCH = """<script>
+window.addEventListener("load", function () {
+  var box = document.getElementById("search");
+  box.value = "child1";
+  box.dispatchEvent(new Event("input"));
+});
+</script>"""
+
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
                                     "(apt-get install chromium, or make setup)")
 
@@ -89,7 +98,8 @@ def test_page_runs_without_errors_and_shows_pictures(tmp_path: Path) -> None:
                  str(trees), "--no-run", "-o", str(out)]) == 0
     page = (out / "index.html").read_text(encoding="utf-8")
     instrumented = out / "instrumented.html"
-    instrumented.write_text(page.replace("<head>", "<head>" + RECORDER, 1), encoding="utf-8")
+    instrumented.write_text(page.replace("<head>", "<head>" + RECORDER, 1)
+                            .replace("</body>", SEARCH + "</body>", 1), encoding="utf-8")
     profile = tmp_path / "profile"
     dumped = _chromium(profile, "--virtual-time-budget=3000", "--dump-dom",
                        instrumented.as_uri())
@@ -98,6 +108,9 @@ def test_page_runs_without_errors_and_shows_pictures(tmp_path: Path) -> None:
     match = re.search(r'<pre id="recorded-errors">(.*?)</pre>', dom, re.DOTALL)
     assert match is not None, "the page did not run to DOMContentLoaded"
     assert match.group(1).strip() == "", f"console errors: {match.group(1)}"
+    assert dom.count('<mark class="found">') >= 3             # the search marked matches
+    assert 'class="view hidden"' in dom                        # ... and hid the others
+    assert re.search(r'id="search-count">\d+ matches in \d+ views<', dom)
     pictures = page.count('<div class="canvas"><svg')
     assert pictures >= 10 and dom.count("<svg") >= pictures
     assert "&quot;&lt;b&gt;&amp;" in dom or "\"&lt;b&gt;&amp;" in dom   # the token, as text
