@@ -33,6 +33,13 @@ def _write_error(path: str | os.PathLike[str], error: OSError) -> InputError:
         "check that the directory exists and is writable"))
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside `path`; on a clean exit it replaces `path` atomically.
@@ -58,6 +65,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
             yield file
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private; give it the mode a plain open() would have.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException as error:
         if os.path.exists(temporary):

@@ -6,9 +6,10 @@ must be split by one of two strategies, chosen per program and visible here:
 - "level": one launch per batch (and per phase of the rule), each an NDRange over
   (units, node tiles); the host enqueues a whole run's launches back to back and waits once.
   Every work-group is independent, so it runs on any device at full width.
-- "persistent": one launch for the whole run, a single work-group looping over batches and
-  phases with barriers between them. No launch costs, but one work-group only: suited to
-  small inputs, where launches dominate.
+- "hybrid": batches of at least `fuse_below` nodes as above; from the first narrower batch
+  on, one launch of a single *persistent* work-group that loops over the remaining batches
+  and phases with barriers between them. The narrow top of a batch of trees then costs one
+  launch instead of one per level, and the wide bottom still uses every compute unit.
 
 A kernel holds phases of the loop IR; `node_tile` nodes share each loaded weight row.
 """
@@ -65,6 +66,7 @@ class KernelProgram:
     device_limits: tuple[tuple[str, int], ...] = ()
     notes: tuple[tuple[str, str], ...] = ()
     decisions: tuple[str, ...] = field(default=())
+    fuse_below: int = 0
 
     def kernel(self, name: str) -> Kernel:
         return next(kernel for kernel in self.kernels if kernel.name == name)
@@ -73,7 +75,9 @@ class KernelProgram:
 def format_kernels(program: KernelProgram) -> str:
     """Deterministic text of the kernel program (the stage's printer)."""
     lines = [f"kernel program {program.name}", f"strategy {program.strategy}, "
-             f"node tile {program.node_tile}"]
+             f"node tile {program.node_tile}"
+             + (f", fused from the first batch under {program.fuse_below} nodes"
+                if program.fuse_below else "")]
     for key, value in program.device_limits:
         lines.append(f"device {key} = {value}")
     for decision in program.decisions:

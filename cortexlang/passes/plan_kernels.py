@@ -2,8 +2,10 @@
 
 Decisions, each recorded in the kernel program so that printers and pictures can show why:
 
-- strategy: "persistent" (one launch, one work-group) when level fusion is on, else "level"
-  (one launch per batch and phase). See `cortexlang.ir.kernels`.
+- strategy: with level fusion, "hybrid": batches wide enough to fill the device get one
+  launch per phase, and from the first narrower batch on a single persistent work-group runs
+  the rest of the run in one launch; without it, "level" (one launch per batch and phase).
+  See `cortexlang.ir.kernels`.
 - node tile: how many nodes of a batch one work-item computes, so that each weight row loaded
   serves several nodes. 1 where leaves are not specialised (a per-node branch).
 - work-group size: from the device's maximum work-group size, never assumed.
@@ -30,9 +32,11 @@ class DeviceLimits:
     local_mem_size: int = 32768
     is_gpu: bool = False
     preferred_vector_width: int = 4
+    compute_units: int = 2
 
     def items(self) -> tuple[tuple[str, int], ...]:
-        return (("max_work_group_size", self.max_work_group_size),
+        return (("compute_units", self.compute_units),
+                ("max_work_group_size", self.max_work_group_size),
                 ("local_mem_size", self.local_mem_size), ("is_gpu", int(self.is_gpu)),
                 ("preferred_vector_width", self.preferred_vector_width))
 
@@ -174,12 +178,63 @@ def _product_params(phases: tuple[L.Phase, ...]) -> set[str]:
         if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
             for segment in stmt.value.segments:
                 names.update(sub.buffer for sub in L.walk_exprs(segment.lhs)
-                             if isinstance(sub, L.Load) and sub.buffer.startswith("param:"))
+                             if isinstance(sub, L.Load)
+                             and sub.buffer.startswith(("param:", "param_t:")))
     return names
 
 
 def _lines(phases: tuple[L.Phase, ...]) -> tuple[int, ...]:
     return tuple(sorted({phase.span.line for phase in phases if phase.span is not None}))
+
+
+def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) -> list[Kernel]:
+    """One kernel per section and phase, launched once per batch."""
+    local_cap = max(1, min(limits.max_work_group_size, 256))
+    kernels: list[Kernel] = []
+    for section in sections:
+        for phase in section.phases:
+            name = f"{phase.rule}_{section.over}_phase{phase.index}" \
+                if phase.rule != section.over else f"{phase.rule}_phase{phase.index}"
+            reads, writes = _buffers_used(section.node_lets, (phase,), section.over != "heads")
+            widths, items = _widths((phase,), limits)
+            # A fixed work-group size: the CPU driver compiles a kernel once per size, so
+            # letting it pick per launch would recompile for every new batch length. On a CPU
+            # each work-item keeps its units (and their weights, in cache) and walks the
+            # batch's node tiles; on a GPU node tiles spread over a second dimension.
+            local = min(local_cap, items) if limits.is_gpu else 1
+            kernels.append(Kernel(name, section.over, section.node_lets, (phase,), items, tile,
+                                  local, reads, writes, (), widths, not limits.is_gpu, (),
+                                  _lines((phase,))))
+    return kernels
+
+
+def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits: DeviceLimits,
+                       tile: int, persist_weights: bool, decisions: list[str]) -> Kernel:
+    """One work-group looping over batches (from `first_fused` on) and phases."""
+    # On a CPU one work-item computes a vector of units; a group of one work-item keeps the
+    # driver from vectorising across work-items again and needs no barriers.
+    local = max(1, min(limits.max_work_group_size, 256)) if limits.is_gpu else 1
+    all_phases = tuple(p for section in sections for p in section.phases)
+    all_lets = tuple(let for section in sections for let in section.node_lets)
+    reads, writes = _buffers_used(all_lets, all_phases)
+    cached: list[str] = []
+    if persist_weights:
+        sizes = {b.name: b.row_size * 4 for b in program.buffers}
+        budget = limits.local_mem_size // 2
+        for name in sorted(_product_params(all_phases)):
+            if sizes[name] <= budget:
+                cached.append(name)
+                budget -= sizes[name]
+            else:
+                decisions.append(f"{name} stays in global memory: {sizes[name]} bytes do not "
+                                 "fit in the local memory left")
+        if cached:
+            decisions.append("weights in local memory for the fused batches: "
+                             + ", ".join(cached))
+    widths, items = _widths(all_phases, limits)
+    return Kernel("forward", "run", (), all_phases, items, tile, local, reads, writes,
+                  tuple(cached), widths, False,
+                  tuple((s.over, s.node_lets, s.phases) for s in sections), _lines(all_phases))
 
 
 def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: bool,
@@ -191,63 +246,29 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
     tile = 1 if branchy else max(1, node_tile)
     if branchy and node_tile > 1:
         decisions.append("node tile 1: leaves are not specialised, so each node branches")
-    # On a CPU one work-item computes a vector of units, so a work-group of one work-item
-    # keeps the driver from vectorising across work-items again; GPUs want wide groups.
-    local_cap = max(1, min(limits.max_work_group_size, 256)) if limits.is_gpu else 1
-    kernels: list[Kernel] = []
-    launches: list[tuple[str, str]] = []
+    batch_sections = [section for section in sections if section.over != "heads"]
     if fuse_levels:
-        strategy = "persistent"
-        decisions.append("one launch for the whole run: a single work-group loops over the "
-                         "batches with barriers between them (OpenCL has no grid barrier)")
-        all_phases = tuple(p for section in sections for p in section.phases)
-        all_lets = tuple(let for section in sections for let in section.node_lets)
-        reads, writes = _buffers_used(all_lets, all_phases)
-        cached: tuple[str, ...] = ()
-        if persist_weights:
-            sizes = {b.name: b.row_size * 4 for b in program.buffers}
-            candidates = sorted(_product_params(all_phases))
-            budget = limits.local_mem_size // 2
-            chosen: list[str] = []
-            for name in candidates:
-                if sizes[name] <= budget:
-                    chosen.append(name)
-                    budget -= sizes[name]
-                else:
-                    decisions.append(f"{name} stays in global memory: {sizes[name]} bytes do "
-                                     f"not fit in the local memory left")
-            cached = tuple(chosen)
-            if cached:
-                decisions.append("weights in local memory for the whole run: "
-                                 + ", ".join(cached))
-        widths, items = _widths(all_phases, limits)
-        kernels.append(Kernel(
-            "forward", "run", (), all_phases, items, tile, local_cap, reads, writes,
-            cached, widths, False, tuple((s.over, s.node_lets, s.phases) for s in sections),
-            _lines(all_phases)))
-        launches.append(("forward", "run"))
+        # A batch narrower than this leaves compute units idle: from the first such batch on,
+        # the rest of the run is one launch of one work-group (OpenCL has no grid barrier).
+        fuse_below = max(2, limits.compute_units * tile * (1 if limits.is_gpu else 2))
+        kernels = _level_kernels(batch_sections, limits, tile)
+        kernels.append(_persistent_kernel(program, sections, limits, tile, persist_weights,
+                                          decisions))
+        launches = [(kernel.name, kernel.over) for kernel in kernels]
+        decisions.insert(0, f"batches of {fuse_below} nodes or more get one launch per phase "
+                         "across all compute units; from the first narrower batch on, one "
+                         "persistent work-group runs the rest of the run in one launch")
+        strategy = "hybrid"
     else:
-        strategy = "level"
+        fuse_below = 0
+        kernels = _level_kernels(sections, limits, tile)
+        launches = [(kernel.name, kernel.over) for kernel in kernels]
         decisions.append("one launch per batch and phase; the host enqueues a run's launches "
                          "back to back and waits once")
         if persist_weights:
             decisions.append("weight persistence not applied: every per-level launch would "
                              "reload local memory; the node tile blocks weights for the cache")
-        for section in sections:
-            for phase in section.phases:
-                name = f"{phase.rule}_{section.over}_phase{phase.index}" \
-                    if phase.rule != section.over else f"{phase.rule}_phase{phase.index}"
-                reads, writes = _buffers_used(section.node_lets, (phase,),
-                                              section.over != "heads")
-                widths, items = _widths((phase,), limits)
-                # A fixed work-group size: the CPU driver compiles a kernel once per size, so
-                # letting it pick per launch would recompile for every new batch length. On a
-                # CPU one work-group covers a node tile's units (work-items run in a loop).
-                local = min(local_cap, items) if limits.is_gpu else 1
-                kernels.append(Kernel(name, section.over, section.node_lets, (phase,), items,
-                                      tile, local, reads, writes, (), widths,
-                                      not limits.is_gpu, (), _lines((phase,))))
-                launches.append((name, section.over))
+        strategy = "level"
     return KernelProgram(program.name, strategy, program.buffers, tuple(kernels),
                          tuple(launches), tile, limits.items(), program.notes,
-                         tuple(decisions))
+                         tuple(decisions), fuse_below)

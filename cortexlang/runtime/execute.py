@@ -19,6 +19,7 @@ import pyopencl as cl
 from cortexlang.codegen.opencl import SCALAR_ARGS, index_buffers
 from cortexlang.errors import InputError, user_error
 from cortexlang.inputs.structure import Structure
+from cortexlang.ir.kernels import KernelProgram
 from cortexlang.ir.loops import Buffer
 from cortexlang.ir.recursive_eval import evaluate_tables, evaluate_uniforms
 from cortexlang.outputs import Outputs
@@ -38,6 +39,7 @@ def device_limits(device: Device) -> DeviceLimits:
         max_work_group_size=int(info.max_work_group_size),
         local_mem_size=int(info.local_mem_size),
         is_gpu=info.device_type == "GPU",
+        compute_units=int(info.max_compute_units),
         preferred_vector_width=int(info.preferred_vector_width_float or 4))
 
 
@@ -66,6 +68,49 @@ class _Run:
     host_arrays: list[np.ndarray]
     zero_row: int
     offsets: dict[str, int]
+
+
+Launch = tuple[str, int, int, tuple[int, ...], "tuple[int, ...] | None"]
+
+
+def launch_plan(kernels: KernelProgram, batch_len: np.ndarray, num_leaf_batches: int,
+                num_heads: int, first_fused: int) -> list[Launch]:
+    """Every launch of a run in order: (kernel, batch or -1, nodes, global size, local size).
+
+    Per-level kernels run for each non-empty batch before `first_fused` (all batches for the
+    "level" strategy); the persistent kernel, if any, runs once for the rest and the heads."""
+    num_batches = len(batch_len)
+    ranges = {"leaf": range(0, num_leaf_batches),
+              "internal": range(num_leaf_batches, num_batches),
+              "all": range(0, num_batches), "heads": range(0, 1)}
+    sections: list[tuple[str, list[str]]] = []
+    for name, over in kernels.launches:
+        if sections and sections[-1][0] == over:
+            sections[-1][1].append(name)
+        else:
+            sections.append((over, [name]))
+    plan: list[Launch] = []
+    for over, names in sections:
+        if over == "run":
+            kernel = kernels.kernel(names[0])
+            size = kernel.local_size or 1
+            remaining = int(batch_len[first_fused:].sum()) + num_heads
+            plan.append((kernel.name, -1, remaining, (size,), (size,)))
+            continue
+        for batch in ranges[over]:
+            if over != "heads" and batch >= first_fused:
+                break
+            count = num_heads if over == "heads" else int(batch_len[batch])
+            if count == 0:
+                continue
+            for name in names:
+                kernel = kernels.kernel(name)
+                tiles = 1 if kernel.tiles_in_kernel else -(-count // kernel.node_tile)
+                local = kernel.local_size
+                units = kernel.units if local is None else -(-kernel.units // local) * local
+                plan.append((name, batch, count, (units, tiles),
+                             None if local is None else (local, 1)))
+    return plan
 
 
 class CompiledModel:
@@ -225,59 +270,42 @@ class CompiledModel:
                              hint="raise the vocabulary size with -D V=...",
                              error_class=InputError)
 
+    def _first_fused(self, run: _Run) -> int:
+        """The batch from which the persistent kernel takes over (the first narrow one)."""
+        kernels = self.result.kernels
+        batches = len(run.linearized.batch_start)
+        if kernels.strategy != "hybrid":
+            return batches
+        narrow = np.flatnonzero(run.linearized.batch_len < kernels.fuse_below)
+        return int(narrow[0]) if narrow.size else batches
+
     def _launch(self, run: _Run) -> None:
+        """Enqueue every launch of the run (see `launch_plan`), then record the count."""
         kernels = self.result.kernels
         linearized = run.linearized
+        first_fused = self._first_fused(run)
         scalars = {"num_leaf_batches": run.num_leaf_batches,
                    "num_batches": len(linearized.batch_start),
                    "num_leaves": linearized.num_leaves, "zero_row": run.zero_row,
-                   "num_heads": len(run.head_nodes), "b": 0}
+                   "num_heads": len(run.head_nodes), "b": 0, "first_fused": first_fused}
         for kernel in kernels.kernels:
             arguments: list[object] = [self.buffers[name]
                                        for name in self.kernel_args[kernel.name]]
             arguments += [np.int32(scalars[name]) for name in SCALAR_ARGS]
             arguments += [np.int32(run.offsets[name]) for name in self.index_names]
             self._set_args(kernel.name, arguments)
-        launches = 0
-        if kernels.strategy == "persistent":
-            kernel = kernels.kernels[0]
-            size = kernel.local_size or 1
-            event = cl.enqueue_nd_range_kernel(self.queue, self.kernels[kernel.name], (size,),
-                                               (size,))
-            self._record(kernel.name, -1, linearized.num_nodes, event)
-            launches = 1
-        else:
-            ranges = {"leaf": range(0, run.num_leaf_batches),
-                      "internal": range(run.num_leaf_batches, len(linearized.batch_start)),
-                      "all": range(0, len(linearized.batch_start)), "heads": range(0, 1)}
-            sections: list[tuple[str, list[str]]] = []
-            for name, over in kernels.launches:
-                if sections and sections[-1][0] == over:
-                    sections[-1][1].append(name)
-                else:
-                    sections.append((over, [name]))
-            for over, names in sections:
-                for batch in ranges[over]:
-                    count = len(run.head_nodes) if over == "heads" else \
-                        int(linearized.batch_len[batch])
-                    if count == 0:
-                        continue
-                    for name in names:
-                        kernel = kernels.kernel(name)
-                        opencl_kernel = self.kernels[name]
-                        position = len(self.kernel_args[name])
-                        opencl_kernel.set_arg(position, np.int32(batch))
-                        self.bound_args[name][position] = np.int32(batch)
-                        tiles = 1 if kernel.tiles_in_kernel else -(-count // kernel.node_tile)
-                        local = kernel.local_size
-                        units = kernel.units if local is None else \
-                            -(-kernel.units // local) * local
-                        event = cl.enqueue_nd_range_kernel(
-                            self.queue, opencl_kernel, (units, tiles),
-                            None if local is None else (local, 1))
-                        self._record(name, batch, count, event)
-                        launches += 1
-        self.last_launches = launches
+        plan = launch_plan(kernels, linearized.batch_len, run.num_leaf_batches,
+                           len(run.head_nodes), first_fused)
+        for name, batch, count, global_size, local_size in plan:
+            opencl_kernel = self.kernels[name]
+            if batch >= 0:
+                position = len(self.kernel_args[name])
+                opencl_kernel.set_arg(position, np.int32(batch))
+                self.bound_args[name][position] = np.int32(batch)
+            event = cl.enqueue_nd_range_kernel(self.queue, opencl_kernel, global_size,
+                                               local_size)
+            self._record(name, batch, count, event)
+        self.last_launches = len(plan)
 
     def _set_args(self, name: str, arguments: list[object]) -> None:
         """Set only the arguments that differ from the last run's (each call costs)."""
