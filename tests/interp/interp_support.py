@@ -18,7 +18,8 @@ from cortexlang.outputs import Outputs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = tuple(sorted(MODELS))
-SST_TEST = Path("/work/shared/data/sst/test.txt")
+# CI checks the repository out with shared/ beside it.
+SST_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sst" / "test.txt"
 
 # Small sizes keep the tests fast; every size of every example is covered.
 SMALL_SIZES: dict[str, dict[str, int]] = {
