@@ -1,0 +1,47 @@
+"""Compiler tests: helpers importable as `compiler_support`, the `slow` marker, goldens, and
+a summary of the largest compiled-versus-interpreter error per model.
+
+`--update-goldens` is defined once for the whole suite, in tests/frontend/conftest.py (two
+definitions make pytest fail); here it is only read. An option defined in a sub-folder's
+conftest is known only when that folder is on the command line, so regenerate the stage
+goldens with
+
+    pytest tests/compiler/test_goldens.py tests/frontend --update-goldens
+
+and review `git diff tests/golden` before committing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from compiler_support import FLOOR, MAX_ERRORS, RELATIVE_TOLERANCE  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: a long sweep (minutes); CI runs it, `-m 'not slow'` skips it locally")
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    """True when the run was asked to rewrite golden files instead of comparing them."""
+    return bool(request.config.getoption("--update-goldens", default=False))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not MAX_ERRORS:
+        return
+    terminalreporter.section("compiled vs interpreter: largest error per model")
+    terminalreporter.write_line(f"error = |compiled - interpreter| / max(|interpreter|, "
+                                f"{FLOOR:g}); bound {RELATIVE_TOLERANCE:g}")
+    for model in sorted(MAX_ERRORS):
+        error, label = MAX_ERRORS[model]
+        terminalreporter.write_line(f"  {model:<20} {error:.2e}   ({label})")
