@@ -226,12 +226,14 @@ def check_exercise_2_1(eager_operator_calls: Callable[[Any, Sequence[Any]], int]
 def check_exercise_2_2(predicted_launches: Callable[[Any, Any], int],
                        models: Mapping[str, Any], structures: Sequence[Any]) -> bool:
     """Your launch count equals what the executor launched (`last_launches`) for each
-    compiled model."""
+    compiled model with the `level` strategy."""
     def body() -> str:
         from cortexlang.runtime.linearize import linearize
 
         lines = []
         for name, model in models.items():
+            if model.result.kernels.strategy != "level":
+                continue
             model.run(structures)
             linearized = linearize(structures, max_children=model.result.recursive.max_children,
                                    dynamic_batching=model.result.options.dynamic_batching)
@@ -240,6 +242,8 @@ def check_exercise_2_2(predicted_launches: Callable[[Any, Any], int],
                 raise Wrong(f"{name}: you predict {mine} launches; the executor made "
                             f"{model.last_launches} (strategy {model.result.kernels.strategy})")
             lines.append(f"{name} {mine}")
+        if not lines:
+            raise Wrong("no model with the level strategy to check: lesson 2 is out of date")
         return "right for " + ", ".join(lines)
     return _run("2.2", "predicting kernel launches", body)
 
@@ -578,3 +582,92 @@ def check_exercise_5_2(treefc_level_kernel: Callable[[], str], program: Any,
         return (f"{linearized.num_nodes} nodes agree with the interpreter after {launches} "
                 "launches of your kernel")
     return _run("5.2", "a TreeFC level kernel by hand", body)
+
+
+# -- lesson 6 ---------------------------------------------------------------------------------
+
+def check_exercise_6_1(median_ms: Callable[..., float]) -> bool:
+    """Your timer calls the function warmup + repeats times, leaves the warm-up out, and
+    returns the median in milliseconds."""
+    def body() -> str:
+        import time
+
+        calls = []
+
+        def slow_then_fast() -> None:
+            # The first calls are slow, as a first run that builds kernels is.
+            calls.append(None)
+            time.sleep(0.06 if len(calls) <= 2 else 0.002)
+
+        result = median_ms(slow_then_fast, warmup=2, repeats=5)
+        if len(calls) != 7:
+            raise Wrong(f"with warmup=2 and repeats=5 your function called fn {len(calls)} "
+                        "times, not 7")
+        if not isinstance(result, (int, float)):
+            raise Wrong(f"return a number of milliseconds, not {type(result).__name__}")
+        if result >= 30:
+            raise Wrong(f"{result:.1f} ms: the slow warm-up calls are inside your measurement"
+                        " (or the result is not in milliseconds)")
+        if result < 1:
+            raise Wrong(f"{result:.3f}: each timed call sleeps 2 ms; return milliseconds")
+        calls.clear()
+
+        def alternating() -> None:
+            calls.append(None)
+            time.sleep(0.002 if len(calls) % 2 else 0.030)
+
+        odd = median_ms(alternating, warmup=0, repeats=5)   # 2, 30, 2, 30, 2 ms
+        if odd > 10:
+            raise Wrong(f"{odd:.1f} ms for samples of about 2, 30, 2, 30, 2 ms: that is not "
+                        "their median (a mean? the largest?)")
+        return f"warm-up left out; median {result:.2f} ms of calls sleeping 2 ms"
+    return _run("6.1", "a timer that can be trusted", body)
+
+
+def crossover_reference(results: Mapping[int, Mapping[str, float]]) -> int | None:
+    answer = None
+    for hidden in sorted(results, reverse=True):
+        if results[hidden]["level"] >= results[hidden]["persistent"]:
+            break
+        answer = hidden
+    return answer
+
+
+def check_exercise_6_2(crossover: Callable[[Mapping[int, Mapping[str, float]]], int | None],
+                       measured: Mapping[int, Mapping[str, float]]) -> bool:
+    """Your crossover is right on your measurements and on made-up tables with known
+    answers (never, from the first size, one out of order, a lucky small size)."""
+    def body() -> str:
+        made_up = [
+            {8: {"persistent": 1.0, "level": 2.0}, 64: {"persistent": 2.0, "level": 3.0}},
+            {8: {"persistent": 3.0, "level": 2.0}, 64: {"persistent": 5.0, "level": 1.0}},
+            {256: {"persistent": 9.0, "level": 4.0}, 16: {"persistent": 1.0, "level": 2.0},
+             64: {"persistent": 2.0, "level": 1.5}},
+            {8: {"persistent": 1.0, "level": 0.9}, 32: {"persistent": 1.0, "level": 1.1},
+             128: {"persistent": 3.0, "level": 2.0}},
+        ]
+        for table in [*made_up, measured]:
+            expected = crossover_reference(table)
+            mine = crossover(table)
+            if mine != expected:
+                raise Wrong(f"for {dict(table)} you answer {mine!r}; the smallest hidden size "
+                            "from which the level strategy stays faster is "
+                            f"{expected!r}")
+        answer = crossover_reference(measured)
+        return ("on this machine: " + (f"from H = {answer} on" if answer is not None else
+                                       "not at the sizes measured"))
+    return _run("6.2", "the research question: where do the strategies cross?", body)
+
+
+def check_exercise_6_3(linearize_share: Callable[[Any], float], outputs: Sequence[Any]) -> bool:
+    """Your share of the host time spent linearizing matches the run's own timings."""
+    def body() -> str:
+        for result in outputs:
+            timings = result.timings
+            expected = timings["linearize"] / (timings["prepare"] + timings["compute"])
+            mine = linearize_share(result)
+            if not isinstance(mine, (int, float)) or abs(mine - expected) > 1e-9:
+                raise Wrong(f"timings {timings}: you give {mine!r}, the share is "
+                            f"{'larger' if mine < expected else 'smaller'}")
+        return f"right for {len(outputs)} runs"
+    return _run("6.3", "how much of a run is linearization", body)

@@ -168,14 +168,16 @@ def device() -> Any:
     return select_device()
 
 
-def compile_model(program: Any, options: Any, weights: Mapping[str, np.ndarray]) -> Any:
+def compile_model(program: Any, options: Any, weights: Mapping[str, np.ndarray],
+                  limits: Any = None) -> Any:
     """The program compiled with `options` for the default device, weights bound: a
-    `CompiledModel` whose `run(structures)` returns `Outputs`."""
+    `CompiledModel` whose `run(structures)` returns `Outputs`. `limits` replaces the
+    device's limits as the kernel planner sees them (default: the device's own)."""
     from cortexlang.passes.pipeline import run_pipeline
     from cortexlang.runtime.execute import CompiledModel, device_limits
 
     chosen = device()
-    result = run_pipeline(program, options, device_limits(chosen))
+    result = run_pipeline(program, options, limits or device_limits(chosen))
     model = CompiledModel(result, chosen)
     model.bind_weights(weights)
     return model

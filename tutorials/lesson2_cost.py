@@ -37,6 +37,7 @@ from cortexlang.inputs.weights import init_weights
 from cortexlang.interp import interpret
 from cortexlang.ir.recursive import SOURCE_KINDS
 from cortexlang.passes.pipeline import Options, run_pipeline
+from cortexlang.runtime.linearize import linearize
 
 OUT = out_dir("lesson2")
 data = load_trees(limit=10)
@@ -97,8 +98,9 @@ check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
 # `-O0` every node is its own batch and every operator its own kernel, so the launches are
 # the node-by-node execution above, on OpenCL. `-O1` adds *dynamic batching*: all the nodes of
 # one height (across all trees) run in one launch per operator. `-O2` adds *operator fusion*:
-# one kernel runs many operators. The default, `-O3`, fuses the levels too: one launch for the
-# whole batch of trees. Switching off `fuse_levels` alone keeps everything else.
+# one kernel runs many operators. The default, `-O3`, also fuses *levels*: batches run inside
+# one kernel that loops over them (section 2's last cell shows how the planner decides which).
+# Switching off `fuse_levels` alone keeps everything else.
 #
 # The interpreter is here for comparison: numpy, node by node. Each time below is a median of
 # several runs after warm-up (lesson 6 is about measuring properly). The trees and the hidden
@@ -132,23 +134,20 @@ print(table(["how", "calls or launches", "strategy", "ms per batch", "us per cal
 # Read the table from top to bottom: the time per batch follows the number of calls, and the
 # cost of one call (last column) stays roughly fixed while the work per call grows. Dynamic
 # batching divides the launches by the average number of nodes per height; fusion divides
-# them by the operators per kernel; level fusion leaves one.
+# them by the operators per kernel; level fusion removes most of what is left.
 #
 # ### Exercise 2.2: predict the launches
 #
 # The kernel plan (`model.result.kernels`, printed by `cortexlang compile --emit kernels`)
-# says how the executor launches:
+# says how the executor launches. Without level fusion its strategy is `level`: for each
+# `(kernel, over)` in `kernels.launches`, one launch per batch that `over` covers: `leaf`
+# covers the batches of leaves (those whose `batch_start` is below `num_leaves`), `internal`
+# the others, `all` every batch, and `heads` (output heads) one launch.
 #
-# - strategy `persistent`: one launch for the whole run;
-# - strategy `level`: for each `(kernel, over)` in `kernels.launches`, one launch per batch
-#   that `over` covers: `leaf` covers the batches of leaves (those whose `batch_start` is
-#   below `num_leaves`), `internal` the others, `all` every batch, and `heads` (output heads)
-#   one launch.
-#
-# Return the number of launches for a kernel program and a `Linearized` batch of trees
+# Return the number of launches of a `level` kernel program for a `Linearized` batch of trees
 # (lesson 3 builds those arrays; here you only need `batch_start`, `num_leaves` and
-# `num_batches`). The check runs every compiled model of the table and compares with
-# `last_launches`.
+# `num_batches`). The check runs every compiled model of the table whose strategy is `level`
+# and compares with `last_launches`.
 
 # %%
 plan = cortexlang("compile", EXAMPLES / "treelstm.cx", "-D", "H=8", "--emit", "kernels", "-O2",
@@ -166,6 +165,23 @@ def predicted_launches(kernels, linearized):
 
 
 check_exercise_2_2(predicted_launches, models, trees)
+
+# %% [markdown]
+# With level fusion on (the default), the plan is no longer one launch per batch. OpenCL has
+# no barrier across work-groups, so a kernel that loops over batches must run as *one*
+# work-group: one compute unit. The planner therefore keeps per-batch launches where a batch
+# is wide enough to fill the device, and fuses the rest into one launch. Its decision, with
+# the numbers for this device, and the launches of our batch of trees:
+
+# %%
+default_plan = models["-O3 (default)"].result.kernels
+print("strategy:", default_plan.strategy)
+for decision in default_plan.decisions:
+    print("decision:", decision)
+print("launches per run:", ", ".join(f"{name} over {over}"
+                                     for name, over in default_plan.launches))
+print("widths of our batches:", linearize(trees, max_children=2).batch_len.tolist())
+print("launches of the last run:", models["-O3 (default)"].last_launches)
 
 # %% [markdown]
 # ## 3. What makes planning possible: P1, P2, P3

@@ -15,9 +15,7 @@ def eager_operator_calls(program, structures):
 
 
 def predicted_launches(kernels, linearized):
-    """One launch per run when persistent; else one per kernel per batch it covers."""
-    if kernels.strategy == "persistent":
-        return 1
+    """The level strategy: one launch per kernel per batch it covers."""
     leaf_batches = int((linearized.batch_start < linearized.num_leaves).sum())
     batches = {"leaf": leaf_batches, "internal": linearized.num_batches - leaf_batches,
                "all": linearized.num_batches, "heads": 1}

@@ -1,0 +1,296 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 6: measuring
+#
+# The paper's claim is a latency claim: up to 14x lower inference latency than frameworks on
+# recursive models. A latency claim is only as good as its measurement. In this lesson you
+#
+# 1. write a timer that can be trusted (exercise 6.1),
+# 2. measure cortexlang against baselines that compute the same numbers, and switch its
+#    optimisations off one at a time (an ablation table),
+# 3. answer a small research question with numbers from *this* machine (exercise 6.2),
+# 4. report the linearizer's cost on its own, as the paper's protocol asks (exercise 6.3).
+#
+# The protocol (see the paper): the same model equations and FLOPs in every implementation,
+# weights uniform in about +-0.1, batches of 1 and 10 trees, warm-up runs, then timed runs,
+# the median latency per batch, and linearization reported apart. The sizes here are small so
+# that the lesson runs in seconds; `make bench` runs the full benchmark.
+
+# %%
+import sys
+from dataclasses import replace
+
+import numpy as np
+from checks import (
+    check_exercise_6_1,
+    check_exercise_6_2,
+    check_exercise_6_3,
+    exercise,
+    summary,
+)
+from common import (
+    EXAMPLES,
+    REPO,
+    command_exists,
+    compile_model,
+    device,
+    load_trees,
+    out_dir,
+    table,
+)
+
+from cortexlang.frontend.check import load_program
+from cortexlang.inputs.weights import init_weights
+from cortexlang.interp import interpret
+from cortexlang.passes.pipeline import Options
+from cortexlang.runtime.execute import device_limits
+
+sys.path.insert(0, str(REPO))  # the baselines live in the checkout's benchmarks/ folder
+from benchmarks.baselines import TITLES, make_baseline  # noqa: E402
+
+OUT = out_dir("lesson6")
+data = load_trees(limit=20)
+trees = data.structures
+
+# %% [markdown]
+# ## 1. A timer
+#
+# Three things go wrong when timing a short computation:
+#
+# - the **first call** is not typical: it builds kernels, fills caches, allocates buffers;
+# - single samples are **noisy**: another process, a garbage collection, a frequency change;
+# - asynchronous work is **not finished** when the call returns (cortexlang's `run` waits
+#   for its queue before returning, so it is safe to time from Python).
+#
+# ### Exercise 6.1: `median_ms`
+#
+# Call `fn()` `warmup` times without timing, then `repeats` times, timing each call on its own
+# with `time.perf_counter()`; return the median of those samples in milliseconds. Switching the
+# garbage collector off while timing (`gc.disable()`, then back on) is good practice.
+
+# %%
+@exercise("6.1")
+def median_ms(fn, warmup, repeats):
+    """The median milliseconds of `repeats` timed calls of `fn` after `warmup` calls."""
+    raise NotImplementedError
+
+
+if not check_exercise_6_1(median_ms):
+    from common import median_ms as library_median_ms
+
+    def median_ms(fn, warmup, repeats):  # noqa: F811 - until yours works, use the course's
+        return library_median_ms(fn, warmup, repeats)
+
+    print("(the rest of this lesson uses the course's timer until yours passes)")
+
+# %% [markdown]
+# Why the warm-up matters: the first run of a freshly compiled model against the next ones.
+
+# %%
+SIZES = {"H": 8, "V": len(data.vocab)}
+treelstm = load_program(str(EXAMPLES / "treelstm.cx"), SIZES)
+weights = init_weights(treelstm.params, seed=0)
+fresh = compile_model(treelstm, Options(node_tile=3), weights)  # a node tile no lesson used
+first = median_ms(lambda: fresh.run(trees), warmup=0, repeats=1)
+warm = median_ms(lambda: fresh.run(trees), warmup=2, repeats=9)
+print(f"first run {first:.2f} ms, median of warm runs {warm:.3f} ms "
+      f"({first / warm:.0f}x)")
+
+# %% [markdown]
+# ## 2. The benchmark: the same numbers, three ways
+#
+# The baselines in `benchmarks/baselines/` implement the paper's five models directly in numpy
+# (node by node) and, where installed, PyTorch (eager, node by node; and batched by level).
+# They take the same weights as our `.cx` models. Before timing anything, check that they
+# compute the same thing: a benchmark between different computations means nothing.
+
+# %%
+batches = {"1 tree": trees[:1], "10 trees": trees[:10]}
+reference = interpret(treelstm, batches["10 trees"], weights)
+implementations = {}
+for implementation in ("numpy_nodes", "torch_eager"):
+    try:
+        baseline = make_baseline(implementation, "treelstm", weights, SIZES["H"])
+    except ImportError as missing:
+        print(f"{TITLES[implementation]}: not installed ({missing.name}); `make bench` "
+              "installs it")
+        continue
+    roots = baseline(batches["10 trees"])["h"]
+    difference = float(np.abs(np.asarray(roots) - reference.outputs["h"]).max())
+    print(f"{TITLES[implementation]}: largest difference from the interpreter {difference:.1e}")
+    implementations[TITLES[implementation]] = baseline
+
+# %% [markdown]
+# Now the latency per batch, for a batch of 1 tree and of 10 trees. The baselines' host-side
+# preparation (their own ordering of the nodes) is done once, outside the timing, as
+# `benchmarks/run_baselines.py` does; cortexlang's `run` includes its linearization, which
+# section 4 measures on its own.
+
+# %%
+compiled = compile_model(treelstm, Options(), weights)
+
+
+def timed_calls(batch):
+    """{implementation: a call of no arguments that runs `batch`}."""
+    calls = {"cortexlang interpreter": lambda: interpret(treelstm, batch, weights)}
+    for title, baseline in implementations.items():
+        prepared = baseline.prepare(batch)  # the baseline's host work, outside the timing
+        calls[title] = lambda baseline=baseline, prepared=prepared: baseline.run(prepared)
+    calls["cortexlang compiled (-O3)"] = lambda: compiled.run(batch, states=False)
+    return calls
+
+
+latencies = {}
+for batch in batches.values():
+    for title, call in timed_calls(batch).items():
+        latencies.setdefault(title, []).append(median_ms(call, warmup=2, repeats=5))
+rows = [(title, *values) for title, values in latencies.items()]
+fastest = min(rows, key=lambda row: row[2])
+print(table(["implementation", *(f"ms per batch of {name}" for name in batches)], rows))
+print(f"\nfastest on 10 trees: {fastest[0]}; the others' ratio to it:")
+for row in rows:
+    print(f"  {row[0]:<32} {row[2] / fastest[2]:6.1f}x")
+
+# %% [markdown]
+# ## 3. The ablation table
+#
+# Which optimisation buys what? Switch each one off alone and compare with everything on;
+# the `-O` levels add them in groups. The ratio column is the time relative to everything
+# on: above 1, the optimisation was helping. (`cortexlang bench`, where your checkout has it,
+# produces this table for every model.)
+
+# %%
+configurations = {"-O3 (everything)": Options(), "-O2": Options.level(2),
+                  "-O1": Options.level(1), "-O0 (nothing)": Options.level(0)}
+configurations.update({f"without {name}": Options().without(name)
+                       for name in Options.names()})
+ablation = []
+for name, options in configurations.items():
+    model = compile_model(treelstm, options, weights)
+    repeats = 3 if options.fuse_operators else 1   # without fusion: hundreds of launches or more
+    milliseconds = median_ms(lambda model=model: model.run(batches["10 trees"], states=False),
+                             warmup=1, repeats=repeats)
+    ablation.append([name, model.last_launches, milliseconds])
+everything = ablation[0][2]
+print(table(["configuration", "launches", "ms per batch of 10", "ratio"],
+            [(*row, row[2] / everything) for row in ablation]))
+print("\nbench command in this checkout:", "yes: try `cortexlang bench --quick`"
+      if command_exists("bench") else "not yet (the table above is this lesson's own)")
+
+# %% [markdown]
+# ## 4. A research question
+#
+# *At which hidden size does per-level launching beat the single persistent work-group on
+# this machine?*
+#
+# The two ends of the trade-off:
+#
+# - **persistent**: every batch in one launch of one work-group, looping over the batches
+#   inside the kernel (OpenCL has no barrier across work-groups). One launch, but one compute
+#   unit does all the work.
+# - **level** (`fuse_levels` off): one launch per batch and phase, each free to use the whole
+#   device, each paying the cost of a launch.
+#
+# The default is a *hybrid* of the two (lesson 5): per-level launches for batches at least
+# `fuse_below` nodes wide, one persistent launch for the rest; the planner computes
+# `fuse_below` from the device's compute units. To get the pure persistent plan, we hand the
+# planner a device with so many compute units that every batch counts as narrow: changing
+# the planner's view of the device, not the compiler. Small models are dominated by launch
+# costs, large ones by arithmetic. Where is the crossover? Measure at growing hidden sizes, on
+# batches of 10 trees, with the default hybrid alongside.
+
+# %%
+every_batch_narrow = replace(device_limits(device()), compute_units=1 << 20)
+strategies = {"persistent": (Options(), every_batch_narrow),
+              "level": (Options().without("fuse_levels"), None),
+              "hybrid (default)": (Options(), None)}
+measured = {}
+launches = {}
+for hidden in (8, 32, 128):
+    program = load_program(str(EXAMPLES / "treelstm.cx"), {**SIZES, "H": hidden})
+    hidden_weights = init_weights(program.params, seed=0)
+    measured[hidden] = {}
+    for strategy, (options, limits) in strategies.items():
+        model = compile_model(program, options, hidden_weights, limits)
+        measured[hidden][strategy] = median_ms(
+            lambda model=model: model.run(batches["10 trees"], states=False), warmup=1,
+            repeats=5)
+        launches[strategy] = model.last_launches
+print(table(["H", *(f"{strategy} ms" for strategy in strategies), "level / persistent"],
+            [(hidden, *times.values(), times["level"] / times["persistent"])
+             for hidden, times in measured.items()]))
+print("launches per batch of 10 trees:", launches)
+with open(OUT / "crossover.csv", "w") as csv:
+    csv.write("hidden," + ",".join(f"{name.split()[0]}_ms" for name in strategies) + "\n")
+    for hidden, times in measured.items():
+        csv.write(f"{hidden}," + ",".join(f"{value:.4f}" for value in times.values()) + "\n")
+print(f"written: {OUT / 'crossover.csv'}")
+
+# %% [markdown]
+# ### Exercise 6.2: the answer, as a function of the data
+#
+# Given measurements `{H: {"persistent": ms, "level": ms, ...}}`, return the smallest H from which
+# on the level strategy is faster: faster at that H and at every larger H measured (a small
+# size where it happens to win, followed by sizes where it loses, is not a crossover). Return
+# None if it is not faster at the largest size. Then look at your table: is the gap at the
+# crossover larger than the noise between repeated runs? (Run the cell again and see how much
+# the numbers move.) Does the default hybrid follow the faster of the two? Going further: add
+# H = 256 and 512 (the paper's sizes) and a batch of 1 tree, and explain the change with the
+# number of cores in `cortexlang devices`.
+
+# %%
+@exercise("6.2")
+def crossover(results):
+    """The smallest H from which on "level" beats "persistent", or None."""
+    raise NotImplementedError
+
+
+check_exercise_6_2(crossover, measured)
+
+# %% [markdown]
+# ## 5. The linearizer's share
+#
+# Each run's `Outputs.timings` splits the host's time: `linearize` (the linearizer alone),
+# `prepare` (linearizing and uploading the arrays, which includes `linearize`) and `compute`
+# (the kernels and reading back). The paper reports linearization separately because it is
+# paid on every input, however fast the kernels become.
+#
+# ### Exercise 6.3
+#
+# Return the fraction of a run's time (`prepare` + `compute`) spent in `linearize`.
+
+# %%
+@exercise("6.3")
+def linearize_share(outputs):
+    """timings["linearize"] as a fraction of prepare + compute."""
+    raise NotImplementedError
+
+
+runs = [compiled.run(batch, states=False) for batch in (trees[:1], trees[:10], trees)]
+check_exercise_6_3(linearize_share, runs)
+for batch_name, result in zip(("1 tree", "10 trees", f"{len(trees)} trees"), runs,
+                              strict=True):
+    shares = {phase: f"{seconds * 1e3:.3f} ms" for phase, seconds in result.timings.items()}
+    print(f"{batch_name:>9}: {shares}")
+
+# %% [markdown]
+# ## What you learned
+#
+# - Time after warm-up, one sample per call, and report the median (and look at the spread).
+# - Compare implementations only after checking they compute the same numbers.
+# - An ablation shows which optimisation buys what *on this machine*; a research question is
+#   answered by a measurement, a function of the data, and an honest look at the noise.
+#
+# That is the course. The reference for everything is `docs/language.md`, `cortexlang
+# --help`, and the code: every pass is a small module in `cortexlang/passes/`.
+
+# %%
+summary()
