@@ -22,6 +22,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,17 +32,18 @@ from cortexlang.inputs import generators
 from cortexlang.inputs.structure import NO_WORD, Structure
 from cortexlang.inputs.weights import init_weights
 from cortexlang.ir.checked import CheckedProgram
+from cortexlang.ir.recursive import RecursiveProgram, format_recursive
+from cortexlang.ir.recursive_eval import run_recursive
 from cortexlang.outputs import Outputs
-from cortexlang.passes.pipeline import CompileResult, Options, Verify, run_pipeline
+from cortexlang.passes.pipeline import PIPELINE, CompileResult, Options, Verify, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
 
 HERE = str(Path(__file__).resolve().parent)
 REPOSITORY = Path(__file__).resolve().parents[2]
 EXAMPLES = REPOSITORY / "examples"
 EXAMPLE_NAMES = tuple(sorted(path.stem for path in EXAMPLES.glob("*.cx")))
-SST_TEST = Path("/work/shared/data/sst/test.txt")
-if not SST_TEST.exists():
-    SST_TEST = REPOSITORY.parent / "shared" / "data" / "sst" / "test.txt"
+# CI checks the repository out with shared/ beside it.
+SST_TEST = REPOSITORY.parent / "shared" / "data" / "sst" / "test.txt"
 
 RELATIVE_TOLERANCE = 1e-4
 FLOOR = 1e-2
@@ -112,6 +114,49 @@ def compile_program(program: CheckedProgram, options: Options | None = None,
     and DeviceLimits unless given)."""
     return run_pipeline(program, options or Options(), limits or DeviceLimits(),
                         instruments=[Verify()])
+
+
+def stage_before(program: CheckedProgram, step: str, options: Options | None = None,
+                 limits: DeviceLimits | None = None) -> Any:
+    """The IR that `step` receives in the pipeline with `options` (the checked program for
+    the first step): the pipeline stopped after the last step that runs before it."""
+    options = options or Options()
+    names = [entry.name for entry in PIPELINE]
+    earlier = [entry for entry in PIPELINE[:names.index(step)]
+               if entry.option is None or getattr(options, entry.option)]
+    if not earlier:
+        return program
+    return run_pipeline(program, options, limits or DeviceLimits(), instruments=[Verify()],
+                        stop_after=earlier[-1].name)
+
+
+def rule_text(program: RecursiveProgram, kind: str) -> str:
+    """The printer's lines of one rule (`leaf`, `internal`, `heads`) or of the uniforms
+    (`uniform`), up to the next section."""
+    lines = format_recursive(program).splitlines()
+    header = "uniform (computed once per weights):" if kind == "uniform" else f"rule {kind}(node):"
+    start = lines.index(header)
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("  "):
+        end += 1
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def assert_same_meaning(program: CheckedProgram, before: RecursiveProgram,
+                        after: RecursiveProgram, seeds: Iterable[int] = (0, 1, 2)) -> None:
+    """`after` computes what `before` computes, and what the interpreter computes, on random
+    batches of the program's structure kind (the recursive stage's numpy evaluator)."""
+    from cortexlang.interp.interpreter import interpret
+
+    for seed in seeds:
+        structures = random_batch(program, 6, seed) + small_batch(program, seed)
+        weights = weights_for(program, seed)
+        reference = interpret(program, structures, weights)
+        old = run_recursive(before, structures, weights)
+        new = run_recursive(after, structures, weights)
+        for label, outputs in (("before the pass", old), ("after the pass", new)):
+            worst, where = max_error(outputs, reference)
+            assert worst <= RELATIVE_TOLERANCE, (label, where)
 
 
 # -- option sets -----------------------------------------------------------------------------
