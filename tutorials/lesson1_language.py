@@ -246,7 +246,8 @@ print(f"treebank label of the root: {int(first.labels[first.root])}; predicted c
 #
 # Without `--backend interp`, `cortexlang run` compiles the model to OpenCL kernels and runs
 # those (the rest of this course explains how). Both backends save every output and state with
-# `--out`; the compiled one computes in float32, so the two agree to about 1e-6.
+# `--out`; the compiled one computes in float32 with its own order of additions, so the two
+# agree up to float32 rounding.
 
 # %%
 interp_file, compiled_file = OUT / "treefc_interp.npz", OUT / "treefc_compiled.npz"

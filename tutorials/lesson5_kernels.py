@@ -69,8 +69,8 @@ print("\n".join(line for line in plan.stdout.splitlines() if not line.startswith
 # %% [markdown]
 # ## 2. Reading the OpenCL, line by line
 #
-# Here is the generated OpenCL for TreeFC with a node tile of 2 (the default is 4; 2 keeps
-# the listing short), as `cortexlang compile --emit opencl` prints it (in Python:
+# Here is the generated OpenCL for TreeFC with a node tile of 2 (smaller than the default, to
+# keep the listing short), as `cortexlang compile --emit opencl` prints it (in Python:
 # `run_pipeline(program, Options(node_tile=2), limits).source`). We read the kernel that
 # loops over batches (the one whose launch covers `run` in the plan above); a per-level
 # kernel is the same body for a single batch. Under the first line of each construct a note
