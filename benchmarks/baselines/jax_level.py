@@ -18,8 +18,8 @@ Two ways to run the levels are provided (`mode`):
 
 Leaf work (or the DAG-RNN's input product U x + b for all cells) and the allocation of the
 zeroed state are one jitted call; gathering the roots is one more. Compilation happens in
-`prepare` for every shape the batch needs, is excluded from the timed `run`, and its time is
-accumulated in `Baseline.compile_seconds` (see `compile_seconds` on the returned object).
+`prepare` (one untimed run of a batch whose shapes are new), is excluded from the timed
+`run`, and its time is added up in the returned baseline's `compile_seconds`.
 """
 
 from __future__ import annotations

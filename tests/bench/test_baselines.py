@@ -1,8 +1,8 @@
 """Every baseline agrees with the numpy node-by-node one, which follows the equations.
 
-The structures are small and hand-made: random binary trees with shuffled node ids, a single
-leaf, a left-deep chain (caterpillar), a unary chain (every node one child, the other
-missing), and grids for the DAG-RNN. The numpy reference is itself checked against a direct
+The structures are small: random binary trees with shuffled node ids (made here), and from
+the project's generators a single leaf, left- and right-deep caterpillars, a chain (every
+node one child, the other missing) and grids for the DAG-RNN. The numpy reference is itself checked against a direct
 recursive evaluation for one tree per model.
 """
 
@@ -16,6 +16,7 @@ import pytest
 from benchmarks.baselines.common import (MODELS, OUTPUT_NAMES, canonical_model, plan_levels,
                                          random_weights)
 from benchmarks.baselines.numpy_nodes import make_numpy_nodes, sigmoid
+from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 
 HIDDEN = 8
@@ -46,45 +47,24 @@ def random_tree(leaves: int, rng: np.random.Generator) -> Structure:
     return tree(renumbered, int(permutation[frontier[0]]), rng)
 
 
-def caterpillar(leaves: int, rng: np.random.Generator) -> Structure:
-    """A left-deep chain: ((((w0 w1) w2) w3) ...)."""
-    children: list[list[int]] = [[-1, -1]]
-    current = 0
-    for _ in range(leaves - 1):
-        children.append([-1, -1])
-        children.append([current, len(children) - 1])
-        current = len(children) - 1
-    return tree(children, current, rng)
-
-
-def unary_chain(length: int, rng: np.random.Generator) -> Structure:
-    """Node t has the single child t - 1 on the left (its right child is missing)."""
-    children = [[-1, -1]] + [[t - 1, -1] for t in range(1, length)]
-    return tree(children, length - 1, rng)
-
-
 def grid(rows: int, columns: int, rng: np.random.Generator) -> Structure:
-    """An R x C grid: cell (i, j) = i*C + j with children [left, up], -1 on the border."""
-    children = [[i * columns + j - 1 if j > 0 else -1, (i - 1) * columns + j if i > 0 else -1]
-                for i in range(rows) for j in range(columns)]
-    features = rng.uniform(-1, 1, size=(rows * columns, HIDDEN)).astype(np.float32)
-    return Structure(children=np.array(children, dtype=np.int32),
-                     words=np.full(rows * columns, -1, dtype=np.int32),
-                     root=rows * columns - 1, features=features, kind="dag")
+    return generators.grid(rows, columns, HIDDEN, rng)
 
 
 def batches(model: str) -> dict[str, list[Structure]]:
+    """Few batches, each mixing shapes, so that the JAX tests compile few shapes."""
     rng = np.random.default_rng(7)
     if model == "dagrnn":
-        return {"grid 1x1": [grid(1, 1, rng)], "grid 3x4": [grid(3, 4, rng)],
-                "grid 1x5": [grid(1, 5, rng)],
-                "grids mixed": [grid(4, 4, rng), grid(2, 5, rng), grid(5, 1, rng)]}
-    return {"single leaf": [tree([[-1, -1]], 0, rng)],
-            "random tree": [random_tree(9, rng)],
-            "caterpillar": [caterpillar(6, rng)],
-            "unary chain": [unary_chain(5, rng)],
-            "mixed batch": [random_tree(13, rng), tree([[-1, -1]], 0, rng),
-                            caterpillar(4, rng), random_tree(2, rng), random_tree(20, rng)]}
+        return {"grid 1x1": [grid(1, 1, rng)],
+                "grids mixed": [grid(3, 4, rng), grid(1, 5, rng), grid(4, 4, rng),
+                                grid(5, 1, rng)]}
+    leaf = generators.single_leaf(rng, vocab_size=VOCABULARY)
+    return {"single leaf": [leaf],
+            "mixed batch": [random_tree(13, rng), leaf,
+                            generators.skewed(6, "left", rng, vocab_size=VOCABULARY),
+                            generators.skewed(4, "right", rng, vocab_size=VOCABULARY),
+                            generators.chain(5, rng, vocab_size=VOCABULARY),
+                            random_tree(2, rng), random_tree(20, rng)]}
 
 
 def weights_for(model: str) -> dict[str, np.ndarray]:
@@ -154,7 +134,7 @@ def test_numpy_reference_follows_the_equations(model: str) -> None:
 
 def test_level_plan_is_topological_and_covers_every_node() -> None:
     rng = np.random.default_rng(1)
-    structures = [random_tree(11, rng), caterpillar(5, rng), grid(3, 3, rng)]
+    structures = [random_tree(11, rng), generators.chain(4, rng), grid(3, 3, rng)]
     plan = plan_levels(structures)
     assert plan.num_rows == 1 + sum(s.num_nodes for s in structures)
     assert plan.bounds[0] == 1 and plan.bounds[-1] == plan.num_rows
@@ -208,3 +188,42 @@ def test_model_names_are_canonicalised() -> None:
     assert canonical_model("DAG-RNN") == "dagrnn"
     with pytest.raises(ValueError):
         canonical_model("transformer")
+
+
+# The OpenCL GEMM kernel of benchmarks.gemm (the seed of the compiler's fast kernels) and the
+# machine measurement: correctness only; their speed is reported by the benchmarks.
+
+def opencl_device():  # noqa: ANN201
+    pytest.importorskip("pyopencl")
+    from cortexlang.errors import EnvironmentProblem
+    from cortexlang.runtime.devices import select_device
+    try:
+        return select_device()
+    except EnvironmentProblem as problem:
+        pytest.skip(f"no working OpenCL device: {problem}")
+
+
+@pytest.mark.parametrize("rows, vectors, width, packed_a, local", [
+    (1, 2, 16, False, (1, 1)), (4, 2, 16, False, None), (6, 2, 8, True, (1, 1)),
+    (8, 1, 16, True, None), (3, 4, 4, False, (2, 2))])
+def test_gemm_kernel_matches_numpy(rows: int, vectors: int, width: int, packed_a: bool,
+                                   local: tuple[int, int] | None) -> None:
+    from benchmarks.gemm import GemmConfig, time_gemm
+    device = opencl_device()
+    rng = np.random.default_rng(5)
+    config = GemmConfig(rows, vectors, width, packed_a, 1, local)
+    for m, k, n in ((1, 8, 16), (7, 24, 40), (10, 64, 100)):
+        a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+        b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+        timing = time_gemm(device, config, a, b, warmup=0, repeats=1)
+        assert timing.max_error < 1e-5, (config, m, k, n)
+
+
+def test_measure_machine_quick_reports_positive_limits() -> None:
+    from benchmarks.machine import measure_machine
+    limits = measure_machine(opencl_device(), quick=True)
+    for value in (limits.peak_gflops, limits.fma_peak_gflops, limits.bandwidth_gbs,
+                  limits.read_bandwidth_gbs, limits.numpy_copy_gbs, limits.launch_wait_us,
+                  limits.enqueue_us, limits.numpy_sgemm_gflops):
+        assert value > 0
+    assert limits.quick and limits.device_name
