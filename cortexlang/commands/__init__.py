@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "weights",
     "devices",
     "compile",
+    "bench",
     "viz",
 )
 

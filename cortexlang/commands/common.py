@@ -136,6 +136,8 @@ def add_compiler_options(parser: argparse.ArgumentParser) -> None:
                             "dense_intermediates, fuse_levels, persist_weights, unroll")
     group.add_argument("--no-cache", action="store_true",
                        help="rebuild the OpenCL kernels instead of using the build cache")
+    group.add_argument("--node-tile", metavar="N", type=int,
+                       help="nodes each work-item computes together (default 4)")
 
 
 def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -146,13 +148,20 @@ def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     settings += [("disable", name) for name in args.disable]
     if args.no_cache:
         settings.append(("cache", "off"))
+    if args.node_tile is not None:
+        settings.append(("node_tile", str(args.node_tile)))
     return tuple(settings)
 
 
 def compiler_options(args: argparse.Namespace) -> Options:
     """The compiler Options for the options of `add_compiler_options` (usage errors for
     unknown optimisation names)."""
+    from dataclasses import replace
+
     from cortexlang.passes.pipeline import Options
 
     options = Options.level(args.opt_level) if args.opt_level is not None else Options()
-    return options.without(*args.disable)
+    options = options.without(*args.disable)
+    if args.node_tile is not None:
+        options = replace(options, node_tile=max(1, args.node_tile))
+    return options

@@ -178,7 +178,7 @@ def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, str]) -> R
     for state, name in rule.results:
         plan.stores.setdefault(name, []).append(result_buffer[state])
         plan.buffers.setdefault(name, result_buffer[state])
-    for name in materialised:
+    for name in (op.name for op in rule.ops if op.name in materialised):  # source order
         if name not in plan.buffers:
             buffer = f"temp:{rule.kind}_{name}"
             plan.buffers[name] = buffer

@@ -215,6 +215,15 @@ class CompileResult:
     seconds: float
 
 
+def _changed(before: Any, after: Any) -> bool:
+    """Did a step change the IR? A pass that only records why it did not apply has not."""
+    if after is before:
+        return False
+    if type(after) is type(before) and hasattr(after, "notes"):
+        return replace(after, notes=()) != replace(before, notes=())
+    return True
+
+
 def run_pipeline(program: checked.CheckedProgram, options: Options | None = None,
                  limits: DeviceLimits | None = None,
                  instruments: Sequence[Instrument] = (),
@@ -244,7 +253,7 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
         except Exception as error:  # a bug in the step, not a user mistake
             raise InternalError(step.name, f"{type(error).__name__}: {error}") from error
         seconds = time.perf_counter() - begin
-        changed = result is not ir
+        changed = _changed(ir, result)
         ir = result
         products[step.stage] = ir
         for instrument in instruments:

@@ -73,6 +73,14 @@ class _Run:
 Launch = tuple[str, int, int, tuple[int, ...], "tuple[int, ...] | None"]
 
 
+def first_fused_batch(kernels: KernelProgram, batch_len: np.ndarray) -> int:
+    """The batch from which the persistent kernel takes over: the first narrow one."""
+    if kernels.strategy != "hybrid":
+        return len(batch_len)
+    narrow = np.flatnonzero(batch_len < kernels.fuse_below)
+    return int(narrow[0]) if narrow.size else len(batch_len)
+
+
 def launch_plan(kernels: KernelProgram, batch_len: np.ndarray, num_leaf_batches: int,
                 num_heads: int, first_fused: int) -> list[Launch]:
     """Every launch of a run in order: (kernel, batch or -1, nodes, global size, local size).
@@ -270,20 +278,11 @@ class CompiledModel:
                              hint="raise the vocabulary size with -D V=...",
                              error_class=InputError)
 
-    def _first_fused(self, run: _Run) -> int:
-        """The batch from which the persistent kernel takes over (the first narrow one)."""
-        kernels = self.result.kernels
-        batches = len(run.linearized.batch_start)
-        if kernels.strategy != "hybrid":
-            return batches
-        narrow = np.flatnonzero(run.linearized.batch_len < kernels.fuse_below)
-        return int(narrow[0]) if narrow.size else batches
-
     def _launch(self, run: _Run) -> None:
         """Enqueue every launch of the run (see `launch_plan`), then record the count."""
         kernels = self.result.kernels
         linearized = run.linearized
-        first_fused = self._first_fused(run)
+        first_fused = first_fused_batch(kernels, linearized.batch_len)
         scalars = {"num_leaf_batches": run.num_leaf_batches,
                    "num_batches": len(linearized.batch_start),
                    "num_leaves": linearized.num_leaves, "zero_row": run.zero_row,

@@ -1,0 +1,81 @@
+"""`cortexlang bench`: latency of the compiled models against the baselines, measured here.
+
+    --models M [M ...]   treelstm treegru treefc mvrnn dagrnn (default: all five)
+    --hidden H [H ...]   hidden sizes (default 256 512; MV-RNN runs at a quarter)
+    --batch B [B ...]    structures per batch (default 1 10)
+    --quick              a few seconds: TreeLSTM and DAG-RNN at H=64 (what CI runs)
+    --trees FILE         trees to run on (default: SST test trees beside the checkout, else
+                         the bundled SST-shaped sample)
+    --json FILE          one record per measured cell
+    --chart FILE         a PNG of latency per cell (default bench.png beside --json, if any)
+
+It measures the device's own limits first (peak GFLOP/s of a good matrix product, memory
+bandwidth, launch latency) so that every cell can be compared with its floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cortexlang import atomic
+from cortexlang.commands import Command
+from cortexlang.commands.common import stderr_console, stdout_console
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from cortexlang.bench.suite import MODELS
+
+    parser.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL")
+    parser.add_argument("--hidden", nargs="+", type=int, metavar="H")
+    parser.add_argument("--batch", nargs="+", type=int, metavar="B")
+    parser.add_argument("--quick", action="store_true", help="a few seconds, for CI")
+    parser.add_argument("--trees", metavar="FILE", help="trees to run on")
+    parser.add_argument("--device", metavar="SPEC", help="OpenCL device")
+    parser.add_argument("--passes", type=int, metavar="N", help="timed passes over the batches")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="time cortexlang and the interpreter only")
+    parser.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
+    parser.add_argument("--json", metavar="FILE", help="write one record per cell")
+    parser.add_argument("--chart", metavar="FILE", help="write a PNG chart")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from cortexlang.bench.report import print_report, write_chart
+    from cortexlang.bench.suite import BenchConfig, run_bench
+
+    config = BenchConfig.quick_config() if args.quick else BenchConfig()
+    changes = {"models": args.models, "hiddens": args.hidden, "batches": args.batch,
+               "passes": args.passes}
+    config = replace(config, **{key: tuple(value) if isinstance(value, list) else value
+                                for key, value in changes.items() if value},
+                     trees=args.trees, device=args.device,
+                     baselines=not args.no_baselines, ablation=not args.no_ablation)
+    errors = stderr_console()
+    report = run_bench(config, log=lambda line: errors.print(line, markup=False))
+    console = stdout_console()
+    console.width = max(console.width, 200)  # the tables are wide; never squeeze their numbers
+    print_report(report, console)
+    for target in (args.json, args.chart):
+        if target:
+            Path(target).resolve().parent.mkdir(parents=True, exist_ok=True)
+    if args.json:
+        atomic.write_text(args.json, report.to_json() + "\n")
+    chart = args.chart or (str(Path(args.json).with_suffix(".png")) if args.json else None)
+    if chart:
+        written = write_chart(report, chart)
+        errors.print(f"chart: {written}" if written else
+                     "chart skipped: matplotlib is not installed (make bench installs it)",
+                     markup=False)
+    return 0
+
+
+COMMAND = Command(
+    name="bench",
+    summary="measure latency against baselines, the machine's limits and an ablation",
+    configure=configure,
+    execute=execute,
+    description=__doc__ or "",
+)

@@ -1,0 +1,35 @@
+"""`cortexlang bench --quick` runs end to end and writes the records other tools read.
+
+No timing is asserted: only that every cell was measured and reported consistently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cortexlang.cli import main
+
+REQUIRED = {"model", "hidden", "batch", "impl", "median_ms", "p10_ms", "p90_ms", "gflops",
+            "floor_ms"}
+
+
+@pytest.mark.usefixtures("opencl_device")
+def test_quick_bench_writes_records_and_tables(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results" / "bench.json"
+    assert main(["bench", "--quick", "--models", "treefc", "--batch", "1", "10",
+                 "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    assert records and all(REQUIRED <= set(record) for record in records)
+    implementations = {record["impl"] for record in records}
+    assert {"cortexlang", "interp", "numpy-nodes"} <= implementations
+    for record in records:
+        assert record["model"] == "treefc" and record["hidden"] == 64
+        assert 0 < record["p10_ms"] <= record["median_ms"] <= record["p90_ms"]
+        assert record["gflops"] > 0 and record["floor_ms"] > 0
+    assert {(r["batch"], r["impl"]) for r in records} >= {(1, "cortexlang"), (10, "cortexlang")}
+    shown = capsys.readouterr().out
+    assert "latency per batch" in shown and "ablation" in shown
+    assert "all on" in shown and "fuse_operators" in shown
