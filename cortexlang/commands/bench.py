@@ -16,6 +16,7 @@ bandwidth, launch latency) so that every cell can be compared with its floor.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from pathlib import Path
 
 from cortexlang import atomic
@@ -49,9 +50,9 @@ def execute(args: argparse.Namespace) -> int:
     config = BenchConfig.quick_config() if args.quick else BenchConfig()
     changes = {"models": args.models, "hiddens": args.hidden, "batches": args.batch,
                "passes": args.passes}
-    config = replace(config, **{key: tuple(value) if isinstance(value, list) else value
-                                for key, value in changes.items() if value},
-                     trees=args.trees, device=args.device,
+    overrides: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                                 for key, value in changes.items() if value}
+    config = replace(config, **overrides, trees=args.trees, device=args.device,
                      baselines=not args.no_baselines, ablation=not args.no_ablation)
     errors = stderr_console()
     report = run_bench(config, log=lambda line: errors.print(line, markup=False))

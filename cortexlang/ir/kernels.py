@@ -103,8 +103,8 @@ def format_kernels(program: KernelProgram) -> str:
         for label, _, phases in kernel.sections:
             lines.append(f"  section {label}: phases {len(phases)}")
     lines.append("launches per run:")
-    for kernel, over in program.launches:
-        lines.append(f"  {kernel}: {over}")
+    for kernel_name, over in program.launches:
+        lines.append(f"  {kernel_name}: {over}")
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +117,6 @@ def verify_kernels(program: KernelProgram) -> None:
                 raise InternalError("verify_kernels", f"{kernel.name} uses undeclared {buffer}")
         if kernel.units < 1 or kernel.node_tile < 1:
             raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
-    for kernel, _ in program.launches:
-        if kernel not in names:
-            raise InternalError("verify_kernels", f"launch of unknown kernel {kernel}")
+    for kernel_name, _ in program.launches:
+        if kernel_name not in names:
+            raise InternalError("verify_kernels", f"launch of unknown kernel {kernel_name}")

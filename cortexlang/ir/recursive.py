@@ -155,13 +155,13 @@ def format_recursive(program: RecursiveProgram) -> str:
     if program.table_rule is not None:
         lines.append(f"leaf tables (computed once per weights, {program.table_rows} tokens):")
         lines.extend(format_op(op) for op in program.table_rule.ops)
-        for state, result in program.table_rule.results:
-            lines.append(f"  table leaf_{state} <- {result}")
+        for state_name, result in program.table_rule.results:
+            lines.append(f"  table leaf_{state_name} <- {result}")
     for rule in program.rules():
         lines.append(f"rule {rule.kind}(node):")
         lines.extend(format_op(op) for op in rule.ops)
-        for state, result in rule.results:
-            lines.append(f"  state {state} <- {result}")
+        for state_name, result in rule.results:
+            lines.append(f"  state {state_name} <- {result}")
     for output in program.outputs:
         lines.append(f"output {output.name}[{output.selector}]")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ def evaluate_ops(ops: Sequence[Op], source: Callable[[Op], np.ndarray],
     values: dict[str, np.ndarray] = dict(known)
     for op in ops:
         args = [values[arg] for arg in op.args]
+        value: Any
         if op.kind == "const":
             value = np.full(op.shape, op.attr("value"), dtype=dtype)
         elif op.kind == "unary":
@@ -83,6 +85,7 @@ def evaluate_tables(program: RecursiveProgram, weights: Mapping[str, np.ndarray]
     for op in rule.ops:
         args = [values[arg] for arg in op.args]
         lifted = [arg in batched for arg in op.args]
+        value: Any
         if op.kind == "const":
             value = np.full(op.shape, op.attr("value"), dtype=dtype)
         elif op.kind == "param":
@@ -229,8 +232,8 @@ def run_recursive(program: RecursiveProgram, structures: Sequence[Structure],
         for node in _topological_order(structure):
             rule: RuleProgram = program.leaf if sources.count[node] == 0 else program.internal
             values = evaluate_ops(rule.ops, partial(_at, sources, node), uniforms, dtype)
-            for state, result in rule.results:
-                sources.states[state][node] = values[result]
+            for state_name, result in rule.results:
+                sources.states[state_name][node] = values[result]
         for state in program.states:
             state_rows[state.name].extend(sources.state(state.name, node)
                                           for node in range(structure.num_nodes))

@@ -8,6 +8,7 @@ internal rule, where every child state is zero: `U @ h_sum` with `h_sum = 0` dis
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -15,12 +16,12 @@ import numpy as np
 from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.rewrite import rewrite_rule
 
-_UNARY = {
+_UNARY: dict[str, Callable[[float], float | None]] = {
     "neg": lambda x: -x, "sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)),
     "tanh": math.tanh, "relu": lambda x: max(x, 0.0), "exp": math.exp,
     "log": lambda x: math.log(x) if x > 0 else None,
 }
-_BINARY = {
+_BINARY: dict[str, Callable[[float, float], float | None]] = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b if b != 0 else None, "max": max,
     "lt": lambda a, b: float(a < b), "le": lambda a, b: float(a <= b),

@@ -363,7 +363,7 @@ class Evaluator:
             if lhs_op.kind == "param" and self.plan.buffers.get(lhs_name) is None:
                 # Weights are stored transposed: at each k, consecutive output rows (units)
                 # sit at consecutive addresses, so neighbouring units load them together.
-                lhs = L.Load(f"param_t:{lhs_op.attr('param')}",
+                lhs: L.Expr = L.Load(f"param_t:{lhs_op.attr('param')}",
                              iadd(imul(column, iconst(lhs_op.shape[0])), index.dims[0]))
             else:
                 lhs_index = Index((index.dims[0], column), index.low, index.high)
@@ -497,8 +497,9 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
             otherwise = (internal_phases[phase],) if phase < len(internal_phases) else ()
             merged.append(L.Phase("node", phase, (L.If(is_leaf, then, otherwise),),
                                   tuple(s for p in then + otherwise for s in p.stores)))
-        lets = tuple({**leaf_lets, **internal_lets}.values())
-        node_loop = L.Loop("node", node_range[0], node_range[1], "nodes", lets + tuple(merged))
+        merged_lets = tuple({**leaf_lets, **internal_lets}.values())
+        node_loop = L.Loop("node", node_range[0], node_range[1], "nodes",
+                           merged_lets + tuple(merged))
         body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,)))
     if program.heads is not None:
         head_buffer = {name: f"output:{name}" for name, _ in program.heads.results}
@@ -575,9 +576,9 @@ def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
     for op in program.uniforms:
         buffers.append(L.Buffer(f"uniform:{op.name}", "uniform", "one", _size(op.shape)))
     if program.table_rule is not None:
-        for state, _ in program.table_rule.results:
-            buffers.append(L.Buffer(f"uniform:leaf_{state}", "uniform", "vocab",
-                                    _size(program.state_shape(state))))
+        for table_state, _ in program.table_rule.results:
+            buffers.append(L.Buffer(f"uniform:leaf_{table_state}", "uniform", "vocab",
+                                    _size(program.state_shape(table_state))))
     for state in program.states:
         buffers.append(L.Buffer(f"state:{state.name}", "state", "nodes", _size(state.shape)))
     for item in program.inputs:

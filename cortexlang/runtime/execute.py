@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyopencl as cl
@@ -140,7 +141,7 @@ class CompiledModel:
                             for kernel in result.kernels.kernels}
         self.index_names = index_buffers(result.kernels)
         self.node_capacity = 0
-        self.bound_args: dict[str, list[object]] = {}
+        self.bound_args: dict[str, list[Any]] = {}
         self.kernel_buffers = {buffer.name for buffer in result.kernels.buffers}
         self.buffers: dict[str, cl.Buffer] = {}
         self.capacity: dict[str, int] = {}
@@ -288,7 +289,7 @@ class CompiledModel:
                    "num_leaves": linearized.num_leaves, "zero_row": run.zero_row,
                    "num_heads": len(run.head_nodes), "b": 0, "first_fused": first_fused}
         for kernel in kernels.kernels:
-            arguments: list[object] = [self.buffers[name]
+            arguments: list[Any] = [self.buffers[name]
                                        for name in self.kernel_args[kernel.name]]
             arguments += [np.int32(scalars[name]) for name in SCALAR_ARGS]
             arguments += [np.int32(run.offsets[name]) for name in self.index_names]
@@ -306,7 +307,7 @@ class CompiledModel:
             self._record(name, batch, count, event)
         self.last_launches = len(plan)
 
-    def _set_args(self, name: str, arguments: list[object]) -> None:
+    def _set_args(self, name: str, arguments: list[Any]) -> None:
         """Set only the arguments that differ from the last run's (each call costs)."""
         kernel = self.kernels[name]
         previous = self.bound_args.get(name)
