@@ -16,8 +16,8 @@ bandwidth, launch latency) so that every cell can be compared with its floor.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from cortexlang import atomic
 from cortexlang.commands import Command

@@ -69,6 +69,12 @@ def declared_sizes(name: str) -> tuple[str, ...]:
     return tuple(size.name for size in parse_file(example_path(name)).sizes)
 
 
+@functools.cache
+def declared_values(name: str) -> dict[str, int]:
+    """The sizes of an example as written in its file."""
+    return dict(load_program(str(example_path(name))).sizes)
+
+
 def example_sizes(name: str, **sizes: int) -> dict[str, int]:
     """SMALL_SIZES restricted to what the example declares, then `sizes` on top."""
     chosen = {key: value for key, value in SMALL_SIZES.items() if key in declared_sizes(name)}
