@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyopencl as cl
 
+from cortexlang.backends import merge_outputs
 from cortexlang.codegen.opencl import SCALAR_ARGS, index_buffers
 from cortexlang.errors import InputError, user_error
 from cortexlang.inputs.structure import Structure
@@ -120,6 +121,26 @@ def launch_plan(kernels: KernelProgram, batch_len: np.ndarray, num_leaf_batches:
                 plan.append((name, batch, count, (units, tiles),
                              None if local is None else (local, 1)))
     return plan
+
+
+def chunk_structures(structures: Sequence[Structure],
+                     max_nodes: int) -> list[Sequence[Structure]]:
+    """Consecutive runs of whole structures of at most `max_nodes` nodes each (a structure
+    larger than that on its own is an InputError: it cannot be split)."""
+    chunks: list[Sequence[Structure]] = []
+    start, nodes = 0, 0
+    for index, structure in enumerate(structures):
+        if structure.num_nodes > max_nodes:
+            raise user_error("E0557", f"structure {index} has {structure.num_nodes} nodes; the "
+                             f"device holds at most {max_nodes} in one run",
+                             hint="use a device with more memory, or a smaller hidden size",
+                             error_class=InputError)
+        if nodes + structure.num_nodes > max_nodes:
+            chunks.append(structures[start:index])
+            start, nodes = index, 0
+        nodes += structure.num_nodes
+    chunks.append(structures[start:])
+    return chunks
 
 
 class CompiledModel:
@@ -354,14 +375,34 @@ class CompiledModel:
         self.queue.finish()
         return states, heads
 
+    def max_nodes(self) -> int:
+        """How many nodes one run may hold: every node-indexed buffer must fit one
+        allocation, and all of them together half the device's memory."""
+        info = self.device.info
+        row_bytes = [4 * buffer.row_size for buffer in self.result.kernels.buffers
+                     if buffer.rows == "nodes" and buffer.role != "index"]
+        if not row_bytes:
+            return 1 << 30
+        by_allocation = (info.max_mem_alloc_size or 1 << 62) // max(row_bytes)
+        by_memory = (info.global_mem_size or 1 << 62) // 2 // (sum(row_bytes) + 64)
+        return max(1, int(min(by_allocation, by_memory)) - 1)
+
     def run(self, structures: Sequence[Structure], *, states: bool = True) -> Outputs:
         """Compute every state and output for `structures` (weights must be bound).
 
         With `states` False only the outputs are read back (what a latency measurement
         should include) and `Outputs.states` is empty. On a queue created with profiling,
-        `last_profile` then lists every launch's times."""
+        `last_profile` then lists every launch's times. Inputs larger than the device's
+        memory allows run in chunks of whole structures, joined as one result."""
         if not self.weights_bound:
             raise RuntimeError("bind_weights must be called before run")
+        limit = self.max_nodes()
+        if sum(structure.num_nodes for structure in structures) > limit:
+            return merge_outputs([self._run_chunk(chunk, states)
+                                  for chunk in chunk_structures(structures, limit)])
+        return self._run_chunk(structures, states)
+
+    def _run_chunk(self, structures: Sequence[Structure], states: bool) -> Outputs:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         run = self._prepare(structures)
