@@ -22,7 +22,7 @@ HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from compiler_support import FLOOR, MAX_ERRORS, RELATIVE_TOLERANCE  # noqa: E402
+from compiler_support import FLOOR, MAX_ERRORS, RELATIVE_TOLERANCE, SWEEP_STATS  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,11 +37,13 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for what, outcome, seconds in SWEEP_STATS:
+        terminalreporter.write_line(f"sweep: {what}: {outcome} ({seconds:.1f} s)")
     if not MAX_ERRORS:
         return
-    terminalreporter.section("compiled vs interpreter: largest error per model")
+    terminalreporter.section("largest error against the interpreter, per model")
     terminalreporter.write_line(f"error = |compiled - interpreter| / max(|interpreter|, "
                                 f"{FLOOR:g}); bound {RELATIVE_TOLERANCE:g}")
     for model in sorted(MAX_ERRORS):
         error, label = MAX_ERRORS[model]
-        terminalreporter.write_line(f"  {model:<20} {error:.2e}   ({label})")
+        terminalreporter.write_line(f"  {model:<32} {error:.2e}   ({label})")

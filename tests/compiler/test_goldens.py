@@ -11,9 +11,10 @@ changes any stage shows up here as a diff to review; regenerate with
 (the option lives in tests/frontend/conftest.py; naming that file loads it) and read
 `git diff tests/golden` before committing.
 
-The texts are made in a child process with PYTHONHASHSEED=0: today the loop IR's order of
-temporaries depends on the hash seed (see `test_stage_text_does_not_depend_on_the_hash_seed`,
-an expected failure until that is fixed), and a golden must not flip from run to run.
+The texts are made in a child process with PYTHONHASHSEED=0, so that a golden cannot flip
+from run to run; `test_stage_text_does_not_depend_on_the_hash_seed` checks separately that
+the text is the same under every seed (lower_loops once ordered temporaries by iterating a
+set).
 """
 
 from __future__ import annotations
@@ -123,16 +124,14 @@ def test_the_goldens_cover_every_example() -> None:
         sorted(EXAMPLE_NAMES)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: lower_loops.plan_rule iterates the set "
-                   "`materialised`, so the order of temporaries (buffers, stores, Lets) and the "
-                   "OpenCL source of TreeGRU and MV-RNN depend on PYTHONHASHSEED")
-def test_stage_text_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
-    """The same program compiles to the same text in every process (so dumps are reproducible
-    and the kernel cache, keyed by the source, hits across runs). Hash seeds 0 and 2 order
-    the temporaries of both models differently today."""
-    names = ("mvrnn", "treegru")
-    first = dump_in_child(tmp_path / "seed0", hash_seed=0, names=names)
-    second = dump_in_child(tmp_path / "seed2", hash_seed=2, names=names)
-    for name in names:
-        for file_name, text in first[name].items():
-            assert second[name][file_name] == text, f"{name}/{file_name} depends on the seed"
+def test_stage_text_does_not_depend_on_the_hash_seed(
+        tmp_path: Path, stage_texts: dict[str, dict[str, str]]) -> None:
+    """The same program compiles to the same text in every process, so dumps are reproducible
+    and the kernel cache, keyed by the source, hits across runs. (Hash seeds 0 and 2 once
+    ordered the temporaries of TreeGRU and MV-RNN differently.)"""
+    for seed in (1, 2, 5):
+        other = dump_in_child(tmp_path / f"seed{seed}", hash_seed=seed)
+        for name, texts in stage_texts.items():
+            for file_name, text in texts.items():
+                assert other[name][file_name] == text, \
+                    f"{name}/{file_name} differs under PYTHONHASHSEED={seed}"

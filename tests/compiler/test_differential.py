@@ -1,0 +1,169 @@
+"""Every compiled configuration agrees with the reference interpreter.
+
+For every example model: the standard option sets (all on, all off, -O0..-O3, each
+optimisation off alone; slow: each one on alone and a fixed sample of other subsets), node
+tiles 1, 2 and 8 (4 is the default everywhere else; four models in the fast tier), every
+shape class of its structure kind with all optimisations and with none, SST test trees, batches
+of 1, 10 and 1000 structures, a chain of 10,000 nodes, and the declared (full) sizes. The
+exhaustive products of all the switches are in test_option_products.py. Tolerance and error
+measure: compiler_support.py.
+
+Building OpenCL on a CPU driver costs seconds per distinct kernel, so the `slow` tier holds
+the option sets that mostly build programs nobody runs by default; CI runs both tiers.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+import pytest
+from compiler_support import (
+    DECLARED_SIZE_FLOOR,
+    EXAMPLE_NAMES,
+    SST_TEST,
+    Options,
+    declared_values,
+    example_sizes,
+    grid,
+    mixed_batch,
+    padded,
+    random_batch,
+    shape_classes,
+    small_example,
+    sst_test_trees,
+    standard_option_sets,
+    vocabulary,
+)
+from differential import Differential, Inputs
+
+from cortexlang.inputs import generators
+from cortexlang.runtime.execute import device_limits
+
+pytestmark = pytest.mark.opencl
+
+TREE_MODELS = tuple(name for name in EXAMPLE_NAMES
+                    if small_example(name).structure.kind in ("binary_tree", "tree"))
+
+
+@pytest.fixture(scope="module")
+def differential(opencl_device) -> Differential:  # type: ignore[no-untyped-def]
+    return Differential(opencl_device, device_limits(opencl_device))
+
+
+@functools.cache
+def mixed_inputs(name: str) -> Inputs:
+    return Inputs("mixed batch", mixed_batch(small_example(name)))
+
+
+def sample_seed(name: str) -> int:
+    """A stable seed per model for its sample of option subsets."""
+    return zlib.crc32(name.encode())
+
+
+STANDARD = {name: standard_option_sets(sample=3, seed=sample_seed(name))
+            for name in EXAMPLE_NAMES}
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("name", "label"), [
+    pytest.param(name, label, marks=[SLOW] if slow else [])
+    for name in EXAMPLE_NAMES for label, (_, slow) in STANDARD[name].items()])
+def test_option_set_agrees_with_the_interpreter(differential: Differential, name: str,
+                                                label: str) -> None:
+    options, _ = STANDARD[name][label]
+    differential.check(name, small_example(name), options, mixed_inputs(name), label=label)
+
+
+TILE_MODELS = ("treelstm", "childsum_treelstm", "mvrnn", "dagrnn")
+
+
+@pytest.mark.parametrize("node_tile", [1, 2, 8])
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[] if name in TILE_MODELS else
+                                               [SLOW]) for name in EXAMPLE_NAMES])
+def test_node_tile_agrees_with_the_interpreter(differential: Differential, name: str,
+                                               node_tile: int) -> None:
+    """Tile 4 is the default, run by every other test."""
+    options = Options(node_tile=node_tile)
+    differential.check(name, small_example(name), options, mixed_inputs(name))
+
+
+def _shape_cases() -> list[tuple[str, str]]:
+    return [(name, shape) for name in EXAMPLE_NAMES
+            for shape in shape_classes(small_example(name))]
+
+
+@pytest.mark.parametrize("options", [Options(), Options.level(0)], ids=["all-on", "O0"])
+@pytest.mark.parametrize(("name", "shape"), _shape_cases())
+def test_shape_class_agrees_with_the_interpreter(differential: Differential, name: str,
+                                                 shape: str, options: Options) -> None:
+    program = small_example(name)
+    structures = shape_classes(program)[shape]
+    differential.check(name, program, options, Inputs(shape, structures))
+
+
+@pytest.mark.skipif(not SST_TEST.exists(), reason=f"no SST test split at {SST_TEST}")
+@pytest.mark.parametrize("options", [Options(), Options().without("fuse_levels")],
+                         ids=["all-on", "level-strategy"])
+@pytest.mark.parametrize("name", TREE_MODELS)
+def test_sst_trees_agree_with_the_interpreter(differential: Differential, name: str,
+                                              options: Options) -> None:
+    """The first 200 trees of the SST test split, read by the project's PTB reader."""
+    program = small_example(name)
+    trees = [padded(tree, program.structure.max_children)
+             for tree in sst_test_trees(vocabulary(program), 200)]
+    differential.check(name, program, options, Inputs("SST test[:200]", trees))
+
+
+@pytest.mark.parametrize("count", [1, 10, 1000])
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_batch_size_agrees_with_the_interpreter(differential: Differential, name: str,
+                                                count: int) -> None:
+    program = small_example(name)
+    structures = random_batch(program, count, seed=count)
+    differential.check(name, program, Options(), Inputs(f"{count} random", structures))
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_a_chain_of_ten_thousand_nodes(differential: Differential, name: str) -> None:
+    """10,000 levels of one node each: the deepest input of its size."""
+    program = small_example(name)
+    kind = program.structure.kind
+    length = 10_000
+    if kind == "dag":
+        chain = grid(1, length, program.inputs[0].shape[0], seed=3)
+    elif kind == "sequence":
+        chain = generators.sequence(length, rng=3, vocab_size=vocabulary(program))
+    else:
+        chain = padded(generators.chain(length, rng=3, vocab_size=vocabulary(program)),
+                       program.structure.max_children)
+    differential.check(name, program, Options(), Inputs("chain of 10,000", [chain]))
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_declared_sizes_agree_with_the_interpreter(differential: Differential,
+                                                   name: str) -> None:
+    """The model as written (H = 256 ...): wide vectors, weights too large to persist, with
+    the project's own weights (see WEIGHT_SCALE) and the declared-size floor."""
+    program = small_example(name, **declared_values(name))
+    differential.check(name, program, Options(), Inputs("declared sizes", mixed_batch(
+        program)[:6]), scale=1.0, floor=DECLARED_SIZE_FLOOR)
+
+
+def test_the_mixed_batches_exercise_both_halves_of_the_hybrid_strategy(
+        differential: Differential) -> None:
+    """Hybrid plans launch wide batches level by level and fuse the narrow rest; the test
+    inputs must contain both kinds of batch for the default node tile."""
+    from differential import widest_batches
+
+    for name in EXAMPLE_NAMES:
+        program = small_example(name)
+        result = differential.compile(program, Options())
+        lengths = widest_batches(mixed_inputs(name).structures, program.structure.max_children)
+        below = result.kernels.fuse_below
+        assert lengths.max() >= below > lengths.min(), (name, below, lengths.tolist())
+
+
+def test_example_sizes_are_small() -> None:
+    for name in EXAMPLE_NAMES:
+        assert example_sizes(name).get("H", 8) <= 8
