@@ -164,6 +164,8 @@ def format_recursive(program: RecursiveProgram) -> str:
             lines.append(f"  state {state_name} <- {result}")
     for output in program.outputs:
         lines.append(f"output {output.name}[{output.selector}]")
+    for step, note in program.notes:
+        lines.append(f"note {step}: {note}")
     return "\n".join(lines) + "\n"
 
 

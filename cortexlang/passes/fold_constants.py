@@ -99,7 +99,8 @@ def fold_constants(program: RecursiveProgram) -> RecursiveProgram:
     before = sum(len(rule.ops) for rule in program.rules())
     after = sum(len(rule.ops) for rule in rules.values())
     if all(rules[rule.kind] is rule for rule in program.rules()):
-        return program
+        return replace(program, notes=program.notes + (
+            ("fold_constants", "not applied: no operator has constant operands"),))
     return replace(program, leaf=rules["leaf"], internal=rules["internal"],
                    heads=rules.get("heads"),
                    notes=program.notes + (("fold_constants",

@@ -36,7 +36,8 @@ def hoist_invariants(program: RecursiveProgram) -> RecursiveProgram:
 
     rules = {rule.kind: rewrite_rule(rule, hoist_rule(rule.kind)) for rule in program.rules()}
     if hoisted == 0:
-        return program
+        return replace(program, notes=program.notes + (
+            ("hoist_invariants", "not applied: every computed operator depends on the node"),))
     return replace(program, leaf=rules["leaf"], internal=rules["internal"],
                    heads=rules.get("heads"), uniforms=tuple(uniforms.values()),
                    notes=program.notes + (("hoist_invariants",
