@@ -32,6 +32,8 @@ from cortexlang.runtime.devices import Device
 from cortexlang.runtime.linearize import Linearized, linearize
 
 BUILD_OPTIONS = ("-cl-mad-enable",)
+# A run of fewer than this many times the kernel program's `fuse_below` nodes is one launch.
+SMALL_RUN_FACTOR = 4
 
 
 def device_limits(device: Device) -> DeviceLimits:
@@ -76,9 +78,12 @@ Launch = tuple[str, int, int, tuple[int, ...], "tuple[int, ...] | None"]
 
 
 def first_fused_batch(kernels: KernelProgram, batch_len: np.ndarray) -> int:
-    """The batch from which the persistent kernel takes over: the first narrow one."""
+    """The batch from which the persistent kernel takes over: the first narrow one, or the
+    first batch of all when the whole run is small (it is then one launch)."""
     if kernels.strategy != "hybrid":
         return len(batch_len)
+    if int(batch_len.sum()) < SMALL_RUN_FACTOR * kernels.fuse_below:
+        return 0
     narrow = np.flatnonzero(batch_len < kernels.fuse_below)
     return int(narrow[0]) if narrow.size else len(batch_len)
 
