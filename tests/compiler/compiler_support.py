@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -382,10 +382,6 @@ def sst_test_trees(vocab_size: int, count: int) -> tuple[Structure, ...]:
     return loaded.structures[:count]
 
 
-def size_of(structures: Sequence[Structure]) -> int:
-    return sum(structure.num_nodes for structure in structures)
-
-
 # -- comparison ------------------------------------------------------------------------------
 
 
@@ -461,7 +457,3 @@ def options_summary(group: Sequence[Options], limit: int = 4) -> str:
     shown = ", ".join(option_label(options) for options in group[:limit])
     more = f" and {len(group) - limit} more" if len(group) > limit else ""
     return f"{shown}{more}"
-
-
-def as_mapping(options: Options) -> Mapping[str, bool]:
-    return {name: getattr(options, name) for name in Options.names()}

@@ -10,7 +10,7 @@ linearizer. The runtime's build cache then shares the driver's work between test
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,6 +108,3 @@ def widest_batches(structures: Sequence[Structure], max_children: int) -> np.nda
 
     return np.asarray(linearize(structures, max_children=max_children,
                                 dynamic_batching=True).batch_len)
-
-
-Check = Callable[[str, CheckedProgram, Options, Inputs], float]

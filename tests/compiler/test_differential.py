@@ -24,7 +24,6 @@ from compiler_support import (
     SST_TEST,
     Options,
     declared_values,
-    example_sizes,
     grid,
     mixed_batch,
     padded,
@@ -38,6 +37,7 @@ from compiler_support import (
 from differential import Differential, Inputs
 
 from cortexlang.inputs import generators
+from cortexlang.runtime.devices import Device
 from cortexlang.runtime.execute import device_limits
 
 pytestmark = pytest.mark.opencl
@@ -47,7 +47,7 @@ TREE_MODELS = tuple(name for name in EXAMPLE_NAMES
 
 
 @pytest.fixture(scope="module")
-def differential(opencl_device) -> Differential:  # type: ignore[no-untyped-def]
+def differential(opencl_device: Device) -> Differential:
     return Differential(opencl_device, device_limits(opencl_device))
 
 
@@ -162,8 +162,3 @@ def test_the_mixed_batches_exercise_both_halves_of_the_hybrid_strategy(
         lengths = widest_batches(mixed_inputs(name).structures, program.structure.max_children)
         below = result.kernels.fuse_below
         assert lengths.max() >= below > lengths.min(), (name, below, lengths.tolist())
-
-
-def test_example_sizes_are_small() -> None:
-    for name in EXAMPLE_NAMES:
-        assert example_sizes(name).get("H", 8) <= 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from compiler_support import (
@@ -14,7 +15,8 @@ from compiler_support import (
     stage_before,
 )
 
-from cortexlang.ir.recursive import Op, verify_recursive
+from cortexlang.ir.checked import CheckedProgram
+from cortexlang.ir.recursive import Op, RecursiveProgram, verify_recursive
 from cortexlang.passes.fold_constants import fold_constants, fold_op
 from cortexlang.passes.pipeline import Options
 
@@ -44,7 +46,7 @@ rule leaf(node):
 """
 
 
-def _sum_tree_before():  # type: ignore[no-untyped-def]
+def _sum_tree_before() -> tuple[CheckedProgram, RecursiveProgram]:
     program = program_from_source(SUM_TREE, "sumtree.cx")
     return program, stage_before(program, "fold_constants")
 
@@ -66,10 +68,13 @@ def test_the_derived_leaf_loses_its_product_with_zero_children() -> None:
     assert_same_meaning(program, before, after)
 
 
-def test_nothing_to_fold_returns_the_same_object() -> None:
+def test_nothing_to_fold_changes_only_the_notes() -> None:
     _, before = _sum_tree_before()
     once = fold_constants(before)
-    assert fold_constants(once) is once
+    twice = fold_constants(once)
+    assert replace(twice, notes=once.notes) == once
+    assert twice.notes == once.notes + (
+        ("fold_constants", "not applied: no operator has constant operands"),)
 
 
 def test_without_specialisation_the_shared_rule_keeps_its_children() -> None:

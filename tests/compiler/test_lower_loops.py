@@ -9,6 +9,7 @@ from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, 
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.recursive import RecursiveProgram
 from cortexlang.passes.lower_loops import lower_loops
 from cortexlang.passes.pipeline import Options
 
@@ -97,7 +98,7 @@ for b in 0 .. num_batches:    # sequential
 """
 
 
-def _tiny(options: Options):  # type: ignore[no-untyped-def]
+def _tiny(options: Options) -> RecursiveProgram:
     return stage_before(program_from_source(TINY, "tiny.cx"), "lower_loops", options)
 
 
@@ -138,7 +139,7 @@ def test_fusion_never_adds_phases_or_temporaries(name: str) -> None:
 def test_every_state_is_stored_by_both_rules(name: str) -> None:
     recursive = stage_before(small_example(name), "lower_loops")
     program = lower_loops(recursive, True)
-    stored = {rule: set() for rule in ("leaf", "internal")}
+    stored: dict[str, set[str]] = {rule: set() for rule in ("leaf", "internal")}
     for phase in _phases(program):
         if phase.rule in stored:
             stored[phase.rule].update(phase.stores)

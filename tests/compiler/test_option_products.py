@@ -28,6 +28,7 @@ from differential import Differential, Inputs, group_by_source
 
 from cortexlang.passes.pipeline import CompileResult, Options
 from cortexlang.passes.plan_kernels import DeviceLimits
+from cortexlang.runtime.devices import Device
 from cortexlang.runtime.execute import device_limits
 
 PRODUCT_TILE = Options().node_tile
@@ -88,7 +89,7 @@ def test_dynamic_batching_does_not_change_the_compilation(name: str) -> None:
 
 @pytest.mark.opencl
 @pytest.mark.parametrize("name", PRODUCT_MODELS)
-def test_every_subset_agrees_with_the_interpreter(opencl_device,  # type: ignore[no-untyped-def]
+def test_every_subset_agrees_with_the_interpreter(opencl_device: Device,
                                                   product_limits: DeviceLimits,
                                                   name: str) -> None:
     if product_limits != device_limits(opencl_device):

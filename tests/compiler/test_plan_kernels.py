@@ -79,7 +79,7 @@ launches per run:
 """
 
 
-def _loops(options: Options = OPTIONS):  # type: ignore[no-untyped-def]
+def _loops(options: Options = OPTIONS) -> L.LoopProgram:
     return stage_before(program_from_source(TINY, "tiny.cx"), "plan_kernels", options)
 
 
@@ -156,7 +156,10 @@ def _section_phases(loops: L.LoopProgram) -> list[tuple[bool, int]]:
     found = []
     for loop in loops.body:
         assert isinstance(loop, L.Loop)
-        body = loop.body[0].body if loop.kind == "batches" else loop.body
+        body = loop.body
+        if loop.kind == "batches":
+            assert isinstance(body[0], L.Loop)
+            body = body[0].body
         found.append((loop.kind == "batches", sum(isinstance(s, L.Phase) for s in body)))
     return found
 

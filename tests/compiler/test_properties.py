@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 from cortexlang.passes.pipeline import Options
+from cortexlang.runtime.devices import Device
 from cortexlang.runtime.execute import device_limits
 
 pytestmark = pytest.mark.opencl
@@ -29,7 +30,7 @@ grid_shapes = st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6), st.intege
 
 
 @pytest.fixture(scope="module")
-def differential(opencl_device) -> Differential:  # type: ignore[no-untyped-def]
+def differential(opencl_device: Device) -> Differential:
     return Differential(opencl_device, device_limits(opencl_device))
 
 

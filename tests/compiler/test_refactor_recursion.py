@@ -56,6 +56,9 @@ rule internal(node):
   state h <- h
   state h_W <- h_W
 output h[root]
+note specialize_leaves: leaves run the source's leaf rule on their own node range
+note fold_constants: not applied: no operator has constant operands
+note refactor_recursion: moved W @ h into each child's step
 """
 
 NO_PRODUCT = """\
@@ -123,7 +126,8 @@ def test_it_explains_why_it_does_not_apply_to_positional_children(name: str, why
     assert after.notes[-1] == ("refactor_recursion", why)
     assert (after.leaf, after.internal, after.states) == \
         (before.leaf, before.internal, before.states)
-    assert format_recursive(after) == format_recursive(before)
+    assert format_recursive(after) == format_recursive(before) + \
+        f"note refactor_recursion: {why}\n"
 
 
 def test_without_a_product_it_says_there_is_nothing_to_move() -> None:

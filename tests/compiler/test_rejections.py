@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -24,8 +25,10 @@ from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 from cortexlang.interp.interpreter import interpret
 from cortexlang.ir.checked import CheckedProgram
+from cortexlang.ir.recursive import RecursiveProgram
 from cortexlang.passes import pipeline
 from cortexlang.passes.pipeline import Options, Verify, run_pipeline
+from cortexlang.runtime.devices import Device
 from cortexlang.runtime.execute import CompiledModel, device_limits
 
 # -- programs the checker must reject (they break P1-P3 or cannot be lowered) ----------------
@@ -100,7 +103,7 @@ def test_a_failing_code_generator_is_an_internal_error_naming_it(
     assert caught.value.step == "emit_opencl"
 
 
-def _drop_first_leaf_op(program):  # type: ignore[no-untyped-def]
+def _drop_first_leaf_op(program: RecursiveProgram) -> RecursiveProgram:
     """A broken fold: the leaf rule loses an operator that others read."""
     from cortexlang.passes.fold_constants import fold_constants
 
@@ -149,7 +152,7 @@ def _error_of(action: Callable[[], object]) -> BaseException | None:
     return None
 
 
-def _compiled_error(device, program: CheckedProgram, structures: list[Structure],  # type: ignore[no-untyped-def]
+def _compiled_error(device: Device, program: CheckedProgram, structures: list[Structure],
                     weights: dict[str, np.ndarray], options: Options | None = None,
                     ) -> BaseException | None:
     result = compile_program(program, options or Options(), device_limits(device))
@@ -161,43 +164,46 @@ def _compiled_error(device, program: CheckedProgram, structures: list[Structure]
     return _error_of(run)
 
 
+Case = tuple[list[Structure], dict[str, np.ndarray]]
+
+
 def _codes(error: BaseException | None) -> list[str]:
     return list(error.codes) if isinstance(error, CortexError) else [repr(error)]
 
 
-def _case_vocabulary(program: CheckedProgram):  # type: ignore[no-untyped-def]
+def _case_vocabulary(program: CheckedProgram) -> Case:
     tree = _tree(program)
     return [tree, _with_words(tree, 1, dict(program.sizes)["V"])], weights_for(program)
 
 
-def _case_leaf_without_word(program: CheckedProgram):  # type: ignore[no-untyped-def]
+def _case_leaf_without_word(program: CheckedProgram) -> Case:
     return [_with_words(_tree(program), 0, -1)], weights_for(program)
 
 
-def _case_missing_weight(program: CheckedProgram):  # type: ignore[no-untyped-def]
+def _case_missing_weight(program: CheckedProgram) -> Case:
     weights = weights_for(program)
     del weights["b"]
     return [_tree(program)], weights
 
 
-def _case_weight_shape(program: CheckedProgram):  # type: ignore[no-untyped-def]
+def _case_weight_shape(program: CheckedProgram) -> Case:
     weights = weights_for(program)
     weights["b"] = np.zeros(weights["b"].shape[0] + 1, dtype=np.float32)
     return [_tree(program)], weights
 
 
-def _case_too_many_children(program: CheckedProgram):  # type: ignore[no-untyped-def]
+def _case_too_many_children(program: CheckedProgram) -> Case:
     wide = generators.random_nary_tree(3, rng=4, leaves=8, vocab_size=8)
     return [wide], weights_for(program)
 
 
-def _case_cycle(program: CheckedProgram):  # type: ignore[no-untyped-def]
+def _case_cycle(program: CheckedProgram) -> Case:
     cycle = Structure(children=np.array([[1, -1], [0, -1]], dtype=np.int32),
                       words=np.array([1, 2], dtype=np.int32), root=1)
     return [cycle], weights_for(program)
 
 
-def _case_child_outside(program: CheckedProgram):  # type: ignore[no-untyped-def]
+def _case_child_outside(program: CheckedProgram) -> Case:
     outside = Structure(children=np.array([[-1, -1], [0, 5]], dtype=np.int32),
                         words=np.array([1, -1], dtype=np.int32), root=1)
     return [outside], weights_for(program)
@@ -229,7 +235,7 @@ KNOWN_BUGS = {
 @pytest.mark.parametrize("case", [
     pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name]))
     if name in KNOWN_BUGS else name for name in CASES])
-def test_the_compiled_model_rejects_what_the_interpreter_rejects(opencl_device,  # type: ignore[no-untyped-def]
+def test_the_compiled_model_rejects_what_the_interpreter_rejects(opencl_device: Device,
                                                                   case: str) -> None:
     """Same mistake, same InputError code; where the interpreter names the structure and
     node, so must the compiled model."""
@@ -246,7 +252,7 @@ def test_the_compiled_model_rejects_what_the_interpreter_rejects(opencl_device, 
 
 @pytest.mark.opencl
 def test_a_word_outside_the_vocabulary_is_an_input_error_for_every_option_set(
-        opencl_device) -> None:  # type: ignore[no-untyped-def]
+        opencl_device: Device) -> None:
     """Whatever reads the embedding (the leaf rule, a leaf table), the run stops."""
     for name in ("treelstm", "childsum_treelstm", "lstm_sequence"):
         program = small_example(name)
@@ -261,19 +267,19 @@ def test_a_word_outside_the_vocabulary_is_an_input_error_for_every_option_set(
 
 
 @pytest.mark.opencl
-def test_vector_inputs_are_checked(opencl_device) -> None:  # type: ignore[no-untyped-def]
+def test_vector_inputs_are_checked(opencl_device: Device) -> None:
     program = small_example("dagrnn")
     width = program.inputs[0].shape[0]
     without = replace(generators.grid(2, 2, width, rng=1), features=None)
     narrow = generators.grid(2, 2, width + 1, rng=1)
     for structures in ([without], [narrow]):
-        expected = _error_of(lambda s=structures: interpret(program, s, weights_for(program)))
+        expected = _error_of(partial(interpret, program, structures, weights_for(program)))
         actual = _compiled_error(opencl_device, program, structures, weights_for(program))
         assert isinstance(actual, InputError) and _codes(actual) == _codes(expected)
 
 
 @pytest.mark.opencl
-def test_an_empty_batch_gives_empty_outputs(opencl_device) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_batch_gives_empty_outputs(opencl_device: Device) -> None:
     program = small_example("sentiment")
     result = compile_program(program, Options(), device_limits(opencl_device))
     outputs = run_compiled(opencl_device, result, program, [])
@@ -283,7 +289,7 @@ def test_an_empty_batch_gives_empty_outputs(opencl_device) -> None:  # type: ign
 
 
 @pytest.mark.opencl
-def test_runs_split_into_chunks_agree_with_one_run(opencl_device,  # type: ignore[no-untyped-def]
+def test_runs_split_into_chunks_agree_with_one_run(opencl_device: Device,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Inputs larger than the device holds run in chunks of whole structures."""
     from compiler_support import assert_close
@@ -306,8 +312,8 @@ def test_runs_split_into_chunks_agree_with_one_run(opencl_device,  # type: ignor
                    "max_mem_alloc_size compiles and builds; bind_weights then fails inside "
                    "pyopencl (LogicError: create_buffer failed: INVALID_BUFFER_SIZE) instead "
                    "of a clear error when the model is compiled for the device")
-def test_a_parameter_larger_than_the_device_allows_is_a_clear_error(  # type: ignore[no-untyped-def]
-        opencl_device) -> None:
+def test_a_parameter_larger_than_the_device_allows_is_a_clear_error(
+        opencl_device: Device) -> None:
     limit = opencl_device.info.max_mem_alloc_size
     if not limit or limit > 1 << 33:
         pytest.skip("the device allows allocations too large to test cheaply")
