@@ -162,3 +162,23 @@ def test_the_mixed_batches_exercise_both_halves_of_the_hybrid_strategy(
         lengths = widest_batches(mixed_inputs(name).structures, program.structure.max_children)
         below = result.kernels.fuse_below
         assert lengths.max() >= below > lengths.min(), (name, below, lengths.tolist())
+
+
+@pytest.mark.parametrize("name", ["sentiment", "dagrnn"])
+def test_one_model_runs_many_batches_and_weights(differential: Differential,
+                                                 name: str) -> None:
+    """Buffers are reused from run to run and grown for larger inputs; weights can be bound
+    again. A large batch, a small one, the large one again, then new weights."""
+    from compiler_support import assert_close, weights_for
+
+    from cortexlang.interp.interpreter import interpret
+    from cortexlang.runtime.execute import CompiledModel
+
+    program = small_example(name)
+    model = CompiledModel(differential.compile(program, Options()), differential.device)
+    large, small = mixed_batch(program), random_batch(program, 1, seed=4)
+    for seed, structures in ((1, large), (1, small), (1, large), (9, large)):
+        weights = weights_for(program, seed)
+        model.bind_weights(weights)
+        assert_close(name, "reused model", model.run(structures),
+                     interpret(program, structures, weights))
