@@ -187,6 +187,30 @@ def _lines(phases: tuple[L.Phase, ...]) -> tuple[int, ...]:
     return tuple(sorted({phase.span.line for phase in phases if phase.span is not None}))
 
 
+FUSE_WORK_FLOPS = 4_000_000
+FUSE_WEIGHT_BYTES = 4 << 20
+
+
+def _product_weight_bytes(program: L.LoopProgram, sections: list[_Section]) -> int:
+    """Bytes of the weights the internal rule's products read: streamed at every level."""
+    internal = tuple(p for s in sections if s.over in ("internal", "all") for p in s.phases)
+    sizes = {buffer.name: 4 * buffer.row_size for buffer in program.buffers}
+    return sum(sizes[name] for name in _product_params(internal))
+
+
+def _flops_per_node(sections: list[_Section]) -> int:
+    """The multiply-adds of the internal rule's products, per node (2 FLOPs each)."""
+    internal = [section for section in sections if section.over in ("internal", "all")]
+    flops = 0
+    for section in internal:
+        for _, loop in unit_loops(section.phases):
+            extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 1
+            for stmt in loop.body:
+                if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
+                    flops += 2 * extent * sum(s.stop - s.start for s in stmt.value.segments)
+    return flops
+
+
 def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) -> list[Kernel]:
     """One kernel per section and phase, launched once per batch."""
     local_cap = max(1, min(limits.max_work_group_size, 256))
@@ -248,9 +272,21 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
         decisions.append("node tile 1: leaves are not specialised, so each node branches")
     batch_sections = [section for section in sections if section.over != "heads"]
     if fuse_levels:
-        # A batch narrower than this leaves compute units idle: from the first such batch on,
-        # the rest of the run is one launch of one work-group (OpenCL has no grid barrier).
-        fuse_below = max(2, limits.compute_units * tile * (1 if limits.is_gpu else 2))
+        # A batch is worth its own launch across every compute unit when it fills them and
+        # its work outweighs a launch: on a CPU, FUSE_WORK_FLOPS per compute unit (a few
+        # launch latencies of one core's arithmetic). From the first narrower batch on, the
+        # rest of the run is one launch of one work-group (OpenCL has no grid barrier).
+        per_node = max(1, _flops_per_node(sections))
+        by_work = 0 if limits.is_gpu else -(-FUSE_WORK_FLOPS * limits.compute_units // per_node)
+        fuse_below = max(2, limits.compute_units * (1 if limits.is_gpu else tile), by_work)
+        streamed = _product_weight_bytes(program, sections)
+        if not limits.is_gpu and streamed > FUSE_WEIGHT_BYTES:
+            # Weights this large stream from memory at every level: one core cannot keep up,
+            # so every batch but a tiny run gets all the cores.
+            fuse_below = 1
+            decisions.append(f"levels stream {streamed >> 20} MiB of weights, more than "
+                             f"{FUSE_WEIGHT_BYTES >> 20} MiB fits the caches: no batch is "
+                             "left to a single work-group")
         kernels = _level_kernels(batch_sections, limits, tile)
         kernels.append(_persistent_kernel(program, sections, limits, tile, persist_weights,
                                           decisions))

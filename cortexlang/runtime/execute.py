@@ -33,7 +33,7 @@ from cortexlang.runtime.linearize import Linearized, linearize
 
 BUILD_OPTIONS = ("-cl-mad-enable",)
 # A run of fewer than this many times the kernel program's `fuse_below` nodes is one launch.
-SMALL_RUN_FACTOR = 4
+SMALL_RUN_FACTOR = 8
 
 
 def device_limits(device: Device) -> DeviceLimits:
