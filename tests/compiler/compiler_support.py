@@ -193,16 +193,15 @@ def option_label(options: Options) -> str:
     """A short, stable name for an option set (for test ids and messages)."""
     names = Options.names()
     enabled = set(options.enabled())
-    if enabled == set(names):
+    disabled = [name for name in names if name not in enabled]
+    if not disabled:
         label = "all-on"
     elif not enabled:
         label = "all-off"
-    elif len(enabled) == len(names) - 1:
-        label = "without-" + next(name for name in names if name not in enabled)
-    elif len(enabled) == 1:
-        label = "only-" + next(iter(enabled))
+    elif len(disabled) <= len(enabled):
+        label = "without-" + "+".join(disabled)
     else:
-        label = "+".join(name for name in names if name in enabled)
+        label = "only-" + "+".join(name for name in names if name in enabled)
     if options.node_tile != Options().node_tile:
         label += f"/tile{options.node_tile}"
     return label
@@ -333,7 +332,9 @@ def mixed_batch(program: CheckedProgram, seed: int = 0) -> list[Structure]:
 
 
 def small_batch(program: CheckedProgram, seed: int = 0) -> list[Structure]:
-    """A few small structures covering leaves, unary and full nodes (for long sweeps)."""
+    """A few small structures covering leaves, unary and full nodes (for long sweeps). Trees:
+    over 64 nodes with a leaf batch wider than 16, so that on two compute units a hybrid plan
+    (node tile 4) launches its level kernels before the persistent one."""
     kind = program.structure.kind
     vocab = vocabulary(program)
     if kind == "dag":
@@ -346,7 +347,9 @@ def small_batch(program: CheckedProgram, seed: int = 0) -> list[Structure]:
     batch = [generators.single_leaf(rng=seed, vocab_size=vocab),
              generators.chain(3, rng=seed, vocab_size=vocab),
              generators.skewed(4, "right", rng=seed, vocab_size=vocab),
-             generators.perfect_tree(2, rng=seed, vocab_size=vocab)]
+             generators.skewed(4, "left", rng=seed + 1, vocab_size=vocab),
+             generators.perfect_tree(3, rng=seed, vocab_size=vocab),
+             generators.perfect_tree(4, rng=seed + 1, vocab_size=vocab)]
     if kind == "tree":
         batch.append(star(width, vocab, seed))
         batch.append(generators.random_nary_tree(width, rng=seed, leaves=6, vocab_size=vocab))

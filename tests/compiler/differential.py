@@ -3,7 +3,7 @@
 Compiling is cheap (milliseconds) but building OpenCL on a CPU driver is not (one to several
 seconds per distinct source), so everything is deduplicated: a compiled program per
 (program, options, limits), a reference result per (program, inputs), and one run per
-(program, OpenCL source, dynamic batching, inputs): option sets that differ only in passes
+(program, OpenCL source, launch plan, inputs): option sets that differ only in passes
 that changed nothing produce byte-identical OpenCL, and `dynamic_batching` only changes the
 linearizer. The runtime's build cache then shares the driver's work between tests.
 """
@@ -11,7 +11,7 @@ linearizer. The runtime's build cache then shares the driver's work between test
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from compiler_support import (
@@ -49,7 +49,7 @@ class Differential:
     limits: DeviceLimits
     compiled: dict[tuple[int, Options], CompileResult] = field(default_factory=dict)
     references: dict[tuple[int, str, int, float], Outputs] = field(default_factory=dict)
-    verified: dict[tuple[int, str, bool, str, int, float], float] = field(
+    verified: dict[tuple[int, str, int, bool, str, int, float], float] = field(
         default_factory=dict)
     runs: int = 0
 
@@ -72,7 +72,10 @@ class Differential:
               scale: float = WEIGHT_SCALE, floor: float = FLOOR) -> float:
         """The largest error of the compiled program on `inputs`; fails beyond tolerance."""
         result = result or self.compile(program, options)
-        key = (id(program), result.source, options.dynamic_batching, inputs.label, seed, scale)
+        # What the run depends on: the source, the runtime's launch plan (fusion threshold,
+        # dynamic batching), the inputs and the weights.
+        key = (id(program), result.source, result.kernels.fuse_below, options.dynamic_batching,
+               inputs.label, seed, scale)
         if key in self.verified:
             return self.verified[key]
         reference = self.reference(program, inputs, seed, scale)
@@ -82,6 +85,19 @@ class Differential:
                              outputs, reference, floor)
         self.verified[key] = error
         return error
+
+
+def crossing_over(result: CompileResult, nodes: int = 8) -> CompileResult:
+    """The same compiled program with its hybrid plan's fusion threshold set to `nodes`.
+
+    The threshold is a run-time decision (the runtime picks the first batch narrower than it
+    and passes it to the persistent kernel), so this runs the very same kernels, with the
+    level kernels launched for the wide batches and the persistent kernel taking over part
+    way: at the small test sizes the planner's own threshold (work per launch) exceeds every
+    test input, and the crossing would never run."""
+    if result.kernels.strategy != "hybrid":
+        return result
+    return replace(result, kernels=replace(result.kernels, fuse_below=nodes))
 
 
 def run_compiled(device: Device, result: CompileResult, program: CheckedProgram,

@@ -29,8 +29,9 @@ from compiler_support import (
     small_batch,
     small_example,
 )
-from differential import Differential, Inputs, group_by_source
+from differential import Differential, Inputs, crossing_over, group_by_source, widest_batches
 
+from cortexlang.ir.checked import CheckedProgram
 from cortexlang.passes.pipeline import CompileResult, Options
 from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.devices import Device
@@ -152,18 +153,34 @@ def test_every_subset_agrees_with_the_interpreter(opencl_device: Device,
     worst = 0.0
     for (_, batching), group in groups.items():
         options, result = group[0]
-        try:
-            worst = max(worst, differential.check(name, program, options, inputs,
-                                                  result=result))
-        except AssertionError as error:
-            failures.append(f"{options_summary([o for o, _ in group])} "
-                            f"(dynamic batching {'on' if batching else 'off'}): {error}")
+        # Hybrid plans run twice: with the planner's threshold, and crossing over part way.
+        for variant in dict.fromkeys((result, crossing_over(result))):
+            try:
+                worst = max(worst, differential.check(name, program, options, inputs,
+                                                      result=variant))
+            except AssertionError as error:
+                failures.append(f"{options_summary([o for o, _ in group])} (dynamic "
+                                f"batching {'on' if batching else 'off'}, fusion threshold "
+                                f"{variant.kernels.fuse_below}): {error}")
+    assert _hybrid_crosses_over(program, results, inputs)
     SWEEP_STATS.append((f"{name}: run {scope} distinct programs of the {2 * len(results)} "
                         "subsets on the device", f"{len({source for source, _ in groups})} "
-                        f"builds, {len(groups)} runs, largest error {worst:.1e}",
+                        f"builds, {differential.runs} runs, largest error {worst:.1e}",
                         time.perf_counter() - started))
     assert not failures, f"{len(failures)} of {len(groups)} distinct programs disagree:\n" + \
         "\n".join(failures[:5])
+
+
+def _hybrid_crosses_over(program: CheckedProgram, results: list[tuple[Options, CompileResult]],
+                         inputs: Inputs) -> bool:
+    """Whether the all-on plan, crossing over, launches level kernels before its persistent
+    kernel on these inputs."""
+    from cortexlang.runtime.execute import first_fused_batch
+
+    result = crossing_over(next(result for options, result in results
+                                if options == Options()))
+    lengths = widest_batches(inputs.structures, program.structure.max_children)
+    return 0 < first_fused_batch(result.kernels, lengths) < len(lengths)
 
 
 @pytest.mark.parametrize("strength", [2, 3])

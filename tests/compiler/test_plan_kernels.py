@@ -29,16 +29,18 @@ OPTIONS = Options().without("refactor_recursion")
 
 # Hybrid: a level kernel per phase for wide batches, then one persistent kernel for the rest
 # of the run, which keeps the product's weight (read transposed) in local memory. On a CPU a
-# work-item computes the 4 units as one vector, in a work-group of one work-item.
+# work-item computes the 4 units as one vector, in a work-group of one work-item. A Tiny node
+# is 16 multiply-adds, so a batch must hold 250,000 nodes (4 MFLOP per compute unit) to be
+# worth a launch of its own.
 EXPECTED_HYBRID = """\
 kernel program Tiny
-strategy hybrid, node tile 4, fused from the first batch under 16 nodes
+strategy hybrid, node tile 4, fused from the first batch under 250000 nodes
 device compute_units = 2
 device max_work_group_size = 256
 device local_mem_size = 32768
 device is_gpu = 0
 device preferred_vector_width = 4
-decision: batches of 16 nodes or more get one launch per phase across all compute units; \
+decision: batches of 250000 nodes or more get one launch per phase across all compute units; \
 from the first narrower batch on, one persistent work-group runs the rest of the run in one \
 launch
 decision: weights in local memory for the fused batches: param_t:W
@@ -130,7 +132,7 @@ def test_unspecialised_leaves_force_a_node_tile_of_one() -> None:
 def test_a_gpu_gets_wide_work_groups_and_no_unit_vectors() -> None:
     limits = DeviceLimits(is_gpu=True, max_work_group_size=64, compute_units=8)
     program = plan(limits)
-    assert program.fuse_below == 8 * 4
+    assert program.fuse_below >= limits.compute_units
     assert program.kernel("forward").local_size == 64
     for kernel in program.kernels:
         assert {width for _, width in kernel.widths} == {1}
@@ -141,7 +143,27 @@ def test_a_gpu_gets_wide_work_groups_and_no_unit_vectors() -> None:
 def test_the_node_tile_is_the_option_when_leaves_are_specialised(node_tile: int) -> None:
     program = plan(node_tile=node_tile)
     assert program.node_tile == node_tile
-    assert program.fuse_below == max(2, 2 * node_tile * 2)
+    assert all(kernel.node_tile == node_tile for kernel in program.kernels)
+    # A batch narrower than one tile per compute unit never gets a launch of its own.
+    assert program.fuse_below >= DeviceLimits().compute_units * node_tile
+
+
+def test_a_threshold_grows_with_the_device_and_shrinks_with_the_work_per_node() -> None:
+    small = plan(DeviceLimits(compute_units=2)).fuse_below
+    assert plan(DeviceLimits(compute_units=8)).fuse_below >= small
+    wide = program_from_source(TINY.replace("H = 4", "H = 64"), "tiny.cx")
+    heavy = plan_kernels(stage_before(wide, "plan_kernels", OPTIONS), DeviceLimits(),
+                         fuse_levels=True, persist_weights=True, node_tile=4)
+    assert 2 <= heavy.fuse_below < small
+
+
+def test_weights_too_large_for_the_caches_give_every_batch_all_the_cores() -> None:
+    large = program_from_source(TINY.replace("H = 4", "H = 1100"), "tiny.cx")
+    program = plan_kernels(stage_before(large, "plan_kernels", OPTIONS), DeviceLimits(),
+                           fuse_levels=True, persist_weights=True, node_tile=4)
+    assert program.fuse_below == 1
+    assert any(decision.startswith("levels stream 4 MiB of weights")
+               for decision in program.decisions), program.decisions
 
 
 def test_the_work_group_never_exceeds_the_device() -> None:
