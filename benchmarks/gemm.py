@@ -48,7 +48,7 @@ class GemmConfig:
     vectors:   vectors of C columns per work-item
     width:     OpenCL vector width (4, 8 or 16 floats)
     packed_a:  read A from a packed copy [M / rows][K][rows] instead of in place
-    unroll:    `#pragma unroll` factor of the k loop (1: no pragma)
+    unroll:    k iterations per trip of the main loop, unrolled by hand (1: none)
     local:     work-group size (columns, rows) or None to let the driver choose
     """
 
@@ -72,6 +72,26 @@ class GemmConfig:
         return (f"{self.rows}x{self.vectors}*float{self.width} "
                 f"({self.rows * self.vectors} acc), A {'packed' if self.packed_a else 'rows'}, "
                 f"unroll {self.unroll}, wg {local}")
+
+
+def _k_step(config: GemmConfig, k: str, offset: int) -> list[str]:
+    """The body of one k iteration: load the B vectors at b + offset, broadcast each row's
+    A value, one fma per accumulator. Names are suffixed per unrolled step."""
+    rows, vectors, vector = config.rows, config.vectors, f"float{config.width}"
+    suffix = f"_{offset // vectors}"
+    lines = [f"        const {vector} b{v}{suffix} = b[{offset + v}];" for v in range(vectors)]
+    if config.packed_a and rows in (2, 4, 8, 16):
+        lines.append(f"        const float{rows} a{suffix} = vload{rows}({k}, a_tile);")
+        scalars = [f"a{suffix}.s{'0123456789abcdef'[r]}" for r in range(rows)]
+    elif config.packed_a:
+        scalars = [f"a_tile[({k}) * {rows} + {r}]" for r in range(rows)]
+    else:
+        scalars = [f"a{r}[{k}]" for r in range(rows)]
+    for r in range(rows):
+        lines.append(f"        const {vector} x{r}{suffix} = ({vector})({scalars[r]});")
+        lines += [f"        acc_{r}_{v} = fma(x{r}{suffix}, b{v}{suffix}, acc_{r}_{v});"
+                  for v in range(vectors)]
+    return lines
 
 
 def gemm_source(config: GemmConfig) -> str:
@@ -102,21 +122,17 @@ def gemm_source(config: GemmConfig) -> str:
             lines.append(f"    __global const float *a{r} = "
                          f"A + (size_t)min(row0 + {r}, M - 1) * K;")
     lines += [f"    {vector} acc_{r}_{v} = ({vector})(0.0f);" for r, v in accumulators]
+    lines.append("    int k = 0;")
     if config.unroll > 1:
-        lines.append(f"    #pragma unroll {config.unroll}")
-    lines.append("    for (int k = 0; k < K; ++k) {")
-    lines += [f"        const {vector} b{v} = b[{v}];" for v in range(vectors)]
+        # Unrolled by hand: PoCL's compiler declines `#pragma unroll` on this loop.
+        lines.append(f"    for (; k + {config.unroll} <= K; k += {config.unroll}) {{")
+        for step in range(config.unroll):
+            lines += _k_step(config, f"k + {step}", step * vectors)
+        lines.append(f"        b += {config.unroll * vectors};")
+        lines.append("    }")
+    lines.append("    for (; k < K; ++k) {")
+    lines += _k_step(config, "k", 0)
     lines.append(f"        b += {vectors};")
-    if config.packed_a and rows in (2, 4, 8, 16):
-        lines.append(f"        const float{rows} a_k = vload{rows}(k, a_tile);")
-        scalars = [f"a_k.s{'0123456789abcdef'[r]}" for r in range(rows)]
-    elif config.packed_a:
-        scalars = [f"a_tile[k * {rows} + {r}]" for r in range(rows)]
-    else:
-        scalars = [f"a{r}[k]" for r in range(rows)]
-    for r in range(rows):
-        lines.append(f"        const {vector} x{r} = ({vector})({scalars[r]});")
-        lines += [f"        acc_{r}_{v} = fma(x{r}, b{v}, acc_{r}_{v});" for v in range(vectors)]
     lines.append("    }")
     lines.append(f"    __global float *c = C + (size_t)row0 * N + panel * {config.panel_columns};")
     for r in range(rows):
@@ -129,9 +145,9 @@ def gemm_source(config: GemmConfig) -> str:
 
 
 PEAK_CANDIDATES = (
-    GemmConfig(rows=4, vectors=2, width=16, local=None),
-    GemmConfig(rows=8, vectors=2, width=16, packed_a=True),
-    GemmConfig(rows=4, vectors=4, width=8),
+    GemmConfig(rows=4, vectors=4, width=16, local=None),
+    GemmConfig(rows=4, vectors=2, width=16, packed_a=True, local=None),
+    GemmConfig(rows=6, vectors=4, width=16),
 )
 """The kernels `measure_machine` tries for the peak, best first (from the sweep in README)."""
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,34 +105,64 @@ def workload(model: str, batch_size: int, pool: int, features: int, inputs: str 
     return batches_of(trees, batch_size, count), vocabulary
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What one measurement runs: a model at one H and batch size, on the protocol's inputs."""
+
+    model: str
+    hidden: int
+    batch_size: int
+    pool: int = 200
+    passes: int = 3
+    inputs: str = "default"
+    jax_mode: str = "level"
+    quiet: bool = True
+
+
+def measure_one(implementation: str, job: Workload) -> BaselineResult | None:
+    """Build the baseline, prepare the batches and time it; None if its framework is
+    missing. Weights are uniform in +-0.1 (seed 0), as in the evaluation protocol."""
+    batches, vocabulary = workload(job.model, job.batch_size, job.pool, job.hidden, job.inputs)
+    weights = random_weights(job.model, job.hidden, vocabulary, seed=0)
+    try:
+        if implementation == "jax_level":
+            from benchmarks.baselines.jax_level import make_jax_level
+            baseline: Baseline = make_jax_level(job.model, weights, job.hidden, job.jax_mode)
+        else:
+            baseline = make_baseline(implementation, job.model, weights, job.hidden)
+    except ImportError:
+        return None
+    latency, prepare_ms, load = measure_baseline(baseline, batches, job.passes, job.quiet)
+    return BaselineResult(implementation, job.model, job.hidden, job.batch_size, latency,
+                          prepare_ms, getattr(baseline, "compile_seconds", None),
+                          baseline.notes, load)
+
+
 def run_baselines(model: str, hiddens: Sequence[int], batch_sizes: Sequence[int],
                   implementations: Sequence[str] = IMPLEMENTATIONS, pool: int = 200,
-                  passes: int = 3, jax_mode: str = "scan", inputs: str = "default",
-                  quiet: bool = True) -> list[BaselineResult]:
-    """Measure each implementation for every H and batch size; skips missing frameworks."""
+                  passes: int = 3, jax_mode: str = "level", inputs: str = "default",
+                  quiet: bool = True, isolate: bool = True) -> list[BaselineResult]:
+    """Measure each implementation for every H and batch size; skips missing frameworks.
+
+    With `isolate` (the default) every measurement runs in a fresh process. Sharing one
+    process is unfair to whoever runs second: OpenBLAS's threads (numpy), PyTorch's OpenMP
+    threads and XLA's thread pool each keep spinning for a while after their work, so a
+    baseline that follows another one in the same process loses CPU time to its threads.
+    """
     model = canonical_model(model)
     results = []
+    context = multiprocessing.get_context("spawn")
     for hidden in hiddens:
         for batch_size in batch_sizes:
-            batches, vocabulary = workload(model, batch_size, pool, hidden, inputs)
-            weights = random_weights(model, hidden, vocabulary, seed=0)
+            job = Workload(model, hidden, batch_size, pool, passes, inputs, jax_mode, quiet)
             for implementation in implementations:
-                try:
-                    if implementation == "jax_level":
-                        from benchmarks.baselines.jax_level import make_jax_level
-                        baseline: Baseline = make_jax_level(model, weights, hidden, jax_mode)
-                    else:
-                        baseline = make_baseline(implementation, model, weights, hidden)
-                except ImportError:
-                    continue
-                compile_before = getattr(baseline, "compile_seconds", 0.0)
-                latency, prepare_ms, load = measure_baseline(baseline, batches, passes, quiet)
-                compile_s = getattr(baseline, "compile_seconds", None)
-                if compile_s is not None:
-                    compile_s -= compile_before
-                results.append(BaselineResult(implementation, model, hidden, batch_size,
-                                              latency, prepare_ms, compile_s, baseline.notes,
-                                              load))
+                if isolate:
+                    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+                        result = executor.submit(measure_one, implementation, job).result()
+                else:
+                    result = measure_one(implementation, job)
+                if result is not None:
+                    results.append(result)
     return results
 
 
@@ -156,14 +188,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pool", type=int, default=200,
                         help="structures cut into batches and cycled through")
     parser.add_argument("--passes", type=int, default=3, help="timed passes over the batches")
-    parser.add_argument("--jax-mode", default="scan", choices=("scan", "level"))
+    parser.add_argument("--jax-mode", default="level", choices=("scan", "level"))
     parser.add_argument("--inputs", default="default", choices=("default", "sst", "perfect",
                                                                 "grid"))
     parser.add_argument("--no-wait", action="store_true",
                         help="do not wait for other processes to leave the CPUs")
+    parser.add_argument("--same-process", action="store_true",
+                        help="run every baseline in this process (see run_baselines)")
     args = parser.parse_args(argv)
     results = run_baselines(args.model, args.hidden, args.batch, args.baselines, args.pool,
-                            args.passes, args.jax_mode, args.inputs, not args.no_wait)
+                            args.passes, args.jax_mode, args.inputs, not args.no_wait,
+                            not args.same_process)
     print(format_results(results))
 
 

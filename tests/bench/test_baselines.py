@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.baselines.common import (MODELS, OUTPUT_NAMES, canonical_model, plan_levels,
                                          random_weights)
-from benchmarks.baselines.numpy_nodes import make_numpy_nodes, sigmoid
+from benchmarks.baselines.numpy_nodes import make_numpy_nodes
 from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 
@@ -70,6 +70,10 @@ def batches(model: str) -> dict[str, list[Structure]]:
 def weights_for(model: str) -> dict[str, np.ndarray]:
     # A larger scale than the protocol's 0.1 so that the gates are not all near 0.5.
     return random_weights(model, HIDDEN, VOCABULARY, seed=3, scale=0.5)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def direct(model: str, weights: dict[str, np.ndarray], structure: Structure,
@@ -203,16 +207,16 @@ def opencl_device():  # noqa: ANN201
         pytest.skip(f"no working OpenCL device: {problem}")
 
 
-@pytest.mark.parametrize("rows, vectors, width, packed_a, local", [
-    (1, 2, 16, False, (1, 1)), (4, 2, 16, False, None), (6, 2, 8, True, (1, 1)),
-    (8, 1, 16, True, None), (3, 4, 4, False, (2, 2))])
+@pytest.mark.parametrize("rows, vectors, width, packed_a, unroll, local", [
+    (1, 2, 16, False, 1, (1, 1)), (4, 2, 16, False, 4, None), (6, 2, 8, True, 1, (1, 1)),
+    (8, 1, 16, True, 3, None), (3, 4, 4, False, 2, (2, 2)), (3, 1, 8, True, 4, None)])
 def test_gemm_kernel_matches_numpy(rows: int, vectors: int, width: int, packed_a: bool,
-                                   local: tuple[int, int] | None) -> None:
+                                   unroll: int, local: tuple[int, int] | None) -> None:
     from benchmarks.gemm import GemmConfig, time_gemm
     device = opencl_device()
     rng = np.random.default_rng(5)
-    config = GemmConfig(rows, vectors, width, packed_a, 1, local)
-    for m, k, n in ((1, 8, 16), (7, 24, 40), (10, 64, 100)):
+    config = GemmConfig(rows, vectors, width, packed_a, unroll, local)
+    for m, k, n in ((1, 8, 16), (7, 25, 40), (10, 64, 100)):
         a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
         b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
         timing = time_gemm(device, config, a, b, warmup=0, repeats=1)
