@@ -29,8 +29,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyopencl as cl
 
-from benchmarks.gemm import (PEAK_CANDIDATES, GemmConfig, profiling_queue, time_gemm,
-                             time_naive_gemm)
+from benchmarks.gemm import (
+    PEAK_CANDIDATES,
+    GemmConfig,
+    profiling_queue,
+    time_gemm,
+    time_naive_gemm,
+)
 from benchmarks.timing import background_load, time_callable, timing_from_samples
 
 if TYPE_CHECKING:
@@ -59,8 +64,8 @@ class MachineLimits:
 
     def summary(self) -> str:
         """A few lines for humans."""
-        naive = (f"{self.naive_tiled_gflops:.1f}" if self.naive_tiled_gflops is not None
-                 else "not measured")
+        naive = (f"{self.naive_tiled_gflops:.1f} GFLOP/s" if self.naive_tiled_gflops is not None
+                 else "not measured (quick)")
         load = ("unknown" if self.background_load is None
                 else f"{100 * self.background_load:.0f}% of the CPUs")
         return "\n".join([
@@ -68,7 +73,7 @@ class MachineLimits:
             f"peak GEMM         {self.peak_gflops:.1f} GFLOP/s  ({self.peak_kernel}, "
             f"{self.gemm_size}^3)",
             f"FMA ceiling       {self.fma_peak_gflops:.1f} GFLOP/s  (registers only)",
-            f"GPU-style tiled   {naive} GFLOP/s",
+            f"GPU-style tiled   {naive}",
             f"numpy sgemm       {self.numpy_sgemm_gflops:.1f} GFLOP/s",
             f"copy bandwidth    {self.bandwidth_gbs:.1f} GB/s  (read + write)",
             f"read bandwidth    {self.read_bandwidth_gbs:.1f} GB/s",
@@ -211,7 +216,7 @@ def launch_latency_us(device: Device, repeats: int) -> tuple[float, float]:
         queue.finish()
 
     wait = time_callable(launch_and_wait, 20, repeats)
-    enqueue_samples = []
+    enqueue_samples: list[float] = []
     while len(enqueue_samples) < repeats:
         for _ in range(32):
             started = time.perf_counter_ns()

@@ -19,8 +19,8 @@ import argparse
 import gc
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +28,7 @@ import numpy as np
 from benchmarks.baselines import IMPLEMENTATIONS, TITLES, make_baseline
 from benchmarks.baselines.common import Baseline, canonical_model, random_weights
 from benchmarks.inputs import SST_TEST, batches_of, grids, perfect_trees, read_sst
-from benchmarks.timing import (Timing, background_load, timing_from_samples,
-                               wait_until_quiet)
+from benchmarks.timing import Timing, background_load, timing_from_samples, wait_until_quiet
 from cortexlang.inputs.structure import Structure
 
 

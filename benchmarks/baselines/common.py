@@ -193,8 +193,15 @@ def plan_levels(structures: Sequence[Structure]) -> LevelPlan:
 
 def require_features(model: str, plan: LevelPlan | NodePlan) -> None:
     """The DAG-RNN reads an input vector per cell from `Structure.features`."""
-    if model == "dagrnn" and plan.features is None:
+    if model == "dagrnn":
+        cell_inputs(plan)
+
+
+def cell_inputs(plan: LevelPlan | NodePlan) -> np.ndarray:
+    """The per-cell input vectors of a DAG-RNN batch; ValueError when the inputs have none."""
+    if plan.features is None:
         raise ValueError("dagrnn needs per-cell input vectors (Structure.features)")
+    return plan.features
 
 
 @dataclass

@@ -36,8 +36,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.baselines.common import (NUM_WORD_MATRICES, OUTPUT_NAMES, Baseline, LevelPlan,
-                                         canonical_model, plan_levels, require_features)
+from benchmarks.baselines.common import (
+    NUM_WORD_MATRICES,
+    OUTPUT_NAMES,
+    Baseline,
+    LevelPlan,
+    canonical_model,
+    cell_inputs,
+    plan_levels,
+    require_features,
+)
 from cortexlang.inputs.structure import Structure
 
 try:
@@ -45,7 +53,7 @@ try:
     import jax.numpy as jnp
     from jax import lax
 except ImportError:  # pragma: no cover - exercised only where jax is missing
-    jax = None
+    jax = None  # type: ignore[assignment]
 
 
 def bucket(n: int) -> int:
@@ -64,7 +72,7 @@ def bucket(n: int) -> int:
 
 def _write(states: tuple[Any, ...], rows: tuple[Any, ...], start: Any) -> tuple[Any, ...]:
     return tuple(lax.dynamic_update_slice_in_dim(state, new, start, axis=0)
-                 for state, new in zip(states, rows))
+                 for state, new in zip(states, rows, strict=True))
 
 
 def _zeros(num_rows: int, *shapes: tuple[int, ...]) -> tuple[Any, ...]:
@@ -261,7 +269,7 @@ def make_jax_level(model: str, weights: dict[str, np.ndarray], H: int,
             states = run_group(params, states, context, children, starts)
         outputs = take_roots(states, batch.roots)
         return {name: np.asarray(value)[:batch.num_structures]
-                for name, value in zip(OUTPUT_NAMES[model], outputs)}
+                for name, value in zip(OUTPUT_NAMES[model], outputs, strict=True)}
 
     def prepare(structures: Sequence[Structure]) -> JaxLevels:
         plan = plan_levels(structures)
@@ -271,8 +279,9 @@ def make_jax_level(model: str, weights: dict[str, np.ndarray], H: int,
         num_rows = bucket(needed)
         if model == "dagrnn":
             words = jnp.zeros(0, jnp.int32)
-            padded_features = np.zeros((num_rows, plan.features.shape[1]), np.float32)
-            padded_features[:plan.num_rows] = plan.features
+            inputs = cell_inputs(plan)
+            padded_features = np.zeros((num_rows, inputs.shape[1]), np.float32)
+            padded_features[:plan.num_rows] = inputs
             features = jnp.asarray(padded_features)
         else:
             leaves = plan.words[plan.bounds[0]:plan.bounds[1]].astype(np.int32)

@@ -21,9 +21,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from benchmarks.baselines.common import (NUM_WORD_MATRICES, Baseline, NodePlan,
-                                         canonical_model, plan_nodes,
-                                         require_features)
+from benchmarks.baselines.common import (
+    NUM_WORD_MATRICES,
+    Baseline,
+    NodePlan,
+    canonical_model,
+    cell_inputs,
+    plan_nodes,
+)
 from cortexlang.inputs.structure import Structure
 
 
@@ -171,8 +176,7 @@ def _dagrnn(weights: dict[str, np.ndarray], hidden: int
     zero = np.zeros(hidden, np.float32)
 
     def run(plan: NodePlan) -> dict[str, np.ndarray]:
-        require_features("dagrnn", plan)
-        x = plan.features
+        x = cell_inputs(plan)
         h: list[np.ndarray] = [zero] * plan.num_nodes
         for node, (left, up), _word, _is_leaf in plan.steps:
             h_left = h[left] if left >= 0 else zero

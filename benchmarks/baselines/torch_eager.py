@@ -19,19 +19,25 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from benchmarks.baselines.common import (NUM_WORD_MATRICES, Baseline, NodePlan,
-                                         canonical_model, plan_nodes, require_features)
+from benchmarks.baselines.common import (
+    NUM_WORD_MATRICES,
+    Baseline,
+    NodePlan,
+    canonical_model,
+    plan_nodes,
+    require_features,
+)
 from cortexlang.inputs.structure import Structure
 
 try:
     import torch
 except ImportError:  # pragma: no cover - exercised only where torch is missing
-    torch = None
+    torch = None  # type: ignore[assignment]
 
 Run = Callable[[NodePlan], dict[str, "torch.Tensor"]]
 
 
-def _treefc(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
+def _treefc(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, w, b = weights["Emb"], weights["W"], weights["b"]
     zero = torch.zeros(hidden)
 
@@ -48,7 +54,7 @@ def _treefc(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
     return run
 
 
-def _treegru(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
+def _treegru(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, w_leaf, b_leaf = weights["Emb"], weights["W_leaf"], weights["b_leaf"]
     u_g, b_g, u_h, b_h = weights["U_g"], weights["b_g"], weights["U_h"], weights["b_h"]
     hid = hidden
@@ -73,7 +79,7 @@ def _treegru(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
     return run
 
 
-def _treelstm(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
+def _treelstm(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, w_leaf, b_leaf = weights["Emb"], weights["W_leaf"], weights["b_leaf"]
     u_all, b_all = weights["U"], weights["b"]
     hid = hidden
@@ -102,7 +108,7 @@ def _treelstm(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
     return run
 
 
-def _mvrnn(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
+def _mvrnn(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, emb_m = weights["Emb"], weights["EmbM"]
     w, b_w, w_m = weights["W"], weights["b_W"], weights["W_M"]
     zero = torch.zeros(hidden)
@@ -124,7 +130,7 @@ def _mvrnn(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
     return run
 
 
-def _dagrnn(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
+def _dagrnn(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     u, w, b = weights["U"], weights["W"], weights["b"]
     zero = torch.zeros(hidden)
 
@@ -139,7 +145,7 @@ def _dagrnn(weights: dict[str, "torch.Tensor"], hidden: int) -> Run:
     return run
 
 
-def _matvec_layout(value: np.ndarray) -> "torch.Tensor":
+def _matvec_layout(value: np.ndarray) -> torch.Tensor:
     """A float32 tensor; a matrix is stored transposed and handed back as its transposed view,
     because MKL's matrix-vector product is about 10% faster on that layout here."""
     if value.ndim != 2:

@@ -11,9 +11,10 @@ arithmetic, and writes the level's rows of the state tensor in place (`out=` a s
 Further choices that keep it strong: `torch.inference_mode()`; PyTorch's default intra-op
 threads (2 here); weights transposed once into contiguous [in, out] copies (MKL multiplies
 those about 10% faster than a transposed view); state tensors kept between calls
-(re-allocating the MV-RNN's matrix state, N x H x H floats, on every call costs page faults); the DAG-RNN's input product
-`U x + b` done for all cells in one product before the levels, since it does not depend on
-the recursion. MV-RNN's two per-child products (B a and A b) are one `bmm` over the level.
+(re-allocating the MV-RNN's matrix state, N x H x H floats, on every call costs page
+faults); the DAG-RNN's input product `U x + b` done for all cells in one product before
+the levels, since it does not depend on the recursion. MV-RNN's two per-child products
+(B a and A b) are one `bmm` over the level.
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.baselines.common import (NUM_WORD_MATRICES, Baseline, LevelPlan,
-                                         canonical_model, plan_levels, require_features)
+from benchmarks.baselines.common import (
+    NUM_WORD_MATRICES,
+    Baseline,
+    LevelPlan,
+    canonical_model,
+    plan_levels,
+    require_features,
+)
 from cortexlang.inputs.structure import Structure
 
 try:
     import torch
 except ImportError:  # pragma: no cover - exercised only where torch is missing
-    torch = None
+    torch = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,12 @@ class TorchLevels:
 
     num_rows: int
     leaf_end: int
-    leaf_words: "torch.Tensor"
-    leaf_matrices: "torch.Tensor"
-    levels: tuple[tuple[int, int, "torch.Tensor"], ...]
-    swapped: tuple["torch.Tensor", ...]
-    roots: "torch.Tensor"
-    features: "torch.Tensor | None"
+    leaf_words: torch.Tensor
+    leaf_matrices: torch.Tensor
+    levels: tuple[tuple[int, int, torch.Tensor], ...]
+    swapped: tuple[torch.Tensor, ...]
+    roots: torch.Tensor
+    features: torch.Tensor | None
 
 
 def prepare_levels(model: str, structures: Sequence[Structure]) -> TorchLevels:
@@ -81,7 +88,7 @@ class StateBuffers:
         self.row_shapes = row_shapes
         self.tensors: list[torch.Tensor] = []
 
-    def get(self, num_rows: int) -> list["torch.Tensor"]:
+    def get(self, num_rows: int) -> list[torch.Tensor]:
         if not self.tensors or self.tensors[0].shape[0] < num_rows:
             self.tensors = [torch.zeros((num_rows, *shape)) for shape in self.row_shapes]
         return self.tensors
@@ -90,7 +97,7 @@ class StateBuffers:
 Run = Callable[[TorchLevels], dict[str, "torch.Tensor"]]
 
 
-def _treefc(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
+def _treefc(weights: dict[str, torch.Tensor], hid: int) -> Run:
     emb, w_t, b = weights["Emb"], weights["W_t"], weights["b"]
     buffers = StateBuffers((hid,))
 
@@ -105,7 +112,7 @@ def _treefc(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
     return run
 
 
-def _treegru(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
+def _treegru(weights: dict[str, torch.Tensor], hid: int) -> Run:
     emb, w_leaf_t, b_leaf = weights["Emb"], weights["W_leaf_t"], weights["b_leaf"]
     u_g_t, b_g = weights["U_g_t"], weights["b_g"]
     u_h_t, b_h = weights["U_h_t"], weights["b_h"]
@@ -127,7 +134,7 @@ def _treegru(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
     return run
 
 
-def _treelstm(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
+def _treelstm(weights: dict[str, torch.Tensor], hid: int) -> Run:
     emb, w_leaf_t, b_leaf = weights["Emb"], weights["W_leaf_t"], weights["b_leaf"]
     u_t, b_all = weights["U_t"], weights["b"]
     buffers = StateBuffers((hid,), (hid,))
@@ -152,7 +159,7 @@ def _treelstm(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
     return run
 
 
-def _mvrnn(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
+def _mvrnn(weights: dict[str, torch.Tensor], hid: int) -> Run:
     emb, emb_m, b_w, w_m = weights["Emb"], weights["EmbM"], weights["b_W"], weights["W_M"]
     # [B a; A b] is computed as [A b; B a] (one bmm over the pairs in stored order), so the
     # two column blocks of W are swapped once here to match.
@@ -164,7 +171,7 @@ def _mvrnn(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
         p, m = buffers.get(batch.num_rows)
         torch.index_select(emb, 0, batch.leaf_words, out=p[1:batch.leaf_end])
         torch.index_select(emb_m, 0, batch.leaf_matrices, out=m[1:batch.leaf_end])
-        for (start, end, children), swapped in zip(batch.levels, batch.swapped):
+        for (start, end, children), swapped in zip(batch.levels, batch.swapped, strict=True):
             n = end - start
             matrices = m.index_select(0, children)                 # [2n, H, H]: A, B
             vectors = p.index_select(0, swapped).unsqueeze(2)      # [2n, H, 1]: b, a
@@ -175,12 +182,13 @@ def _mvrnn(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
     return run
 
 
-def _dagrnn(weights: dict[str, "torch.Tensor"], hid: int) -> Run:
+def _dagrnn(weights: dict[str, torch.Tensor], hid: int) -> Run:
     u_t, w_t, b = weights["U_t"], weights["W_t"], weights["b"]
     buffers = StateBuffers((hid,))
 
     def run(batch: TorchLevels) -> dict[str, torch.Tensor]:
         (h,) = buffers.get(batch.num_rows)
+        assert batch.features is not None, "prepare_levels checked the DAG-RNN's inputs"
         inputs = torch.addmm(b, batch.features, u_t)
         for start, end, children in batch.levels:
             n = end - start

@@ -2,8 +2,10 @@
 
 The structures are small: random binary trees with shuffled node ids (made here), and from
 the project's generators a single leaf, left- and right-deep caterpillars, a chain (every
-node one child, the other missing) and grids for the DAG-RNN. The numpy reference is itself checked against a direct
-recursive evaluation for one tree per model.
+node one child, the other missing) and grids for the DAG-RNN. The numpy reference is itself
+checked against a recursive evaluation written straight from the equations, on every
+structure of every batch. The OpenCL GEMM kernel and the quick machine measurement are
+checked at the end (correctness only; speeds belong to the benchmarks).
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ import importlib.util
 import numpy as np
 import pytest
 
-from benchmarks.baselines.common import (MODELS, OUTPUT_NAMES, canonical_model, plan_levels,
-                                         random_weights)
+from benchmarks.baselines.common import (
+    MODELS,
+    OUTPUT_NAMES,
+    canonical_model,
+    plan_levels,
+    random_weights,
+)
 from benchmarks.baselines.numpy_nodes import make_numpy_nodes
 from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
@@ -131,7 +138,7 @@ def test_numpy_reference_follows_the_equations(model: str) -> None:
         outputs = make_numpy_nodes(model, weights, HIDDEN)(structures)
         for index, structure in enumerate(structures):
             expected = direct(model, weights, structure, structure.root)
-            for key, value in zip(OUTPUT_NAMES[model], expected):
+            for key, value in zip(OUTPUT_NAMES[model], expected, strict=True):
                 np.testing.assert_allclose(outputs[key][index], value, rtol=1e-5, atol=1e-6,
                                            err_msg=f"{model} {name} {key}")
 
