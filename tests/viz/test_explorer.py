@@ -26,7 +26,7 @@ def test_views_follow_the_pipeline_with_fixed_numbers() -> None:
         assert by_name[stage].kind == "stage" and by_name[stage].dot and by_name[stage].text
     refactor = by_name["refactor_recursion"]
     assert refactor.status == "changed" and refactor.note == "moved W @ h into each child's step"
-    assert by_name["hoist_invariants"].note == "unchanged"
+    assert by_name["hoist_invariants"].note.startswith("unchanged")  # with the reason, if any
     assert by_name["run"].status == "unavailable"          # no device was given
     assert by_name["linearized"].slug == f"{by_name['linearized'].number:02d}_linearized"
     assert by_name["program"].lines == (16, 19, 21)       # the statements and the output
