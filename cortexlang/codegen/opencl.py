@@ -51,7 +51,7 @@ class Writer:
         self.lines.append(("    " * self.depth + text) if text else "")
 
     def open(self, text: str) -> None:
-        self.line(text + " {")
+        self.line(f"{text} {{" if text else "{")
         self.depth += 1
 
     def close(self, suffix: str = "") -> None:
@@ -105,6 +105,7 @@ class _Context:
     rename: dict[str, str]           # loop-IR variable -> C variable
     local: dict[str, str]            # cached parameters -> local array
     vectors: set[str] = field(default_factory=set)  # C variables that hold vectors
+    layouts: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # block, cols, rows
 
 
 def _vector_type(lanes: int) -> str:
@@ -128,8 +129,9 @@ def c_expr(expr: L.Expr, context: _Context, lanes: int = 1, axis: str = "j") -> 
         return name
     if isinstance(expr, L.Load):
         buffer = context.local.get(expr.buffer) or context.buffers[expr.buffer]
-        index = c_expr(expr.index, context)
-        if lanes > 1 and L.mentions(expr.index, axis):
+        index = _blocked_index(expr, context) if expr.buffer in context.layouts \
+            else c_expr(expr.index, context)
+        if lanes > 1 and L.lane_stride(expr.index, axis, lanes) == 1:
             return f"vload{lanes}(0, {buffer} + ({index}))"
         return f"({vector})({buffer}[{index}])" if lanes > 1 else f"{buffer}[{index}]"
     if isinstance(expr, L.Binary):
@@ -155,6 +157,16 @@ def c_expr(expr: L.Expr, context: _Context, lanes: int = 1, axis: str = "j") -> 
                 f"{c_expr(expr.then, context, lanes, axis)} : "
                 f"{c_expr(expr.otherwise, context, lanes, axis)})")
     raise AssertionError(f"cannot print {type(expr).__name__} as an expression")
+
+
+def _blocked_index(load: L.Load, context: _Context) -> str:
+    """The address of a read of a blocked weight (see `KernelProgram.layouts`): its columns
+    j + c0 lie in block (j + c0) / block, at row k + r0 of that block."""
+    block, columns, rows = context.layouts[load.buffer]
+    form = L.affine(load.index)
+    assert form is not None and form[0] == {"k": columns, "j": 1}, "checked by the planner"
+    row, column = divmod(form[1], columns)
+    return f"((j / {block} + {column // block}) * {rows} + k + {row}) * {block}"
 
 
 def _k_vectorisable(segment: L.Segment) -> bool:
@@ -186,10 +198,14 @@ class KernelPrinter:
         self.unroll = unroll
         self.buffers = buffer_identifiers(program.buffers)
         self.writer = Writer()
+        self.full_tiles = False  # inside a tile known to be full: no clamping, no guards
 
     def context(self, rename: dict[str, str], kernel: Kernel) -> _Context:
         local = {name: f"l_{self.buffers[name]}" for name in kernel.cached_params}
-        return _Context(self.buffers, rename, local)
+        sizes = {buffer.name: buffer.row_size for buffer in self.program.buffers}
+        layouts = {name: (block, columns, sizes[name] // columns)
+                   for name, block, columns in self.program.layouts}
+        return _Context(self.buffers, rename, local, layouts=layouts)
 
     def signature(self, kernel: Kernel) -> str:
         """Every kernel takes its float buffers, one `indices` buffer holding all the
@@ -200,8 +216,11 @@ class KernelPrinter:
             used = buffer.name in kernel.reads or buffer.name in kernel.writes
             if not used or buffer.role == "index":
                 continue
-            const = "" if buffer.name in kernel.writes else "const "
             identifier = self.buffers[buffer.name]
+            if buffer.role == "sync":
+                args.append(f"{DIALECT['global']} volatile int* restrict {identifier}")
+                continue
+            const = "" if buffer.name in kernel.writes else "const "
             args.append(f"{DIALECT['global']} {const}float* restrict {identifier}")
         args.append(f"{DIALECT['global']} const int* restrict indices")
         args += [f"const int {name}" for name in SCALAR_ARGS]
@@ -219,11 +238,19 @@ class KernelPrinter:
 
     # -- a phase for the nodes of one tile -----------------------------------------------------
     def node_ids(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
-                 contexts: list[_Context]) -> None:
+                 contexts: list[_Context], exact: str | None = None) -> None:
+        """Each tile node's id and per-node values. `exact`: the single node's position (a
+        remainder node); otherwise positions in the tile, clamped to the batch when the tile
+        may be partial."""
         w = self.writer
         tile = kernel.node_tile
         for t, context in enumerate(contexts):
-            position = f"min(tile * {tile} + {t}, count - 1)"
+            if exact is not None:
+                position = exact
+            elif self.full_tiles:
+                position = f"tile * {tile} + {t}"
+            else:
+                position = f"min(tile * {tile} + {t}, count - 1)"
             if over == "heads":
                 w.line(f"const int i_t{t} = {position};")
             else:
@@ -291,7 +318,8 @@ class KernelPrinter:
                     w.line(f"const {ctype} {context.rename[stmt.name]} = "
                            f"{c_expr(stmt.value, context, width)};")
                 elif isinstance(stmt, L.Store):
-                    guard = f"if (tile * {len(contexts)} + {t} < count) " if t else ""
+                    guard = f"if (tile * {len(contexts)} + {t} < count) " \
+                        if t and not self.full_tiles else ""
                     target = self.buffers[stmt.buffer]
                     index = c_expr(stmt.index, context)
                     value = c_expr(stmt.value, context, width)
@@ -368,14 +396,50 @@ class KernelPrinter:
         return loads[text]
 
     # -- whole kernels -------------------------------------------------------------------------
-    def contexts(self, kernel: Kernel, lets: tuple[L.Let, ...]) -> list[_Context]:
+    def contexts(self, kernel: Kernel, lets: tuple[L.Let, ...],
+                 nodes: int | None = None) -> list[_Context]:
         contexts = []
-        for t in range(kernel.node_tile):
+        for t in range(kernel.node_tile if nodes is None else nodes):
             rename = {"node": f"node_t{t}", "i": f"i_t{t}"}
             for let in lets:
                 rename[let.name] = f"{let.name}_t{t}"
             contexts.append(self.context(rename, kernel))
         return contexts
+
+    def tile_body(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+                  phases: tuple[L.Phase, ...], batch: str | None = None) -> None:
+        """The phases for node tile `tile` of the batch (`start`, `count` in scope).
+
+        Where one work-item runs the tile (CPUs: work-groups of one), a full tile runs the
+        tiled code and a partial one runs its nodes one by one, so that a batch of one node
+        costs one node's arithmetic, not a tile's. Otherwise (GPUs) positions past the end
+        of the batch repeat its last node and their stores are skipped."""
+        w = self.writer
+        tile = kernel.node_tile
+        if tile > 1 and kernel.local_size == 1:
+            w.open(f"if (tile * {tile} + {tile} <= count)")
+            self.full_tiles = True
+            self._tile_phases(kernel, over, lets, phases, tile, batch, None)
+            self.full_tiles = False
+            w.close()
+            w.open("else")
+            w.open(f"for (int n = tile * {tile}; n < count; ++n)")
+            self._tile_phases(kernel, over, lets, phases, 1, batch, "n")
+            w.close()
+            w.close()
+        else:
+            self._tile_phases(kernel, over, lets, phases, tile, batch, None)
+
+    def _tile_phases(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+                     phases: tuple[L.Phase, ...], nodes: int, batch: str | None,
+                     exact: str | None) -> None:
+        contexts = self.contexts(kernel, lets, nodes)
+        if batch is not None:
+            for context in contexts:
+                context.rename["b"] = batch
+        self.node_ids(kernel, over, lets, contexts, exact)
+        for phase in phases:
+            self.phase(phase, contexts, kernel)
 
     def level_kernel(self, kernel: Kernel) -> None:
         w = self.writer
@@ -396,10 +460,7 @@ class KernelPrinter:
         else:
             w.line("const int tile = get_global_id(1);")
             w.line(f"if (unit >= {kernel.units} || tile * {kernel.node_tile} >= count) return;")
-        contexts = self.contexts(kernel, kernel.node_lets)
-        self.node_ids(kernel, kernel.over, kernel.node_lets, contexts)
-        for phase in kernel.phases:
-            self.phase(phase, contexts, kernel)
+        self.tile_body(kernel, kernel.over, kernel.node_lets, kernel.phases)
         if kernel.tiles_in_kernel:
             w.close()
         w.close()
@@ -407,10 +468,13 @@ class KernelPrinter:
     def persistent_kernel(self, kernel: Kernel) -> None:
         w = self.writer
         size = kernel.local_size or 1
+        cooperative = self.program.strategy == "cooperative"
         w.line(f"__attribute__((reqd_work_group_size({size}, 1, 1)))")
         w.open(self.signature(kernel))
         self.index_views(kernel)
         w.line("const int lid = get_local_id(0);")
+        if cooperative:
+            w.line("const int group = get_group_id(0);")
         for name in kernel.cached_params:
             buffer = next(b for b in self.program.buffers if b.name == name)
             local = f"l_{self.buffers[name]}"
@@ -428,28 +492,81 @@ class KernelPrinter:
                 w.open("")
                 w.line("const int start = 0;")
                 w.line("const int count = num_heads;")
+                step_batch = "num_batches"
             else:
                 low, high = ranges[over]
                 w.open(f"for (int batch = max({low}, first_fused); batch < {high}; ++batch)")
                 w.line(f"const int start = {self.buffers['batch_start']}[batch];")
                 w.line(f"const int count = {self.buffers['batch_len']}[batch];")
+                step_batch = "batch"
             w.line(f"const int tiles = (count + {kernel.node_tile - 1}) / {kernel.node_tile};")
             units = max(kernel.units, 1)
-            for phase in phases:
+            for position, phase in enumerate(phases):
+                if cooperative:
+                    step = f"({step_batch} * {kernel.phases_per_step} + {position})"
+                    self.cooperative_phase(kernel, over, lets, phase, step, units)
+                    continue
                 w.open(f"for (int work = lid; work < tiles * {units}; work += {size})")
                 # Consecutive work for one unit block: its weight rows stay in cache while
                 # it walks the batch's node tiles.
                 w.line("const int unit = work / tiles;")
                 w.line("const int tile = work % tiles;")
-                contexts = self.contexts(kernel, lets)
-                for context in contexts:
-                    context.rename["b"] = "batch"
-                self.node_ids(kernel, over, lets, contexts)
-                self.phase(phase, contexts, kernel)
+                self.tile_body(kernel, over, lets, (phase,), "batch")
                 w.close()
                 if size > 1:  # one work-item orders its own memory accesses
                     w.line(DIALECT["barrier_all"] + ";")
             w.close()
+        if cooperative:
+            self.cooperative_exit(kernel)
+        w.close()
+
+    def cooperative_exit(self, kernel: Kernel) -> None:
+        """The last group out zeroes the counters: every other group has passed every step,
+        and the next launch sees the stores (the buffer starts zeroed when allocated)."""
+        w = self.writer
+        sync = self.buffers["sync"]
+        row = next(b.row_size for b in self.program.buffers if b.name == "sync")
+        rows = f"(num_batches + 1) * {kernel.phases_per_step}"
+        w.line(comment("the last group to finish resets the counters for the next run"))
+        w.line(f"mem_fence(CLK_GLOBAL_MEM_FENCE);")
+        w.open(f"if (atomic_inc({sync} + {rows} * {row}) == {kernel.groups - 1})")
+        w.line(f"for (int e = 0; e < ({rows} + 1) * {row}; ++e) {sync}[e] = 0;")
+        w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
+        w.close()
+
+    def cooperative_phase(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+                          phase: L.Phase, step: str, units: int) -> None:
+        """One step of the cooperative kernel: claim tasks, compute them, meet the others.
+
+        Task `work` is (unit block work / tiles, node tile work % tiles); group g owns the
+        g-th share of the tasks, hence the same unit blocks (and weight rows) at every step.
+        It drains its own share, then the others' (a group the driver has not started yet
+        claims nothing), adds how many it finished to the step's counter and waits until
+        every task is finished: only tasks being computed by running groups are waited for."""
+        w = self.writer
+        groups = kernel.groups
+        sync = self.buffers["sync"]
+        row = next(b.row_size for b in self.program.buffers if b.name == "sync")
+        w.open("")
+        w.line(f"{DIALECT['global']} volatile int* restrict counters = {sync} + {step} * {row};")
+        w.line(f"const int total = tiles * {units};")
+        w.line("int finished = 0;")
+        w.open(f"for (int round = 0; round < {groups}; ++round)")
+        w.line(f"const int owner = (group + round) % {groups};")
+        w.line(f"const int first = owner * total / {groups};")
+        w.line(f"const int last = (owner + 1) * total / {groups};")
+        w.open("for (int work = first + atomic_inc(counters + owner); work < last; "
+               "work = first + atomic_inc(counters + owner))")
+        w.line("const int unit = work / tiles;")
+        w.line("const int tile = work % tiles;")
+        self.tile_body(kernel, over, lets, (phase,), "batch")
+        w.line("++finished;")
+        w.close()
+        w.close()
+        w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
+        w.line(f"atomic_add(counters + {groups}, finished);")
+        w.line(f"while (atomic_add(counters + {groups}, 0) < total) {{}}")
+        w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
         w.close()
 
     def print(self) -> str:

@@ -1,7 +1,7 @@
 """Stage 3, the kernel IR: kernels, their buffers, work-group geometry and launch order.
 
 OpenCL has no barrier across work-groups, so the recursion's sequential loop over batches
-must be split by one of two strategies, chosen per program and visible here:
+must be split by one of three strategies, chosen per program and visible here:
 
 - "level": one launch per batch (and per phase of the rule), each an NDRange over
   (units, node tiles); the host enqueues a whole run's launches back to back and waits once.
@@ -10,6 +10,12 @@ must be split by one of two strategies, chosen per program and visible here:
   on, one launch of a single *persistent* work-group that loops over the remaining batches
   and phases with barriers between them. The narrow top of a batch of trees then costs one
   launch instead of one per level, and the wide bottom still uses every compute unit.
+- "cooperative" (CPUs): the whole run is one launch of `groups` work-groups, one per compute
+  unit, that share each batch's tasks (a block of units for a node tile). Tasks are claimed
+  with atomic counters, each group taking its own block of units first (so its weight rows
+  stay in its core's cache) and then any task left unclaimed; a counter of finished tasks
+  per step is the barrier between batches. A group waits only for tasks that a running group
+  has claimed, so the run completes even when the driver runs the groups one after another.
 
 A kernel holds phases of the loop IR; `node_tile` nodes share each loaded weight row.
 """
@@ -53,6 +59,22 @@ class Kernel:
     tiles_in_kernel: bool = False
     sections: tuple[tuple[str, tuple[L.Let, ...], tuple[L.Phase, ...]], ...] = ()
     source_lines: tuple[int, ...] = ()
+    groups: int = 1
+
+    @property
+    def phases_per_step(self) -> int:
+        """Steps of a cooperative kernel are numbered batch * this + phase."""
+        return max((len(phases) for _, _, phases in self.sections), default=1)
+
+
+SYNC_BUFFER = "sync"
+
+
+def sync_rows(kernel: Kernel, num_batches: int) -> int:
+    """Rows of the cooperative kernel's counters for a run: one per step (a batch's phase,
+    or a phase of the heads), then one counting the groups that have finished the run (the
+    last one zeroes every row for the next run)."""
+    return (num_batches + 1) * kernel.phases_per_step + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,17 @@ class KernelProgram:
     notes: tuple[tuple[str, str], ...] = ()
     decisions: tuple[str, ...] = field(default=())
     fuse_below: int = 0
+    # Blocked weight layouts: (buffer, block, columns). The buffer holds a matrix of
+    # `columns` columns (a transposed weight: k rows, one column per output unit) stored as
+    # column blocks of `block` units, each block row-major: element (k, c) sits at
+    # ((c // block) * rows + k) * block + c % block, so a work-item's units stream
+    # contiguously through memory as k steps.
+    layouts: tuple[tuple[str, int, int], ...] = ()
+
+    def layout(self, name: str) -> tuple[int, int] | None:
+        """(block, columns) of a blocked buffer, None when it is stored plainly."""
+        return next(((block, columns) for buffer, block, columns in self.layouts
+                     if buffer == name), None)
 
     def kernel(self, name: str) -> Kernel:
         return next(kernel for kernel in self.kernels if kernel.name == name)
@@ -85,10 +118,16 @@ def format_kernels(program: KernelProgram) -> str:
     for buffer in program.buffers:
         lines.append(f"buffer {buffer.name}: {'int' if buffer.integer else 'float'}"
                      f"[{buffer.rows}][{buffer.row_size}]")
+    for name, block, columns in program.layouts:
+        lines.append(f"layout {name}: {columns} columns in blocks of {block}, each block "
+                     "contiguous along k")
     for kernel in program.kernels:
         geometry = f"{kernel.units} work-items x node tiles of {kernel.node_tile}"
         local = kernel.local_size if kernel.local_size is not None else "driver"
-        lines.append(f"kernel {kernel.name} over {kernel.over}: {geometry}, work-group {local}")
+        cooperating = f", {kernel.groups} work-groups cooperating" if SYNC_BUFFER in \
+            kernel.writes else ""
+        lines.append(f"kernel {kernel.name} over {kernel.over}: {geometry}, work-group {local}"
+                     f"{cooperating}")
         if kernel.tiles_in_kernel:
             lines.append("  each work-item walks every node tile of its batch")
         if kernel.widths:
@@ -115,8 +154,16 @@ def verify_kernels(program: KernelProgram) -> None:
         for buffer in kernel.reads + kernel.writes:
             if buffer not in declared:
                 raise InternalError("verify_kernels", f"{kernel.name} uses undeclared {buffer}")
-        if kernel.units < 1 or kernel.node_tile < 1:
+        if kernel.units < 1 or kernel.node_tile < 1 or kernel.groups < 1:
             raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
+        if program.strategy == "cooperative" and kernel.over == "run":
+            if SYNC_BUFFER not in kernel.writes or kernel.local_size != 1:
+                raise InternalError("verify_kernels", f"cooperative kernel {kernel.name} needs "
+                                    "the sync counters and work-groups of one work-item")
+    sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
+    for name, block, columns in program.layouts:
+        if name not in sizes or block < 1 or columns % block or sizes[name] % columns:
+            raise InternalError("verify_kernels", f"layout of {name} does not tile it")
     for kernel_name, _ in program.launches:
         if kernel_name not in names:
             raise InternalError("verify_kernels", f"launch of unknown kernel {kernel_name}")

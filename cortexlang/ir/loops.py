@@ -321,6 +321,62 @@ def stride(expr: Expr, var: str) -> int | None:
     return None
 
 
+def lane_stride(expr: Expr, var: str, lanes: int) -> int | None:
+    """Like `stride`, for `lanes` consecutive values of `var` starting at a multiple of
+    `lanes` (a work-item's vector of units): there `var / c` is the same in every lane and
+    `var % c` steps by one when `lanes` divides `c`, as in the row and column of a
+    flattened matrix."""
+    if isinstance(expr, Binary) and expr.op in ("/", "%") and isinstance(expr.rhs, Const) \
+            and expr.rhs.integer:
+        inner = lane_stride(expr.lhs, var, lanes)
+        if inner == 0:
+            return 0
+        divisor = int(expr.rhs.value)
+        if isinstance(expr.lhs, Var) and expr.lhs.name == var and divisor % lanes == 0:
+            return 0 if expr.op == "/" else 1
+        return None
+    if isinstance(expr, Binary) and expr.op in ("+", "-", "*"):
+        lhs, rhs = lane_stride(expr.lhs, var, lanes), lane_stride(expr.rhs, var, lanes)
+        if lhs is None or rhs is None:
+            return None
+        if expr.op == "*":
+            if lhs and rhs:
+                return None
+            if lhs == 0 and rhs == 0:
+                return 0
+            # A lane-varying term times a constant (`var / c` is constant across lanes).
+            constant = expr.rhs if lhs else expr.lhs
+            return (lhs or rhs) * int(constant.value) if isinstance(constant, Const) else None
+        return lhs + rhs if expr.op == "+" else lhs - rhs
+    if isinstance(expr, Load | Call | Select):
+        return 0 if not mentions(expr, var) else stride(expr, var)
+    return stride(expr, var)
+
+
+def affine(expr: Expr) -> tuple[dict[str, int], int] | None:
+    """An integer expression as (coefficient per variable, constant), or None when it is
+    not affine in its variables with constant coefficients (loads, calls, divisions)."""
+    if isinstance(expr, Const):
+        return ({}, int(expr.value)) if expr.integer else None
+    if isinstance(expr, Var):
+        return {expr.name: 1}, 0
+    if isinstance(expr, Binary) and expr.op in ("+", "-", "*"):
+        lhs, rhs = affine(expr.lhs), affine(expr.rhs)
+        if lhs is None or rhs is None:
+            return None
+        if expr.op == "*":
+            if lhs[0] and rhs[0]:
+                return None
+            (terms, scale), factor = (lhs, rhs[1]) if lhs[0] else (rhs, lhs[1])
+            return {name: c * factor for name, c in terms.items()}, scale * factor
+        sign = 1 if expr.op == "+" else -1
+        terms = dict(lhs[0])
+        for name, c in rhs[0].items():
+            terms[name] = terms.get(name, 0) + sign * c
+        return {n: c for n, c in terms.items() if c}, lhs[1] + sign * rhs[1]
+    return None
+
+
 def walk_stmts(stmts: tuple[Stmt, ...]):  # type: ignore[no-untyped-def]
     for stmt in stmts:
         yield stmt

@@ -2,9 +2,11 @@
 
 Decisions, each recorded in the kernel program so that printers and pictures can show why:
 
-- strategy: with level fusion, "hybrid": batches wide enough to fill the device get one
-  launch per phase, and from the first narrower batch on a single persistent work-group runs
-  the rest of the run in one launch; without it, "level" (one launch per batch and phase).
+- strategy: with level fusion on a CPU, "cooperative": one launch per run of one work-group
+  per compute unit, the groups sharing each batch's tasks and meeting at a counter between
+  batches; on a GPU, "hybrid": batches wide enough to fill the device get one launch per
+  phase, and from the first narrower batch on a single persistent work-group runs the rest
+  of the run in one launch; without level fusion, "level" (one launch per batch and phase).
   See `cortexlang.ir.kernels`.
 - node tile: how many nodes of a batch one work-item computes, so that each weight row loaded
   serves several nodes. 1 where leaves are not specialised (a per-node branch).
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
-from cortexlang.ir.kernels import Kernel, KernelProgram
+from cortexlang.ir.kernels import SYNC_BUFFER, Kernel, KernelProgram
 
 
 @dataclass(frozen=True)
@@ -90,19 +92,20 @@ def unit_loops(phases: tuple[L.Phase, ...]) -> list[tuple[str, L.Loop]]:
     return found
 
 
-def _vectorisable(loop: L.Loop) -> bool:
-    """Can consecutive units of this loop be computed as one vector by one work-item?"""
+def _vectorisable(loop: L.Loop, lanes: int) -> bool:
+    """Can `lanes` consecutive units of this loop be computed as one vector by one
+    work-item? Stores must be contiguous, loads contiguous or the same in every lane."""
     values: list[L.Expr] = []
     for stmt in loop.body:
         if isinstance(stmt, L.Store):
-            if L.stride(stmt.index, "j") != 1:
+            if L.lane_stride(stmt.index, "j", lanes) != 1:
                 return False
             values.append(stmt.value)
         elif isinstance(stmt, L.Let):
             values.append(stmt.value)
     for value in values:
         for sub in L.walk_exprs(value):
-            if isinstance(sub, L.Load) and L.stride(sub.index, "j") not in (0, 1):
+            if isinstance(sub, L.Load) and L.lane_stride(sub.index, "j", lanes) not in (0, 1):
                 return False
             if isinstance(sub, L.Select) and L.mentions(sub.condition, "j"):
                 return False
@@ -139,11 +142,11 @@ def _widths(phases: tuple[L.Phase, ...], limits: DeviceLimits) -> tuple[
     for key, loop in unit_loops(phases):
         extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 1
         width = 1
-        if _vectorisable(loop):
-            for candidate in (16, 8, 4, 2):
-                if candidate <= widest and extent % candidate == 0:
-                    width = candidate
-                    break
+        for candidate in (16, 8, 4, 2):
+            if candidate <= widest and extent % candidate == 0 and \
+                    _vectorisable(loop, candidate):
+                width = candidate
+                break
         widths.append((key, width))
         items = max(items, extent // width)
     return tuple(widths), items
@@ -187,30 +190,6 @@ def _lines(phases: tuple[L.Phase, ...]) -> tuple[int, ...]:
     return tuple(sorted({phase.span.line for phase in phases if phase.span is not None}))
 
 
-FUSE_WORK_FLOPS = 4_000_000
-FUSE_WEIGHT_BYTES = 4 << 20
-
-
-def _product_weight_bytes(program: L.LoopProgram, sections: list[_Section]) -> int:
-    """Bytes of the weights the internal rule's products read: streamed at every level."""
-    internal = tuple(p for s in sections if s.over in ("internal", "all") for p in s.phases)
-    sizes = {buffer.name: 4 * buffer.row_size for buffer in program.buffers}
-    return sum(sizes[name] for name in _product_params(internal))
-
-
-def _flops_per_node(sections: list[_Section]) -> int:
-    """The multiply-adds of the internal rule's products, per node (2 FLOPs each)."""
-    internal = [section for section in sections if section.over in ("internal", "all")]
-    flops = 0
-    for section in internal:
-        for _, loop in unit_loops(section.phases):
-            extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 1
-            for stmt in loop.body:
-                if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
-                    flops += 2 * extent * sum(s.stop - s.start for s in stmt.value.segments)
-    return flops
-
-
 def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) -> list[Kernel]:
     """One kernel per section and phase, launched once per batch."""
     local_cap = max(1, min(limits.max_work_group_size, 256))
@@ -233,8 +212,10 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) ->
 
 
 def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits: DeviceLimits,
-                       tile: int, persist_weights: bool, decisions: list[str]) -> Kernel:
-    """One work-group looping over batches (from `first_fused` on) and phases."""
+                       tile: int, persist_weights: bool, decisions: list[str],
+                       groups: int = 0) -> Kernel:
+    """Work-groups looping over batches (from `first_fused` on) and phases: one, or with
+    `groups` (> 0) that many, cooperating through the sync counters."""
     # On a CPU one work-item computes a vector of units; a group of one work-item keeps the
     # driver from vectorising across work-items again and needs no barriers.
     local = max(1, min(limits.max_work_group_size, 256)) if limits.is_gpu else 1
@@ -256,9 +237,84 @@ def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits:
             decisions.append("weights in local memory for the fused batches: "
                              + ", ".join(cached))
     widths, items = _widths(all_phases, limits)
+    if groups:
+        writes = tuple(sorted(writes + (SYNC_BUFFER,)))
     return Kernel("forward", "run", (), all_phases, items, tile, local, reads, writes,
                   tuple(cached), widths, False,
-                  tuple((s.over, s.node_lets, s.phases) for s in sections), _lines(all_phases))
+                  tuple((s.over, s.node_lets, s.phases) for s in sections), _lines(all_phases),
+                  max(1, groups))
+
+
+# Work-groups of a cooperative kernel at most: each claims tasks at every step, so a group
+# per core is the point; past this many, more only adds claims.
+MAX_GROUPS = 256
+
+
+def _groups(count: int) -> str:
+    return "1 work-group" if count == 1 else f"{count} work-groups"
+
+
+def _cooperative(program: L.LoopProgram, sections: list[_Section], limits: DeviceLimits,
+                 tile: int, persist_weights: bool,
+                 decisions: list[str]) -> tuple[Kernel, L.Buffer]:
+    """The whole run as one launch of one single-item work-group per compute unit."""
+    groups = min(max(1, limits.compute_units), MAX_GROUPS)
+    kernel = _persistent_kernel(program, sections, limits, tile, persist_weights, decisions,
+                                groups=groups)
+    # Claim counters, one per group, then the finished-task counter: a 64-byte line per step.
+    row = -(-(kernel.groups + 1) // 16) * 16
+    decisions.insert(0, f"one launch per run: {_groups(kernel.groups)} (one per compute "
+                     "unit) share each batch's tasks, a block of units for a node tile; each "
+                     "claims its own units first, so their weight rows stay in its core's "
+                     "cache, then any task left; a counter of finished tasks is the barrier "
+                     "between batches")
+    return kernel, L.Buffer(SYNC_BUFFER, "sync", "steps", row, integer=True)
+
+
+def _weight_layouts(program: L.LoopProgram,
+                    kernels: list[Kernel]) -> tuple[tuple[str, int, int], ...]:
+    """Block transposed weights by the vector width of the work-items that read them.
+
+    A work-item computing `width` units reads, at each k, `width` consecutive columns of a
+    transposed weight: with the plain layout consecutive k are a whole row apart, so a
+    product strides through memory (and pages). Blocked, each work-item's columns are one
+    contiguous stream. Applies when every read of the buffer is such a vector read, of one
+    width, at a column offset that is a multiple of it."""
+    found: dict[str, set[tuple[int, int] | None]] = {}
+    for kernel in kernels:
+        widths = dict(kernel.widths)
+        for key, loop in unit_loops(kernel.phases):
+            width = widths.get(key, 1)
+            for stmt in L.walk_stmts(loop.body):
+                exprs = [stmt.value] if isinstance(stmt, L.Let) else \
+                    [stmt.index, stmt.value] if isinstance(stmt, L.Store) else []
+                for expr in exprs:
+                    for sub in L.walk_exprs(expr):
+                        if isinstance(sub, L.Load) and sub.buffer.startswith("param_t:"):
+                            found.setdefault(sub.buffer, set()).add(_block_of(sub, width))
+    sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
+    layouts = []
+    for name, shapes in sorted(found.items()):
+        if len(shapes) == 1 and None not in shapes:
+            block, columns = next(iter(shapes))  # type: ignore[misc]
+            if sizes[name] % columns == 0 and columns % block == 0 and columns > block:
+                layouts.append((name, block, columns))
+    return tuple(layouts)
+
+
+def _block_of(load: L.Load, width: int) -> tuple[int, int] | None:
+    """(width, columns) when this load reads `width` consecutive columns at k (None: not a
+    blockable read)."""
+    form = L.affine(load.index)
+    if width < 2 or form is None:
+        return None
+    terms, constant = form
+    columns = terms.get("k", 0)
+    if set(terms) != {"k", "j"} or terms["j"] != 1 or columns < width:
+        return None
+    if constant < 0 or (constant % columns) % width:
+        return None
+    return width, columns
 
 
 def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: bool,
@@ -271,22 +327,20 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
     if branchy and node_tile > 1:
         decisions.append("node tile 1: leaves are not specialised, so each node branches")
     batch_sections = [section for section in sections if section.over != "heads"]
-    if fuse_levels:
-        # A batch is worth its own launch across every compute unit when it fills them and
-        # its work outweighs a launch: on a CPU, FUSE_WORK_FLOPS per compute unit (a few
-        # launch latencies of one core's arithmetic). From the first narrower batch on, the
-        # rest of the run is one launch of one work-group (OpenCL has no grid barrier).
-        per_node = max(1, _flops_per_node(sections))
-        by_work = 0 if limits.is_gpu else -(-FUSE_WORK_FLOPS * limits.compute_units // per_node)
-        fuse_below = max(2, limits.compute_units * (1 if limits.is_gpu else tile), by_work)
-        streamed = _product_weight_bytes(program, sections)
-        if not limits.is_gpu and streamed > FUSE_WEIGHT_BYTES:
-            # Weights this large stream from memory at every level: one core cannot keep up,
-            # so every batch but a tiny run gets all the cores.
-            fuse_below = 1
-            decisions.append(f"levels stream {streamed >> 20} MiB of weights, more than "
-                             f"{FUSE_WEIGHT_BYTES >> 20} MiB fits the caches: no batch is "
-                             "left to a single work-group")
+    buffers = program.buffers
+    if fuse_levels and not limits.is_gpu:
+        kernel, sync = _cooperative(program, sections, limits, tile, persist_weights, decisions)
+        kernels = [kernel]
+        buffers += (sync,)
+        launches = [(kernel.name, kernel.over)]
+        fuse_below = 0
+        strategy = "cooperative"
+    elif fuse_levels:
+        # A GPU: a batch is worth its own launch across every compute unit when it has at
+        # least a node per compute unit. From the first narrower batch on, the rest of the
+        # run is one launch of one work-group: a GPU gives no guarantee that a waiting
+        # work-group lets the others run, and its caches need not see their stores.
+        fuse_below = max(2, limits.compute_units)
         kernels = _level_kernels(batch_sections, limits, tile)
         kernels.append(_persistent_kernel(program, sections, limits, tile, persist_weights,
                                           decisions))
@@ -305,6 +359,10 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
             decisions.append("weight persistence not applied: every per-level launch would "
                              "reload local memory; the node tile blocks weights for the cache")
         strategy = "level"
-    return KernelProgram(program.name, strategy, program.buffers, tuple(kernels),
+    layouts = _weight_layouts(program, kernels)
+    for name, block, _ in layouts:
+        decisions.append(f"{name} stored in blocks of {block} columns: each work-item's "
+                         "weights are one contiguous stream")
+    return KernelProgram(program.name, strategy, buffers, tuple(kernels),
                          tuple(launches), tile, limits.items(), program.notes,
-                         tuple(decisions), fuse_below)
+                         tuple(decisions), fuse_below, layouts)

@@ -30,6 +30,12 @@ from rich.table import Table
 
 from cortexlang.errors import Diagnostic, EnvironmentProblem
 
+# PoCL's CPU driver runs work-groups on one thread per core. Unpinned, the kernel's second
+# thread often wakes on the core of the first and the two run one after the other (measured
+# here: about one launch in four); pinned, each has its own core. Read when the driver
+# starts, so set before any platform is listed; a user's own setting wins.
+os.environ.setdefault("POCL_AFFINITY", "1")
+
 INSTALL_HINT = (
     "install an OpenCL driver; on Debian or Ubuntu the CPU driver is "
     "`apt-get install pocl-opencl-icd` (or run `make setup`)"

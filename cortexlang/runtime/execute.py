@@ -21,7 +21,7 @@ from cortexlang.backends import merge_outputs
 from cortexlang.codegen.opencl import SCALAR_ARGS, index_buffers
 from cortexlang.errors import InputError, user_error
 from cortexlang.inputs.structure import Structure
-from cortexlang.ir.kernels import KernelProgram
+from cortexlang.ir.kernels import SYNC_BUFFER, KernelProgram, sync_rows
 from cortexlang.ir.loops import Buffer
 from cortexlang.ir.recursive_eval import evaluate_tables, evaluate_uniforms
 from cortexlang.outputs import Outputs
@@ -79,7 +79,10 @@ Launch = tuple[str, int, int, tuple[int, ...], "tuple[int, ...] | None"]
 
 def first_fused_batch(kernels: KernelProgram, batch_len: np.ndarray) -> int:
     """The batch from which the persistent kernel takes over: the first narrow one, or the
-    first batch of all when the whole run is small (it is then one launch)."""
+    first batch of all when the whole run is small (it is then one launch). The cooperative
+    kernel runs every batch; the level strategy has no persistent kernel."""
+    if kernels.strategy == "cooperative":
+        return 0
     if kernels.strategy != "hybrid":
         return len(batch_len)
     if int(batch_len.sum()) < SMALL_RUN_FACTOR * kernels.fuse_below:
@@ -110,7 +113,7 @@ def launch_plan(kernels: KernelProgram, batch_len: np.ndarray, num_leaf_batches:
             kernel = kernels.kernel(names[0])
             size = kernel.local_size or 1
             remaining = int(batch_len[first_fused:].sum()) + num_heads
-            plan.append((kernel.name, -1, remaining, (size,), (size,)))
+            plan.append((kernel.name, -1, remaining, (size * kernel.groups,), (size,)))
             continue
         for batch in ranges[over]:
             if over != "heads" and batch >= first_fused:
@@ -126,6 +129,17 @@ def launch_plan(kernels: KernelProgram, batch_len: np.ndarray, num_leaf_batches:
                 plan.append((name, batch, count, (units, tiles),
                              None if local is None else (local, 1)))
     return plan
+
+
+def transposed_layout(value: np.ndarray, layout: tuple[int, int] | None) -> np.ndarray:
+    """A weight as its `param_t` buffer holds it: transposed to (k rows, one column per output
+    unit), and with a layout, as column blocks each stored row-major."""
+    matrix = value.reshape(value.shape[0], -1).T
+    if layout is not None:
+        block, columns = layout
+        rows = matrix.size // columns
+        matrix = matrix.reshape(rows, columns // block, block).transpose(1, 0, 2)
+    return np.ascontiguousarray(matrix).reshape(-1)
 
 
 def chunk_structures(structures: Sequence[Structure],
@@ -181,9 +195,12 @@ class CompiledModel:
     def _buffer(self, name: str, nbytes: int) -> cl.Buffer:
         nbytes = max(nbytes, 4)
         if self.capacity.get(name, 0) < nbytes:
-            self.buffers[name] = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE,
-                                           size=int(nbytes * 1.25) + 64)
-            self.capacity[name] = int(nbytes * 1.25) + 64
+            size = int(nbytes * 1.25) + 64
+            self.buffers[name] = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, size)
+            self.capacity[name] = size
+            if name == SYNC_BUFFER:
+                # The cooperative kernel's counters start at zero; each run leaves them so.
+                cl.enqueue_copy(self.queue, self.buffers[name], np.zeros(size // 4, np.int32))
         return self.buffers[name]
 
     def _upload(self, name: str, array: np.ndarray, run: _Run | None = None) -> None:
@@ -204,8 +221,11 @@ class CompiledModel:
                                  f"model needs {list(param.shape)}", error_class=InputError)
             self._upload(f"param:{param.name}", value.reshape(-1))
             if f"param_t:{param.name}" in self.kernel_buffers:
-                # Products read weights transposed (see passes/lower_loops.py).
-                self._upload(f"param_t:{param.name}", np.ascontiguousarray(value.T).reshape(-1))
+                # Products read weights transposed (see passes/lower_loops.py), perhaps in
+                # blocks of columns (see KernelProgram.layouts).
+                self._upload(f"param_t:{param.name}",
+                             transposed_layout(value, self.result.kernels.layout(
+                                 f"param_t:{param.name}")))
         uniforms = {**evaluate_uniforms(recursive, weights), **evaluate_tables(recursive, weights)}
         for name, value in uniforms.items():
             self._upload(f"uniform:{name}", value.reshape(-1).astype(np.float32))
@@ -230,10 +250,13 @@ class CompiledModel:
                                     dst_offset=nbytes - zero.nbytes)
         return self.node_capacity
 
-    def _prepare(self, structures: Sequence[Structure]) -> _Run:
+    def linearize(self, structures: Sequence[Structure]) -> Linearized:
+        """The structures as this model's runs take them (see `run_linearized`)."""
+        return linearize(structures, max_children=self.result.recursive.max_children,
+                         dynamic_batching=self.result.options.dynamic_batching)
+
+    def _prepare(self, linearized: Linearized) -> _Run:
         program = self.result.recursive
-        linearized = linearize(structures, max_children=program.max_children,
-                               dynamic_batching=self.result.options.dynamic_batching)
         total = linearized.num_nodes
         zero_row = self._node_rows(total + 1) - 1
         leaf_batches = int(np.count_nonzero(linearized.batch_start < linearized.num_leaves))
@@ -284,9 +307,10 @@ class CompiledModel:
                              error_class=InputError)
         return features.astype(np.float32)
 
-    @staticmethod
-    def _rows(buffer: Buffer, linearized: Linearized, heads: int) -> int | None:
+    def _rows(self, buffer: Buffer, linearized: Linearized, heads: int) -> int | None:
         """Rows of the per-run buffers that are not node-indexed (None: not per run)."""
+        if buffer.role == "sync":
+            return sync_rows(self.result.kernels.kernel("forward"), len(linearized.batch_len))
         if buffer.role == "temp" and buffer.rows != "nodes":
             return max(linearized.max_batch_len, heads, 1)
         if buffer.role == "output":
@@ -403,22 +427,32 @@ class CompiledModel:
             raise RuntimeError("bind_weights must be called before run")
         limit = self.max_nodes()
         if sum(structure.num_nodes for structure in structures) > limit:
-            return merge_outputs([self._run_chunk(chunk, states)
+            return merge_outputs([self.run_linearized(self.linearize(chunk), states=states)
                                   for chunk in chunk_structures(structures, limit)])
-        return self._run_chunk(structures, states)
+        return self.run_linearized(self.linearize(structures), states=states)
 
-    def _run_chunk(self, structures: Sequence[Structure], states: bool) -> Outputs:
-        timings: dict[str, float] = {}
+    def run_linearized(self, linearized: Linearized, *, states: bool = True) -> Outputs:
+        """`run` for structures already linearized by `linearize`: the host's share of a run
+        is then uploading the index arrays, launching and reading back (the benchmark's
+        latency; the linearizer is timed on its own). The input must fit the device."""
+        if not self.weights_bound:
+            raise RuntimeError("bind_weights must be called before run")
+        if linearized.num_nodes > self.max_nodes():
+            raise user_error("E0557", f"{linearized.num_nodes} nodes do not fit the device "
+                             f"in one run (at most {self.max_nodes()})",
+                             hint="run the structures with `run`, which splits them into "
+                                  "chunks", error_class=InputError)
+        timings: dict[str, float] = {"linearize": linearized.seconds}
         started = time.perf_counter()
-        run = self._prepare(structures)
-        timings["linearize"] = run.linearized.seconds
+        run = self._prepare(linearized)
         prepared = time.perf_counter()
         self._launch(run)
         read_states, heads = self._read(run, states)
         finished = time.perf_counter()
         if self.profiling:
             self._collect_profile()
-        timings["prepare"] = prepared - started
+        # `prepare` counts the linearizer (when it ran first) and the uploads.
+        timings["prepare"] = linearized.seconds + prepared - started
         timings["compute"] = finished - prepared
         return self._outputs(run, read_states, heads, timings, states)
 

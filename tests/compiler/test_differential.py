@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import zlib
+from dataclasses import replace
 
 import pytest
 from compiler_support import (
@@ -23,6 +24,7 @@ from compiler_support import (
     EXAMPLE_NAMES,
     SST_TEST,
     Options,
+    compile_program,
     declared_values,
     grid,
     mixed_batch,
@@ -37,6 +39,7 @@ from compiler_support import (
 from differential import Differential, Inputs, crossing_over, widest_batches
 
 from cortexlang.inputs import generators
+from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.devices import Device
 from cortexlang.runtime.execute import device_limits
 
@@ -153,12 +156,15 @@ def test_declared_sizes_agree_with_the_interpreter(differential: Differential,
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_both_halves_of_a_hybrid_plan_agree_with_the_interpreter(differential: Differential,
                                                                  name: str) -> None:
-    """A hybrid plan launches wide batches level by level and runs the narrow rest in one
-    persistent kernel that starts part way through the run (see `crossing_over`)."""
+    """A hybrid plan (a GPU's: work-groups of many work-items, one unit each) launches wide
+    batches level by level and runs the narrow rest in one persistent kernel that starts
+    part way through the run (see `crossing_over`). It runs on this device all the same."""
     from cortexlang.runtime.execute import first_fused_batch
 
     program = small_example(name)
-    result = crossing_over(differential.compile(program, Options()))
+    gpu = DeviceLimits(is_gpu=True, max_work_group_size=64, compute_units=4,
+                       local_mem_size=differential.limits.local_mem_size)
+    result = crossing_over(compile_program(program, Options(), gpu))
     assert result.kernels.strategy == "hybrid"
     structures = mixed_inputs(name).structures
     lengths = widest_batches(structures, program.structure.max_children)
@@ -166,6 +172,23 @@ def test_both_halves_of_a_hybrid_plan_agree_with_the_interpreter(differential: D
     assert 0 < first_fused < len(lengths), (result.kernels.fuse_below, lengths.tolist())
     differential.check(name, program, Options(), mixed_inputs(name), result=result,
                        label="hybrid crossing over")
+
+
+@pytest.mark.parametrize("groups", [1, 3, 8])
+@pytest.mark.parametrize("name", ["treelstm", "dagrnn", "sentiment"])
+def test_cooperative_plans_for_any_number_of_groups_agree(differential: Differential,
+                                                          name: str, groups: int) -> None:
+    """The cooperative kernel planned for more (or fewer) compute units than the device has:
+    groups the driver runs one after another, or interleaved, still finish every task."""
+    program = small_example(name)
+    limits = replace(differential.limits, compute_units=groups, is_gpu=False)
+    result = compile_program(program, Options(), limits)
+    assert result.kernels.strategy == "cooperative"
+    assert result.kernels.kernel("forward").groups == groups
+    for batch in (mixed_inputs(name), Inputs(f"{name} x10 random", random_batch(program, 10,
+                                                                                 seed=5))):
+        differential.check(name, program, Options(), batch, result=result,
+                           label=f"cooperative, {groups} compute units")
 
 
 @pytest.mark.parametrize("name", ["sentiment", "dagrnn"])

@@ -162,7 +162,7 @@ def test_every_subset_agrees_with_the_interpreter(opencl_device: Device,
                 failures.append(f"{options_summary([o for o, _ in group])} (dynamic "
                                 f"batching {'on' if batching else 'off'}, fusion threshold "
                                 f"{variant.kernels.fuse_below}): {error}")
-    assert _hybrid_crosses_over(program, results, inputs)
+    assert _fused_plan_is_exercised(program, results, inputs)
     SWEEP_STATS.append((f"{name}: run {scope} distinct programs of the {2 * len(results)} "
                         "subsets on the device", f"{len({source for source, _ in groups})} "
                         f"builds, {differential.runs} runs, largest error {worst:.1e}",
@@ -171,16 +171,22 @@ def test_every_subset_agrees_with_the_interpreter(opencl_device: Device,
         "\n".join(failures[:5])
 
 
-def _hybrid_crosses_over(program: CheckedProgram, results: list[tuple[Options, CompileResult]],
-                         inputs: Inputs) -> bool:
-    """Whether the all-on plan, crossing over, launches level kernels before its persistent
-    kernel on these inputs."""
+def _fused_plan_is_exercised(program: CheckedProgram,
+                             results: list[tuple[Options, CompileResult]],
+                             inputs: Inputs) -> bool:
+    """Whether the all-on plan's fused kernel really ran its interesting case on these
+    inputs: a CPU's cooperative kernel with more than one group and a batch of more tasks
+    than groups; a GPU's hybrid plan, crossing over, level kernels before its persistent
+    kernel."""
     from cortexlang.runtime.execute import first_fused_batch
 
-    result = crossing_over(next(result for options, result in results
-                                if options == Options()))
+    result = next(result for options, result in results if options == Options())
     lengths = widest_batches(inputs.structures, program.structure.max_children)
-    return 0 < first_fused_batch(result.kernels, lengths) < len(lengths)
+    if result.kernels.strategy == "cooperative":
+        forward = result.kernels.kernel("forward")
+        return forward.groups > 1 and int(lengths.max()) > forward.groups
+    crossing = crossing_over(result)
+    return 0 < first_fused_batch(crossing.kernels, lengths) < len(lengths)
 
 
 @pytest.mark.parametrize("strength", [2, 3])

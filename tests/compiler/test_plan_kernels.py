@@ -10,7 +10,7 @@ from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import KernelProgram, format_kernels, verify_kernels
 from cortexlang.passes.pipeline import Options
-from cortexlang.passes.plan_kernels import DeviceLimits, plan_kernels
+from cortexlang.passes.plan_kernels import MAX_GROUPS, DeviceLimits, plan_kernels
 
 TINY = """\
 model Tiny
@@ -27,22 +27,21 @@ output h[root]
 """
 OPTIONS = Options().without("refactor_recursion")
 
-# Hybrid: a level kernel per phase for wide batches, then one persistent kernel for the rest
-# of the run, which keeps the product's weight (read transposed) in local memory. On a CPU a
-# work-item computes the 4 units as one vector, in a work-group of one work-item. A Tiny node
-# is 16 multiply-adds, so a batch must hold 250,000 nodes (4 MFLOP per compute unit) to be
-# worth a launch of its own.
-EXPECTED_HYBRID = """\
+# Cooperative (a CPU): the whole run is one launch of one single-item work-group per compute
+# unit; the groups share each batch's tasks through the sync counters. A work-item computes
+# the 4 units as one vector; the product's weight (read transposed) is kept in local memory.
+EXPECTED_COOPERATIVE = """\
 kernel program Tiny
-strategy hybrid, node tile 4, fused from the first batch under 250000 nodes
+strategy cooperative, node tile 4
 device compute_units = 2
 device max_work_group_size = 256
 device local_mem_size = 32768
 device is_gpu = 0
 device preferred_vector_width = 4
-decision: batches of 250000 nodes or more get one launch per phase across all compute units; \
-from the first narrower batch on, one persistent work-group runs the rest of the run in one \
-launch
+decision: one launch per run: 2 work-groups (one per compute unit) share each batch's tasks, \
+a block of units for a node tile; each claims its own units first, so their weight rows stay \
+in its core's cache, then any task left; a counter of finished tasks is the barrier between \
+batches
 decision: weights in local memory for the fused batches: param_t:W
 buffer param:Emb: float[param][12]
 buffer param:W: float[param][16]
@@ -53,20 +52,55 @@ buffer children: int[nodes][2]
 buffer num_children: int[nodes][1]
 buffer batch_start: int[batches][1]
 buffer batch_len: int[batches][1]
-kernel leaf_phase0 over leaf: 1 work-items x node tiles of 4, work-group 1
-  each work-item walks every node tile of its batch
-  vector widths: leaf.0.0=4
+buffer sync: int[steps][16]
+kernel forward over run: 1 work-items x node tiles of 4, work-group 1, 2 work-groups cooperating
+  vector widths: leaf.0.0=4, internal.0.0=4
+  local memory: param_t:W
+  reads batch_len, batch_start, children, param:Emb, param_t:W, state:h, words:word
+  writes state:h, sync
+  phase leaf.0: stores state:h
+  phase internal.0: stores state:h
+  section leaf: phases 1
+  section internal: phases 1
+launches per run:
+  forward: run
+"""
+
+# Hybrid (a GPU): a level kernel per phase for batches of at least a node per compute unit,
+# then one persistent work-group for the rest of the run; a work-item computes one unit.
+GPU = DeviceLimits(is_gpu=True, max_work_group_size=64, compute_units=8)
+EXPECTED_HYBRID = """\
+kernel program Tiny
+strategy hybrid, node tile 4, fused from the first batch under 8 nodes
+device compute_units = 8
+device max_work_group_size = 64
+device local_mem_size = 32768
+device is_gpu = 1
+device preferred_vector_width = 4
+decision: batches of 8 nodes or more get one launch per phase across all compute units; from \
+the first narrower batch on, one persistent work-group runs the rest of the run in one launch
+decision: weights in local memory for the fused batches: param_t:W
+buffer param:Emb: float[param][12]
+buffer param:W: float[param][16]
+buffer param_t:W: float[param][16]
+buffer state:h: float[nodes][4]
+buffer words:word: int[nodes][1]
+buffer children: int[nodes][2]
+buffer num_children: int[nodes][1]
+buffer batch_start: int[batches][1]
+buffer batch_len: int[batches][1]
+kernel leaf_phase0 over leaf: 4 work-items x node tiles of 4, work-group 4
+  vector widths: leaf.0.0=1
   reads batch_len, batch_start, param:Emb, words:word
   writes state:h
   phase leaf.0: stores state:h
-kernel internal_phase0 over internal: 1 work-items x node tiles of 4, work-group 1
-  each work-item walks every node tile of its batch
-  vector widths: internal.0.0=4
+kernel internal_phase0 over internal: 4 work-items x node tiles of 4, work-group 4
+  vector widths: internal.0.0=1
   reads batch_len, batch_start, children, param_t:W, state:h
   writes state:h
   phase internal.0: stores state:h
-kernel forward over run: 1 work-items x node tiles of 4, work-group 1
-  vector widths: leaf.0.0=4, internal.0.0=4
+kernel forward over run: 4 work-items x node tiles of 4, work-group 64
+  vector widths: leaf.0.0=1, internal.0.0=1
   local memory: param_t:W
   reads batch_len, batch_start, children, param:Emb, param_t:W, state:h, words:word
   writes state:h
@@ -94,8 +128,35 @@ def plan(limits: DeviceLimits | None = None, options: Options = OPTIONS, *,
     return program
 
 
-def test_level_fusion_plans_the_hybrid_strategy() -> None:
-    assert format_kernels(plan()) == EXPECTED_HYBRID
+def test_level_fusion_on_a_cpu_plans_the_cooperative_strategy() -> None:
+    assert format_kernels(plan()) == EXPECTED_COOPERATIVE
+
+
+def test_level_fusion_on_a_gpu_plans_the_hybrid_strategy() -> None:
+    assert format_kernels(plan(GPU)) == EXPECTED_HYBRID
+
+
+@pytest.mark.parametrize("units", [1, 2, 3, 8, 1 << 20])
+def test_the_cooperative_kernel_has_a_group_per_compute_unit(units: int) -> None:
+    program = plan(DeviceLimits(compute_units=units))
+    (forward,) = program.kernels
+    assert forward.groups == min(units, MAX_GROUPS) and forward.local_size == 1
+    (sync,) = [buffer for buffer in program.buffers if buffer.role == "sync"]
+    assert sync.integer and sync.row_size % 16 == 0 and sync.row_size > forward.groups
+
+
+def test_wide_transposed_weights_are_blocked_by_the_vector_width() -> None:
+    wide = program_from_source(TINY.replace("H = 4", "H = 64"), "tiny.cx")
+    program = plan_kernels(stage_before(wide, "plan_kernels", OPTIONS),
+                           DeviceLimits(preferred_vector_width=16), fuse_levels=True,
+                           persist_weights=False, node_tile=4)
+    verify_kernels(program)
+    assert program.layouts == (("param_t:W", 16, 64),)
+    assert program.layout("param_t:W") == (16, 64) and program.layout("param:W") is None
+    # A GPU reads one unit per work-item: neighbouring work-items coalesce the plain layout.
+    gpu = plan_kernels(stage_before(wide, "plan_kernels", OPTIONS), GPU, fuse_levels=True,
+                       persist_weights=False, node_tile=4)
+    assert gpu.layouts == ()
 
 
 def test_without_level_fusion_every_batch_and_phase_is_a_launch() -> None:
@@ -126,13 +187,14 @@ def test_unspecialised_leaves_force_a_node_tile_of_one() -> None:
     assert all(kernel.node_tile == 1 for kernel in program.kernels)
     assert "node tile 1: leaves are not specialised, so each node branches" in \
         program.decisions
-    assert [kernel.over for kernel in program.kernels] == ["all", "run"]
+    assert [kernel.over for kernel in program.kernels] == ["run"]
+    gpu = plan(GPU, options=OPTIONS.without("specialize_leaves"))
+    assert [kernel.over for kernel in gpu.kernels] == ["all", "run"]
 
 
 def test_a_gpu_gets_wide_work_groups_and_no_unit_vectors() -> None:
-    limits = DeviceLimits(is_gpu=True, max_work_group_size=64, compute_units=8)
-    program = plan(limits)
-    assert program.fuse_below >= limits.compute_units
+    program = plan(GPU)
+    assert program.fuse_below >= GPU.compute_units
     assert program.kernel("forward").local_size == 64
     for kernel in program.kernels:
         assert {width for _, width in kernel.widths} == {1}
@@ -141,29 +203,15 @@ def test_a_gpu_gets_wide_work_groups_and_no_unit_vectors() -> None:
 
 @pytest.mark.parametrize("node_tile", [1, 2, 4, 8])
 def test_the_node_tile_is_the_option_when_leaves_are_specialised(node_tile: int) -> None:
-    program = plan(node_tile=node_tile)
-    assert program.node_tile == node_tile
-    assert all(kernel.node_tile == node_tile for kernel in program.kernels)
-    # A batch narrower than one tile per compute unit never gets a launch of its own.
-    assert program.fuse_below >= DeviceLimits().compute_units * node_tile
+    for limits in (DeviceLimits(), GPU):
+        program = plan(limits, node_tile=node_tile)
+        assert program.node_tile == node_tile
+        assert all(kernel.node_tile == node_tile for kernel in program.kernels)
 
 
-def test_a_threshold_grows_with_the_device_and_shrinks_with_the_work_per_node() -> None:
-    small = plan(DeviceLimits(compute_units=2)).fuse_below
-    assert plan(DeviceLimits(compute_units=8)).fuse_below >= small
-    wide = program_from_source(TINY.replace("H = 4", "H = 64"), "tiny.cx")
-    heavy = plan_kernels(stage_before(wide, "plan_kernels", OPTIONS), DeviceLimits(),
-                         fuse_levels=True, persist_weights=True, node_tile=4)
-    assert 2 <= heavy.fuse_below < small
-
-
-def test_weights_too_large_for_the_caches_give_every_batch_all_the_cores() -> None:
-    large = program_from_source(TINY.replace("H = 4", "H = 1100"), "tiny.cx")
-    program = plan_kernels(stage_before(large, "plan_kernels", OPTIONS), DeviceLimits(),
-                           fuse_levels=True, persist_weights=True, node_tile=4)
-    assert program.fuse_below == 1
-    assert any(decision.startswith("levels stream 4 MiB of weights")
-               for decision in program.decisions), program.decisions
+def test_a_gpu_threshold_grows_with_the_device() -> None:
+    small = plan(DeviceLimits(is_gpu=True, compute_units=2)).fuse_below
+    assert plan(DeviceLimits(is_gpu=True, compute_units=8)).fuse_below > small >= 2
 
 
 def test_the_work_group_never_exceeds_the_device() -> None:
@@ -190,7 +238,7 @@ def _section_phases(loops: L.LoopProgram) -> list[tuple[bool, int]]:
 @pytest.mark.parametrize("fuse_levels", [True, False], ids=["hybrid", "level"])
 def test_every_phase_of_every_example_gets_a_kernel(name: str, fuse_levels: bool) -> None:
     loops = stage_before(small_example(name), "plan_kernels")
-    program = plan_kernels(loops, DeviceLimits(), fuse_levels=fuse_levels,
+    program = plan_kernels(loops, GPU, fuse_levels=fuse_levels,
                            persist_weights=True, node_tile=4)
     verify_kernels(program)
     sections = _section_phases(loops)
@@ -204,6 +252,17 @@ def test_every_phase_of_every_example_gets_a_kernel(name: str, fuse_levels: bool
     else:
         assert len(level) == len(program.kernels) == sum(count for _, count in sections)
     assert [kernel for kernel, _ in program.launches] == [k.name for k in program.kernels]
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_phase_of_every_example_is_in_the_cooperative_kernel(name: str) -> None:
+    loops = stage_before(small_example(name), "plan_kernels")
+    program = plan_kernels(loops, DeviceLimits(), fuse_levels=True, persist_weights=True,
+                           node_tile=4)
+    verify_kernels(program)
+    (forward,) = program.kernels
+    assert program.launches == (("forward", "run"),)
+    assert len(forward.phases) == sum(count for _, count in _section_phases(loops))
 
 
 def test_the_verifier_rejects_a_launch_of_an_unknown_kernel() -> None:
