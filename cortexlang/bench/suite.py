@@ -7,11 +7,15 @@ implementation runs the same batches with the same weights: one untimed pass ove
 as warm-up, then several timed passes, one sample per batch; cells report the median, p10 and
 p90 milliseconds per batch.
 
-cortexlang's time is everything `CompiledModel.run` does for a batch (linearizing, uploading,
-launching, reading the outputs back); the baselines' per-batch host preparation (index
-arrays, tensors) is excluded from their time, as their own harness reports it apart.
-Baselines live in the source checkout's `benchmarks/` folder; those whose framework is not
-installed are skipped and listed.
+Following the paper's protocol, latency and linearization are reported apart: the
+`cortexlang` cell is `CompiledModel.run_linearized` on a linearized batch (uploading the
+index arrays, launching, reading the outputs back), the batch's linearization is its
+`linearize_ms`, and `cortexlang-e2e` times `CompiledModel.run` from the structures, both
+together. Likewise the baselines' per-batch host preparation (index arrays, tensors) is
+outside their time. The interpreter and every baseline run in a fresh process each, on the
+same batches and weights: frameworks' thread pools keep spinning after their work and would
+slow whatever runs next in the same process. Baselines live in the source checkout's
+`benchmarks/` folder; those whose framework is not installed are skipped and listed.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ BUNDLED_TREES = EXAMPLES / "data" / "sst_shaped.ptb"
 MODELS = ("treelstm", "treegru", "treefc", "mvrnn", "dagrnn")
 BASELINES = {"numpy-nodes": "numpy_nodes", "torch-eager": "torch_eager",
              "torch-level": "torch_level", "jax-level": "jax_level"}
-IMPLEMENTATIONS = ("cortexlang", "interp") + tuple(BASELINES)
+IMPLEMENTATIONS = ("cortexlang", "cortexlang-e2e", "interp") + tuple(BASELINES)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Record:
     flops_per_batch: float
     launches: int | None = None
     notes: str = ""
+    linearize_ms: float | None = None
 
 
 @dataclass
@@ -233,7 +238,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
     loaded = load_structures(source)
     trees = list(loaded.structures[:config.trees_used])
     report.inputs = f"{len(trees)} trees of {source}"
-    baselines = _baseline_factories(report) if config.baselines else {}
+    impls = ["interp"] + (_available_baselines(report) if config.baselines else [])
     peak_gflops = machine.get("peak_gflops") or 0.0
     bandwidth = machine.get("read_bandwidth_gbs") or machine.get("bandwidth_gbs") or 0.0
     for model_name in config.models:
@@ -244,28 +249,32 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
             heads_per_node = any(o.selector == "all" for o in program.outputs)
             compiled = _compiled(program, weights, device, Options())
             for batch in config.batches:
-                count = 8 if config.quick else (100 if batch == 1 else 20)
-                batches = model_batches(model_name, batch, trees, program, count)
+                batches = model_batches(model_name, batch, trees, program,
+                                        cell_batches(config, batch))
                 flops = float(np.mean([work.batch_flops(b, heads_per_node) for b in batches]))
                 floor = max(flops / (peak_gflops * 1e6) if peak_gflops else 0.0,
                             work.weight_bytes / (bandwidth * 1e6) if bandwidth else 0.0)
                 cell = _Cell(report, log, model_name, hidden, batch, flops, floor)
+                linearized = [compiled.linearize(b) for b in batches]
+                linearize_ms = float(np.median([lin.seconds for lin in linearized])) * 1e3
+                samples = time_batches(partial(_run_linearized, compiled), linearized,
+                                       config.passes)
+                cell.record("cortexlang", samples, compiled.last_launches,
+                            linearize_ms=linearize_ms)
                 samples = time_batches(partial(_run_outputs, compiled), batches, config.passes)
-                cell.record("cortexlang", samples, compiled.last_launches)
-                few = batches[:2 if config.quick else 4]
-                samples = time_batches(partial(interpret, program, weights=weights), few, 1)
-                cell.record("interp", samples, notes=f"{len(few)} batches, 1 pass")
-                for impl, factory in baselines.items():
-                    try:
-                        baseline = factory(model_name, weights, program.size("H"))
-                        prepared = [baseline.prepare(b) for b in batches]
-                    except (ImportError, ValueError, KeyError) as error:
-                        note = f"{impl} skipped for {model_name}: {error}"
+                cell.record("cortexlang-e2e", samples, compiled.last_launches,
+                            notes="linearizing included")
+                for impl in impls:
+                    job = _Job(impl, model_name, hidden, batch, str(source),
+                               config.trees_used, config.quick, config.passes)
+                    outcome = measure_isolated(job)
+                    if isinstance(outcome, str):
+                        note = f"{impl} skipped for {model_name}: {outcome}"
                         if note not in report.skipped:
                             report.skipped.append(note)
                         continue
-                    samples = time_batches(baseline.run, prepared, config.passes)
-                    cell.record(impl, samples, notes=baseline.notes)
+                    samples, notes = outcome
+                    cell.record(impl, samples, notes=notes)
             if config.ablation and model_name == config.models[0] and \
                     hidden == config.hiddens[0]:
                 batch = max(config.batches)
@@ -289,17 +298,82 @@ class _Cell:
     floor: float
 
     def record(self, impl: str, samples: list[float], launches: int | None = None,
-               notes: str = "") -> None:
+               notes: str = "", linearize_ms: float | None = None) -> None:
         median, p10, p90 = _summary(samples)
         self.report.records.append(Record(
             self.model, self.hidden, self.batch, impl, median, p10, p90,
-            self.flops / (median * 1e6), self.floor, self.flops, launches, notes))
-        self.log(f"{self.model:9s} H={self.hidden:<4d} B={self.batch:<3d} {impl:12s} "
-                 f"{median:9.3f} ms")
+            self.flops / (median * 1e6), self.floor, self.flops, launches, notes,
+            linearize_ms))
+        extra = f" (+ linearize {linearize_ms:.3f} ms)" if linearize_ms is not None else ""
+        self.log(f"{self.model:9s} H={self.hidden:<4d} B={self.batch:<3d} {impl:14s} "
+                 f"{median:9.3f} ms{extra}")
+
+
+def cell_batches(config: BenchConfig, batch: int) -> int:
+    """How many different batches a cell cycles through."""
+    return 8 if config.quick else (100 if batch == 1 else 20)
 
 
 def _run_outputs(model: Any, batch: Sequence[Structure]) -> object:
     return model.run(batch, states=False)
+
+
+def _run_linearized(model: Any, linearized: Any) -> object:
+    return model.run_linearized(linearized, states=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The interpreter and the baselines, each in a process of its own
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One cell of one implementation, rebuilt in the child process exactly as the parent
+    built it (same trees, batches and weights)."""
+
+    impl: str
+    model: str
+    hidden: int
+    batch: int
+    trees: str
+    trees_used: int
+    quick: bool
+    passes: int
+
+
+def measure_isolated(job: _Job) -> tuple[list[float], str] | str:
+    """(samples in ms, notes), or why the implementation was skipped; in a fresh process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+        return executor.submit(_measure_job, job).result()
+
+
+def _measure_job(job: _Job) -> tuple[list[float], str] | str:
+    from cortexlang.inputs.load import load_structures
+    from cortexlang.interp import interpret
+
+    program = load_model(job.model, job.hidden)
+    weights = init_weights(program.params, seed=0)
+    trees = list(load_structures(job.trees).structures[:job.trees_used])
+    config = BenchConfig(quick=job.quick)
+    batches = model_batches(job.model, job.batch, trees, program, cell_batches(config,
+                                                                             job.batch))
+    if job.impl == "interp":
+        few = batches[:2 if job.quick else 4]
+        samples = time_batches(partial(interpret, program, weights=weights), few, 1)
+        return samples, f"{len(few)} batches, 1 pass"
+    _checkout_on_path()
+    try:
+        from benchmarks.baselines import make_baseline
+
+        baseline = make_baseline(BASELINES[job.impl], job.model, weights, program.size("H"))
+        prepared = [baseline.prepare(b) for b in batches]
+    except (ImportError, ValueError, KeyError) as error:
+        return str(error)
+    return time_batches(baseline.run, prepared, job.passes), baseline.notes
 
 
 def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
@@ -328,28 +402,27 @@ def _checkout_on_path() -> None:
         sys.path.append(str(root))
 
 
-def _baseline_factories(report: BenchReport) -> dict[str, Callable[..., Any]]:
+def _available_baselines(report: BenchReport) -> list[str]:
+    """The baselines whose code and framework are here; the others are listed as skipped."""
     _checkout_on_path()
     try:
-        from benchmarks.baselines import make_baseline
+        import benchmarks.baselines  # noqa: F401
     except ImportError:
         report.skipped.append("all framework baselines: they live in the source checkout's "
                               "benchmarks/ folder, which this installation does not have")
-        return {}
-    factories: dict[str, Callable[..., Any]] = {}
+        return []
+    import importlib.util
+
+    available = []
     for impl, module in BASELINES.items():
         framework = {"torch_eager": "torch", "torch_level": "torch",
                      "jax_level": "jax"}.get(module)
-        if framework is not None:
-            try:
-                __import__(framework)
-            except ImportError:
-                report.skipped.append(f"{impl}: {framework} is not installed "
-                                      f"(make bench installs the optional baselines)")
-                continue
-        factories[impl] = lambda model, weights, hidden, module=module: make_baseline(
-            module, model, weights, hidden)
-    return factories
+        if framework is not None and importlib.util.find_spec(framework) is None:
+            report.skipped.append(f"{impl}: {framework} is not installed "
+                                  f"(make bench installs the optional baselines)")
+            continue
+        available.append(impl)
+    return available
 
 
 def measure_limits(device: Any, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:

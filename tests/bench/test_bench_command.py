@@ -24,12 +24,18 @@ def test_quick_bench_writes_records_and_tables(tmp_path: Path,
     records = json.loads(out.read_text())
     assert records and all(REQUIRED <= set(record) for record in records)
     implementations = {record["impl"] for record in records}
-    assert {"cortexlang", "interp", "numpy-nodes"} <= implementations
+    assert {"cortexlang", "cortexlang-e2e", "interp", "numpy-nodes"} <= implementations
     for record in records:
         assert record["model"] == "treefc" and record["hidden"] == 64
         assert 0 < record["p10_ms"] <= record["median_ms"] <= record["p90_ms"]
         assert record["gflops"] > 0 and record["floor_ms"] > 0
     assert {(r["batch"], r["impl"]) for r in records} >= {(1, "cortexlang"), (10, "cortexlang")}
+    # Linearization is reported apart from the compiled latency, for cortexlang only.
+    for record in records:
+        if record["impl"] == "cortexlang":
+            assert record["linearize_ms"] > 0
+        else:
+            assert record["linearize_ms"] is None
     shown = capsys.readouterr().out
     assert "latency per batch" in shown and "ablation" in shown
     assert "all on" in shown and "fuse_operators" in shown
