@@ -52,6 +52,8 @@ come from the readers of input files only.
     E0560  an unknown synthetic input kind, or a size it does not take
 
 Files are written through `cortexlang.atomic`, which reports an unwritable path as E0570.
+A weight larger than the device allows in one allocation is not an input error but an
+`EnvironmentProblem` (E0604, see `cortexlang.runtime.checks`).
 """
 
 from __future__ import annotations

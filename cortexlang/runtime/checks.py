@@ -9,7 +9,10 @@ anything reaches the device:
   node without a token would silently read row 0, and a token past its table would read
   outside it. `check_tokens` finds, with the interpreter's semantics, every node where a
   lookup reads a token, and raises the interpreter's E0554 (no token there) or E0555 (a token
-  outside the table) naming the structure and the node.
+  outside the table) naming the structure and the node;
+- device limits: `check_allocations` raises `EnvironmentProblem` E0604 for a weight buffer
+  (a parameter, a hoisted uniform, a leaf table) larger than the device allows in one
+  allocation, naming it, its bytes and the limit, instead of a failure inside pyopencl.
 
 Where a lookup reads a token, as the interpreter evaluates it: at the nodes its rule runs on
 (the leaf rule where a node has no children, the internal rule elsewhere; an output at each
@@ -25,10 +28,12 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from cortexlang.errors import InputError, user_error
+from cortexlang.errors import Diagnostic, EnvironmentProblem, InputError, user_error
 from cortexlang.interp.evaluate import missing_token_error, token_outside_error
 from cortexlang.interp.interpreter import checked_parameters
 from cortexlang.ir import checked as ir
+from cortexlang.ir.recursive import RecursiveProgram
+from cortexlang.runtime.devices import DeviceInfo
 from cortexlang.runtime.linearize import Linearized
 
 _COMPARE: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
@@ -179,3 +184,64 @@ def check_tokens(program: ir.CheckedProgram, linearized: Linearized,
                          "reads the token of this node, though its result is not used)",
                          hint="build the vocabulary to fit the model's size, or raise the "
                               "size with -D", source=program.source, error_class=InputError)
+
+
+# -- device limits -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightBuffer:
+    """A device buffer that `bind_weights` fills: its name, what it holds (for messages),
+    its size, and how to make it smaller."""
+
+    name: str
+    what: str
+    nbytes: int
+    fix: str
+
+
+def weight_buffers(program: RecursiveProgram,
+                   kernel_buffers: Sequence[str] | set[str]) -> list[WeightBuffer]:
+    """Every buffer the weights fill, at its exact size (float32)."""
+    sizes = "make the model smaller with -D"
+    buffers: list[WeightBuffer] = []
+    for param in program.params:
+        nbytes = 4 * int(np.prod(param.shape, dtype=np.int64))
+        what = f"parameter `{param.name}` {list(param.shape)}"
+        buffers.append(WeightBuffer(f"param:{param.name}", what, nbytes, sizes))
+        if f"param_t:{param.name}" in kernel_buffers:
+            # Its transposed copy (see passes/lower_loops.py): as large, reported once.
+            buffers.append(WeightBuffer(f"param_t:{param.name}", what, nbytes, sizes))
+    for op in program.uniforms:
+        buffers.append(WeightBuffer(
+            f"uniform:{op.name}", f"the hoisted value `{op.name}` {list(op.shape)}",
+            4 * int(np.prod(op.shape, dtype=np.int64)),
+            f"{sizes}, or compile with --disable hoist_invariants"))
+    if program.table_rule is not None:
+        for state, _ in program.table_rule.results:
+            shape = (program.table_rows, *program.state_shape(state))
+            buffers.append(WeightBuffer(
+                f"uniform:leaf_{state}", f"the leaf table of `{state}` {list(shape)}",
+                4 * int(np.prod(shape, dtype=np.int64)),
+                f"{sizes}, or compile with --disable tabulate_leaves"))
+    return buffers
+
+
+def check_allocations(buffers: Sequence[WeightBuffer], info: DeviceInfo) -> None:
+    """`EnvironmentProblem` E0604, one diagnostic per buffer larger than the device's
+    largest allocation (`max_mem_alloc_size`; not checked when the device does not say)."""
+    limit = int(info.max_mem_alloc_size or 0)
+    if not limit:
+        return
+    diagnostics = list(dict.fromkeys(Diagnostic(
+        "E0604", f"{buffer.what} takes {buffer.nbytes} bytes ({_gib(buffer.nbytes)}), more "
+                 f"than the {limit} bytes ({_gib(limit)}) that the device "
+                 f"{info.device_name} allows in one allocation", None, "",
+        f"{buffer.fix}, or use a device that allows larger allocations (see `cortexlang "
+        "devices`)") for buffer in buffers if buffer.nbytes > limit))
+    if diagnostics:
+        raise EnvironmentProblem(diagnostics)
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.2f} GiB"

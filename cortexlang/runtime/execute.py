@@ -28,7 +28,12 @@ from cortexlang.outputs import Outputs
 from cortexlang.passes.pipeline import CompileResult
 from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.build import build_program
-from cortexlang.runtime.checks import check_tokens, checked_weights
+from cortexlang.runtime.checks import (
+    check_allocations,
+    check_tokens,
+    checked_weights,
+    weight_buffers,
+)
 from cortexlang.runtime.devices import Device
 from cortexlang.runtime.linearize import Linearized, linearize
 
@@ -199,9 +204,11 @@ class CompiledModel:
         """Upload the parameters and compute the hoisted uniforms (once per weights).
 
         Before anything is uploaded, the weights are checked as the interpreter checks them
-        (`InputError` E0530 missing, E0535 not floats, E0532 wrong shape)."""
+        (`InputError` E0530 missing, E0535 not floats, E0532 wrong shape), and every buffer
+        they fill must fit one allocation of the device (`EnvironmentProblem` E0604)."""
         recursive = self.result.recursive
         values = checked_weights(self.result.program, weights)
+        self._allocate_weights()
         for param in recursive.params:
             value = values[param.name]
             self._upload(f"param:{param.name}", value.reshape(-1))
@@ -212,6 +219,19 @@ class CompiledModel:
         for name, value in uniforms.items():
             self._upload(f"uniform:{name}", value.reshape(-1).astype(np.float32))
         self.weights_bound = True
+
+    def _allocate_weights(self) -> None:
+        """Allocate every buffer the weights fill at its exact size (the slack `_buffer`
+        gives per-run buffers, which grow, could push a weight past the device's limit),
+        after checking that each fits one allocation (E0604)."""
+        buffers = weight_buffers(self.result.recursive, self.kernel_buffers)
+        check_allocations(buffers, self.device.info)
+        for buffer in buffers:
+            nbytes = max(buffer.nbytes, 4)
+            if self.capacity.get(buffer.name, 0) < nbytes:
+                self.buffers[buffer.name] = cl.Buffer(self.device.context,
+                                                      cl.mem_flags.READ_WRITE, nbytes)
+                self.capacity[buffer.name] = nbytes
 
     # -- a run ---------------------------------------------------------------------------------
     def _node_rows(self, needed: int) -> int:

@@ -20,7 +20,7 @@ from compiler_support import (
 )
 from differential import run_compiled
 
-from cortexlang.errors import CortexError, InputError, InternalError
+from cortexlang.errors import CortexError, EnvironmentProblem, InputError, InternalError
 from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 from cortexlang.interp.interpreter import interpret
@@ -329,10 +329,6 @@ def test_runs_split_into_chunks_agree_with_one_run(opencl_device: Device,
 
 
 @pytest.mark.opencl
-@pytest.mark.xfail(strict=True, reason="bug: a parameter larger than the device's "
-                   "max_mem_alloc_size compiles and builds; bind_weights then fails inside "
-                   "pyopencl (LogicError: create_buffer failed: INVALID_BUFFER_SIZE) instead "
-                   "of a clear error when the model is compiled for the device")
 def test_a_parameter_larger_than_the_device_allows_is_a_clear_error(
         opencl_device: Device) -> None:
     limit = opencl_device.info.max_mem_alloc_size
@@ -350,4 +346,6 @@ def test_a_parameter_larger_than_the_device_allows_is_a_clear_error(
         model.bind_weights(weights)
 
     error = _error_of(build_and_bind)
-    assert isinstance(error, CortexError), repr(error)
+    assert isinstance(error, EnvironmentProblem) and error.codes == ["E0604"], repr(error)
+    assert "parameter `W`" in str(error) and str(limit) in str(error), str(error)
+
