@@ -180,13 +180,22 @@ class Recorder:
 
 
 class Verify:
-    """Run the stage's verifier after every step (tests turn this on)."""
+    """Run the stage's verifier after every step (tests turn this on). A failure is an
+    InternalError of the verifier that names the step whose IR it rejects."""
 
     def after_pass(self, step: str, stage: str, ir: Any, seconds: float,
                    changed: bool) -> None:
         verifier = VERIFIERS.get(stage)
-        if verifier is not None:
+        if verifier is None:
+            return
+        try:
             verifier(ir)
+        except InternalError as error:
+            raise InternalError(error.step, f"the {stage} IR produced by {step} is invalid: "
+                                f"{error.message}", error.dump_path, error.details) from error
+        except Exception as error:  # a bug in the verifier itself
+            raise InternalError(verifier.__name__, f"verifying the {stage} IR produced by "
+                                f"{step}: {type(error).__name__}: {error}") from error
 
 
 class DumpDirectory:

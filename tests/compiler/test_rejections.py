@@ -120,9 +120,6 @@ def test_a_pass_that_breaks_the_ir_is_caught_by_the_verifier(
     assert "bug in cortexlang" in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the Verify instrument raises InternalError("
-                   "'verify_recursive', ...) without saying which step produced the IR it "
-                   "rejects (here fold_constants); the user sees only the verifier's name")
 def test_a_verifier_failure_names_the_step_that_broke_the_ir(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "fold_constants", _drop_first_leaf_op)
