@@ -346,3 +346,11 @@ def test_a_parameter_larger_than_the_device_allows_is_a_clear_error(
     assert isinstance(error, EnvironmentProblem) and error.codes == ["E0604"], repr(error)
     assert "parameter `W`" in str(error) and str(limit) in str(error), str(error)
 
+
+def test_the_node_tile_must_be_at_least_one() -> None:
+    for tile in (0, -3):
+        with pytest.raises(ValueError, match="node_tile"):
+            Options(node_tile=tile)
+    with pytest.raises(ValueError, match="node_tile"):
+        replace(Options(), node_tile=0)
+    assert Options(node_tile=1).node_tile == 1
