@@ -1,8 +1,9 @@
-# cortexlang: `make demo` to see it work, `make test` to check it.
+# cortexlang: `make demo` to see it work, `make test` to check it, `make typecheck` to check
+# the types.
 #
 # `make setup` is idempotent and fast when nothing changed: system packages are checked on
 # every run (cheap) and installed only when missing; the virtual environment is (re)installed
-# only when pyproject.toml is newer than its stamp file.
+# only when pyproject.toml or this Makefile is newer than its stamp file.
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ BENCH_STAMP := $(VENV)/.cortexlang-bench
 SYSTEM_PACKAGES := pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev clinfo graphviz chromium
 POCL_ICD := /etc/OpenCL/vendors/pocl.icd
 
-.PHONY: setup system-packages demo test bench check-wheel clean distclean
+.PHONY: setup system-packages demo test typecheck bench check-wheel clean distclean
 
 setup: system-packages $(SETUP_STAMP)
 
@@ -44,9 +45,10 @@ system-packages:
 	{ $$sudo apt-get install -y chromium || \
 	  echo "setup: chromium could not be installed; only HTML screenshots need it"; }
 
-$(SETUP_STAMP): pyproject.toml
+# The test extra for `make test`, the dev extra (mypy, ruff) for `make typecheck`.
+$(SETUP_STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e '.[test,dev]'
 	touch $@
 
 demo: setup
@@ -55,6 +57,12 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# mypy over the package (the `packages` of [tool.mypy] in pyproject.toml: cortexlang/), then
+# over the renderers in viz/, which are installed as cortexlang.viz and so checked apart.
+typecheck: setup
+	$(BIN)/python -m mypy
+	$(BIN)/python -m mypy viz
 
 $(BENCH_STAMP): $(SETUP_STAMP)
 	$(BIN)/python -m pip install -e '.[bench]'

@@ -1,4 +1,16 @@
-"""Fixtures shared by all tests: an OpenCL device, and kernel caches kept out of $HOME."""
+"""Fixtures shared by all tests: an OpenCL device, kernel caches kept out of $HOME, and the
+`--update-goldens` option.
+
+`--update-goldens` rewrites golden files (the frontend's rendered diagnostics in
+tests/frontend/errors/, the compiler's stage texts in tests/golden/) instead of comparing
+them. It is defined here, in the top-level conftest, so that every run under tests/ knows it
+whichever folders are named:
+
+    pytest tests --update-goldens
+    pytest tests/compiler/test_goldens.py --update-goldens
+
+Read the diff (`git diff tests/`) before committing regenerated goldens.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,18 @@ from cortexlang.errors import EnvironmentProblem
 
 if TYPE_CHECKING:
     from cortexlang.runtime.devices import Device
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="rewrite golden files (frontend diagnostics, compiler stage texts) "
+                          "instead of comparing with them")
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    """True when the run was asked to rewrite golden files instead of comparing them."""
+    return bool(request.config.getoption("--update-goldens"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,6 +12,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from cortexlang.passes.pipeline import Options
+from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.frontend.check import load_program
 from cortexlang.ir import checked as ir
 
@@ -137,7 +138,7 @@ def add_compiler_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-cache", action="store_true",
                        help="rebuild the OpenCL kernels instead of using the build cache")
     group.add_argument("--node-tile", metavar="N", type=int,
-                       help="nodes each work-item computes together (default 4)")
+                       help="nodes each work-item computes together, at least 1 (default 4)")
 
 
 def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -148,20 +149,32 @@ def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     settings += [("disable", name) for name in args.disable]
     if args.no_cache:
         settings.append(("cache", "off"))
-    if args.node_tile is not None:
-        settings.append(("node_tile", str(args.node_tile)))
+    tile = node_tile(args)
+    if tile is not None:
+        settings.append(("node_tile", str(tile)))
     return tuple(settings)
+
+
+def node_tile(args: argparse.Namespace) -> int | None:
+    """`--node-tile`, or None when not given; below 1 it is a usage error (E0705, exit 2)."""
+    tile: int | None = args.node_tile
+    if tile is not None and tile < 1:
+        raise UsageError(Diagnostic(
+            "E0705", f"--node-tile {tile}: a node tile is a number of nodes, at least 1", None,
+            "", "use --node-tile 1 (one node per work-item) or more; the default is 4"))
+    return tile
 
 
 def compiler_options(args: argparse.Namespace) -> Options:
     """The compiler Options for the options of `add_compiler_options` (usage errors for
-    unknown optimisation names)."""
+    unknown optimisation names and a node tile below 1)."""
     from dataclasses import replace
 
     from cortexlang.passes.pipeline import Options
 
     options = Options.level(args.opt_level) if args.opt_level is not None else Options()
     options = options.without(*args.disable)
-    if args.node_tile is not None:
-        options = replace(options, node_tile=max(1, args.node_tile))
+    tile = node_tile(args)
+    if tile is not None:
+        options = replace(options, node_tile=tile)
     return options

@@ -13,7 +13,9 @@ Modules, one per concern:
 The helpers below build located `InputError`s for every reader, so that an error in line 8000
 of a streamed file still shows that line and a caret without keeping the file in memory.
 
-Error codes (E05xx, all `InputError`):
+Error codes (E05xx, all `InputError`). The codes from E0530 on are raised by both backends,
+the interpreter and the compiled model, with the same code for the same mistake; E0501-E0514
+come from the readers of input files only.
 
     E0501  unclosed bracket: a node is not closed before the end of its line
     E0502  unexpected ')' with no open node
@@ -43,9 +45,15 @@ Error codes (E05xx, all `InputError`):
     E0551  a child id outside its structure
     E0552  a cycle in a structure
     E0553  per-node features present in some structures only, or of different widths
+    E0554  a node without a token where the model reads one (a leaf without a word)
+    E0555  a token id outside the table the model reads with it (the vocabulary)
+    E0556  a vector input missing from the structures, or of the wrong width
+    E0557  a structure with more nodes than the device holds in one run
     E0560  an unknown synthetic input kind, or a size it does not take
 
 Files are written through `cortexlang.atomic`, which reports an unwritable path as E0570.
+A weight larger than the device allows in one allocation is not an input error but an
+`EnvironmentProblem` (E0604, see `cortexlang.runtime.checks`).
 """
 
 from __future__ import annotations

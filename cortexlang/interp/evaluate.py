@@ -19,6 +19,30 @@ import numpy as np
 from cortexlang.errors import Diagnostic, InputError
 from cortexlang.ir import checked as ir
 
+
+def missing_token_error(program: ir.CheckedProgram, lookup: ir.Lookup, input_name: str,
+                        structure: int, node: int) -> InputError:
+    """E0554: `lookup` reads the token of a node that has none (the compiled runtime raises
+    the same error, see `cortexlang.runtime.checks`)."""
+    return InputError(Diagnostic(
+        "E0554", f"structure {structure}, node {node} has no `{input_name}`, "
+                 f"but `{lookup.param}[...]` reads it there", lookup.span,
+        "no token at this node",
+        "give every node the rule reads a token at a token id (leaves, for trees)"),
+        program.source)
+
+
+def token_outside_error(program: ir.CheckedProgram, lookup: ir.Lookup, row: int, rows: int,
+                        structure: int, node: int) -> InputError:
+    """E0555: the token of a node selects row `row` of a table of `rows` rows."""
+    return InputError(Diagnostic(
+        "E0555", f"structure {structure}, node {node}: token id {row} is outside "
+                 f"`{lookup.param}`, which has {rows} rows", lookup.span,
+        f"id {row} >= {rows}",
+        "build the vocabulary to fit the model's size, or raise the size with -D"),
+        program.source)
+
+
 _COMPARE: dict[str, Callable[[int, int], bool]] = {
     "==": lambda count, value: count == value,
     "!=": lambda count, value: count != value,
@@ -135,18 +159,8 @@ class NodeEvaluator:
             return self.token(index.index, lookup) % index.modulus
         word = int(self.tokens[index.input][self.node])
         if word < 0:
-            raise self.input_error(
-                "E0554", f"structure {self.index}, node {self.node} has no `{index.input}`, "
-                         f"but `{lookup.param}[...]` reads it there", lookup,
-                "no token at this node",
-                "give every node the rule reads a token at a token id (leaves, for trees)")
+            raise missing_token_error(self.program, lookup, index.input, self.index, self.node)
         return word
-
-    def input_error(self, code: str, message: str, expression: ir.TypedExpr, label: str,
-                    hint: str) -> InputError:
-        """An error in the inputs, shown at the model expression that tripped over it."""
-        span = getattr(expression, "span", None)
-        return InputError(Diagnostic(code, message, span, label, hint), self.program.source)
 
     # -- expressions ---------------------------------------------------------------------------
     def evaluate(self, expression: ir.TypedExpr) -> np.ndarray:
@@ -196,11 +210,8 @@ class NodeEvaluator:
         table = self.parameters[expression.param]
         row = self.token(expression.index, expression)
         if row >= table.shape[0]:
-            raise self.input_error(
-                "E0555", f"structure {self.index}, node {self.node}: token id {row} is outside "
-                         f"`{expression.param}`, which has {table.shape[0]} rows", expression,
-                f"id {row} >= {table.shape[0]}",
-                "build the vocabulary to fit the model's size, or raise the size with -D")
+            raise token_outside_error(self.program, expression, row, table.shape[0],
+                                      self.index, self.node)
         return table[row]
 
     def reduce(self, expression: ir.ChildReduce) -> np.ndarray:

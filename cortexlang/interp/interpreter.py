@@ -42,7 +42,7 @@ def interpret(program: ir.CheckedProgram, structures: Sequence[Structure],
     dtype = np.dtype(dtype)
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"the interpreter computes in float32 or float64, not {dtype}")
-    parameters = _parameters(program, weights, dtype)
+    parameters = checked_parameters(program, weights, dtype)
     counts = [structure.num_nodes for structure in structures]
     node_offset = np.zeros(len(structures) + 1, dtype=np.int64)
     node_offset[1:] = np.cumsum(counts, dtype=np.int64)
@@ -79,9 +79,13 @@ def interpret(program: ir.CheckedProgram, structures: Sequence[Structure],
                    timings={"compute": elapsed})
 
 
-def _parameters(program: ir.CheckedProgram, weights: Mapping[str, np.ndarray],
-                dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Every parameter of the model, checked against its declaration, in `dtype`."""
+def checked_parameters(program: ir.CheckedProgram, weights: Mapping[str, np.ndarray],
+                       dtype: np.dtype) -> dict[str, np.ndarray]:
+    """Every parameter of the model, checked against its declaration, in `dtype`.
+
+    Raises `InputError` E0530 (missing), E0535 (not floats) or E0532 (wrong shape). The
+    compiled runtime checks its weights with this too, so both backends report a weights
+    mistake the same way."""
     parameters = {}
     for param in program.params:
         if param.name not in weights:

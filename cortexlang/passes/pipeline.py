@@ -23,6 +23,7 @@ is the linearizer's option, applied at run time.
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -44,7 +45,10 @@ from cortexlang.passes.to_recursive import to_recursive
 
 @dataclass(frozen=True)
 class Options:
-    """Which optimisations run. Every one is on by default and can be switched off alone."""
+    """Which optimisations run. Every one is on by default and can be switched off alone.
+
+    `node_tile` is how many nodes each work-item computes together: a whole number >= 1
+    (anything else is a ValueError; the command line reports it as a usage error)."""
 
     dynamic_batching: bool = True
     specialize_leaves: bool = True
@@ -58,6 +62,11 @@ class Options:
     persist_weights: bool = True
     unroll: bool = True
     node_tile: int = 4
+
+    def __post_init__(self) -> None:
+        tile = self.node_tile
+        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
+            raise ValueError(f"node_tile must be a whole number >= 1, not {tile!r}")
 
     @staticmethod
     def names() -> tuple[str, ...]:
@@ -180,13 +189,22 @@ class Recorder:
 
 
 class Verify:
-    """Run the stage's verifier after every step (tests turn this on)."""
+    """Run the stage's verifier after every step (tests turn this on). A failure is an
+    InternalError of the verifier that names the step whose IR it rejects."""
 
     def after_pass(self, step: str, stage: str, ir: Any, seconds: float,
                    changed: bool) -> None:
         verifier = VERIFIERS.get(stage)
-        if verifier is not None:
+        if verifier is None:
+            return
+        try:
             verifier(ir)
+        except InternalError as error:
+            raise InternalError(error.step, f"the {stage} IR produced by {step} is invalid: "
+                                f"{error.message}", error.dump_path, error.details) from error
+        except Exception as error:  # a bug in the verifier itself
+            raise InternalError(verifier.__name__, f"verifying the {stage} IR produced by "
+                                f"{step}: {type(error).__name__}: {error}") from error
 
 
 class DumpDirectory:

@@ -28,6 +28,12 @@ from cortexlang.outputs import Outputs
 from cortexlang.passes.pipeline import CompileResult
 from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.build import build_program
+from cortexlang.runtime.checks import (
+    check_allocations,
+    check_tokens,
+    checked_weights,
+    weight_buffers,
+)
 from cortexlang.runtime.devices import Device
 from cortexlang.runtime.linearize import Linearized, linearize
 
@@ -212,13 +218,16 @@ class CompiledModel:
             run.host_arrays.append(array)
 
     def bind_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Upload the parameters and compute the hoisted uniforms (once per weights)."""
+        """Upload the parameters and compute the hoisted uniforms (once per weights).
+
+        Before anything is uploaded, the weights are checked as the interpreter checks them
+        (`InputError` E0530 missing, E0535 not floats, E0532 wrong shape), and every buffer
+        they fill must fit one allocation of the device (`EnvironmentProblem` E0604)."""
         recursive = self.result.recursive
+        values = checked_weights(self.result.program, weights)
+        self._allocate_weights()
         for param in recursive.params:
-            value = np.asarray(weights[param.name], dtype=np.float32)
-            if value.shape != param.shape:
-                raise user_error("E0503", f"weight {param.name} is {list(value.shape)} but the "
-                                 f"model needs {list(param.shape)}", error_class=InputError)
+            value = values[param.name]
             self._upload(f"param:{param.name}", value.reshape(-1))
             if f"param_t:{param.name}" in self.kernel_buffers:
                 # Products read weights transposed (see passes/lower_loops.py), perhaps in
@@ -230,6 +239,19 @@ class CompiledModel:
         for name, value in uniforms.items():
             self._upload(f"uniform:{name}", value.reshape(-1).astype(np.float32))
         self.weights_bound = True
+
+    def _allocate_weights(self) -> None:
+        """Allocate every buffer the weights fill at its exact size (the slack `_buffer`
+        gives per-run buffers, which grow, could push a weight past the device's limit),
+        after checking that each fits one allocation (E0604)."""
+        buffers = weight_buffers(self.result.recursive, self.kernel_buffers)
+        check_allocations(buffers, self.device.info)
+        for buffer in buffers:
+            nbytes = max(buffer.nbytes, 4)
+            if self.capacity.get(buffer.name, 0) < nbytes:
+                self.buffers[buffer.name] = cl.Buffer(self.device.context,
+                                                      cl.mem_flags.READ_WRITE, nbytes)
+                self.capacity[buffer.name] = nbytes
 
     # -- a run ---------------------------------------------------------------------------------
     def _node_rows(self, needed: int) -> int:
@@ -318,16 +340,23 @@ class CompiledModel:
         return None
 
     def _check_words(self, program, linearized: Linearized) -> None:  # type: ignore[no-untyped-def]
-        vocab = [param.shape[0] for param in program.params
-                 if any(op.kind == "lookup" and op.attr("param") == param.name and
-                        not op.attr("moduli") for rule in program.rules() for op in rule.ops)]
-        if program.table_rule is not None:
-            vocab.append(program.table_rows)
-        if vocab and linearized.words.size and int(linearized.words.max()) >= min(vocab):
-            raise user_error("E0511", f"a word id {int(linearized.words.max())} is outside the "
-                             f"embedding table of {min(vocab)} rows",
-                             hint="raise the vocabulary size with -D V=...",
-                             error_class=InputError)
+        """The interpreter's E0554 and E0555 where the model reads a token (see
+        runtime/checks.py). The kernels clamp a missing token to row 0 but do not bound a
+        token above, so one past a table that a kernel reads is refused wherever it is read,
+        even on a branch the interpreter would not take."""
+        leaf = linearized.num_children == 0
+        every = np.ones_like(leaf)
+        kernel_reads = []
+        for rule, nodes in ((program.leaf, leaf), (program.internal, ~leaf),
+                            (program.heads, every)):
+            rows = [program.param_shape(op.attr("param"))[0] for op in
+                    (rule.ops if rule is not None else ()) if op.kind == "lookup"
+                    and not op.attr("moduli")]
+            rows += [program.table_rows] if rule is not None and any(
+                op.kind == "table" for op in rule.ops) else []
+            if rows:
+                kernel_reads.append((nodes, min(rows)))
+        check_tokens(self.result.program, linearized, kernel_reads)
 
     def _launch(self, run: _Run) -> None:
         """Enqueue every launch of the run (see `launch_plan`), then record the count."""

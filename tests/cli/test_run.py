@@ -181,6 +181,8 @@ def test_a_write_failing_halfway_keeps_the_old_file(tmp_path: Path,
     ["run", "MODEL", "--synthetic", "1", "--backend", "nope"],
     ["run", "MODEL", "--synthetic", "1", "--vocab", "v.txt"],
     ["run", "MODEL", "--synthetic", "1", "--set", "x=1"],     # interp has no settings
+    ["run", "MODEL", "--synthetic", "1", "--backend", "compiled", "--node-tile", "0"],
+    ["compile", "MODEL", "--node-tile", "-2"],
     ["frobnicate"],
     [],
 ])
@@ -189,6 +191,16 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("command", [["run", "--synthetic", "1", "--backend", "compiled"],
+                                     ["compile"], ["viz", "-o", "unused"]])
+def test_a_node_tile_below_one_is_a_usage_error(command: list[str],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    argv = command[:1] + [example("treefc")] + command[1:] + ["--node-tile", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error[E0705]" in err and "--node-tile 0" in err, err
 
 
 def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,12 +1,10 @@
 """Compiler tests: helpers importable as `compiler_support`, the `slow` marker, goldens, and
 a summary of the largest compiled-versus-interpreter error per model.
 
-`--update-goldens` is defined once for the whole suite, in tests/frontend/conftest.py (two
-definitions make pytest fail); here it is only read. An option defined in a sub-folder's
-conftest is known only when that folder is on the command line, so regenerate the stage
-goldens with
+`--update-goldens` and its `update_goldens` fixture are defined once for the whole suite,
+in tests/conftest.py. Regenerate the stage goldens with
 
-    pytest tests/compiler/test_goldens.py tests/frontend --update-goldens
+    pytest tests/compiler/test_goldens.py --update-goldens
 
 and review `git diff tests/golden` before committing.
 """
@@ -28,12 +26,6 @@ from compiler_support import FLOOR, MAX_ERRORS, RELATIVE_TOLERANCE, SWEEP_STATS 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: a long sweep (minutes); CI runs it, `-m 'not slow'` skips it locally")
-
-
-@pytest.fixture
-def update_goldens(request: pytest.FixtureRequest) -> bool:
-    """True when the run was asked to rewrite golden files instead of comparing them."""
-    return bool(request.config.getoption("--update-goldens", default=False))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -6,10 +6,10 @@ dumps, with the default Options, fixed small sizes and the default `DeviceLimits
 the local device's, so the text is the same on every machine). A change to the compiler that
 changes any stage shows up here as a diff to review; regenerate with
 
-    pytest tests/compiler/test_goldens.py tests/frontend/conftest.py --update-goldens
+    pytest tests/compiler/test_goldens.py --update-goldens
 
-(the option lives in tests/frontend/conftest.py; naming that file loads it) and read
-`git diff tests/golden` before committing.
+(the option is defined in tests/conftest.py) and read `git diff tests/golden` before
+committing.
 
 The texts are made in a child process with PYTHONHASHSEED=0, so that a golden cannot flip
 from run to run; `test_stage_text_does_not_depend_on_the_hash_seed` checks separately that

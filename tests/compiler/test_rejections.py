@@ -20,7 +20,7 @@ from compiler_support import (
 )
 from differential import run_compiled
 
-from cortexlang.errors import CortexError, InputError, InternalError
+from cortexlang.errors import CortexError, EnvironmentProblem, InputError, InternalError
 from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 from cortexlang.interp.interpreter import interpret
@@ -120,9 +120,6 @@ def test_a_pass_that_breaks_the_ir_is_caught_by_the_verifier(
     assert "bug in cortexlang" in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the Verify instrument raises InternalError("
-                   "'verify_recursive', ...) without saying which step produced the IR it "
-                   "rejects (here fold_constants); the user sees only the verifier's name")
 def test_a_verifier_failure_names_the_step_that_broke_the_ir(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "fold_constants", _drop_first_leaf_op)
@@ -192,6 +189,12 @@ def _case_weight_shape(program: CheckedProgram) -> Case:
     return [_tree(program)], weights
 
 
+def _case_weight_of_integers(program: CheckedProgram) -> Case:
+    weights = weights_for(program)
+    weights["b"] = weights["b"].astype(np.int32)
+    return [_tree(program)], weights
+
+
 def _case_too_many_children(program: CheckedProgram) -> Case:
     wide = generators.random_nary_tree(3, rng=4, leaves=8, vocab_size=8)
     return [wide], weights_for(program)
@@ -214,27 +217,15 @@ CASES = {
     "leaf without a word": _case_leaf_without_word,
     "missing weight": _case_missing_weight,
     "weight of the wrong shape": _case_weight_shape,
+    "weight that is not floating point": _case_weight_of_integers,
     "node with too many children": _case_too_many_children,
     "cycle": _case_cycle,
     "child id outside the structure": _case_child_outside,
 }
-KNOWN_BUGS = {
-    "word id outside the vocabulary": "bug: the compiled runtime raises E0511 (documented in "
-    "cortexlang/inputs as 'a JSON value of the wrong shape') where the interpreter raises "
-    "E0555, and names neither the structure nor the node",
-    "leaf without a word": "bug: a leaf with no word (-1) reads embedding row 0 "
-    "(imax(word, 0) in lower_loops) and returns a wrong answer; the interpreter raises E0554",
-    "missing weight": "bug: CompiledModel.bind_weights raises a raw KeyError for a parameter "
-    "missing from the weights; the interpreter raises E0530",
-    "weight of the wrong shape": "bug: the compiled runtime raises E0503 (documented in "
-    "cortexlang/inputs as 'missing label after (') where the interpreter raises E0532",
-}
 
 
 @pytest.mark.opencl
-@pytest.mark.parametrize("case", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name]))
-    if name in KNOWN_BUGS else name for name in CASES])
+@pytest.mark.parametrize("case", list(CASES))
 def test_the_compiled_model_rejects_what_the_interpreter_rejects(opencl_device: Device,
                                                                   case: str) -> None:
     """Same mistake, same InputError code; where the interpreter names the structure and
@@ -248,6 +239,33 @@ def test_the_compiled_model_rejects_what_the_interpreter_rejects(opencl_device: 
     assert _codes(actual) == _codes(expected), (str(actual), str(expected))
     if "structure 1, node 1" in str(expected):
         assert "structure 1" in str(actual) and "node 1" in str(actual), str(actual)
+    if isinstance(actual, CortexError) and "E0530" in actual.codes:
+        assert "`b`" in str(actual) and "hint:" in str(actual), str(actual)
+
+
+@pytest.mark.opencl
+def test_tokens_are_checked_where_the_interpreter_reads_them(opencl_device: Device) -> None:
+    """A node whose rule reads its token must have one (E0554) inside the table (E0555),
+    whatever the options; the error names the node the interpreter names. A token where no
+    rule reads it is ignored, as the interpreter ignores it."""
+    for name in ("treelstm", "childsum_treelstm", "lstm_sequence"):
+        program = small_example(name)
+        batch = random_batch(program, 3, seed=5)
+        has_word = np.flatnonzero(batch[1].words >= 0)
+        without = np.flatnonzero(batch[1].words < 0)
+        cases = [[batch[0], _with_words(batch[1], int(has_word[-1]), -1), batch[2]],
+                 [batch[0], _with_words(batch[1], int(has_word[0]), 10**6), batch[2]]]
+        if without.size:
+            cases.append([batch[0], _with_words(batch[1], int(without[0]), 1), batch[2]])
+        weights = weights_for(program)
+        for options in (Options(), Options.level(0), Options().without("tabulate_leaves")):
+            for structures in cases:
+                expected = _error_of(partial(interpret, program, structures, weights))
+                actual = _compiled_error(opencl_device, program, structures, weights, options)
+                assert _codes(actual) == _codes(expected), (name, options, actual)
+                if expected is not None:
+                    first_line = str(expected).splitlines()[0]
+                    assert str(actual).splitlines()[0] == first_line, (name, options, actual)
 
 
 @pytest.mark.opencl
@@ -308,10 +326,6 @@ def test_runs_split_into_chunks_agree_with_one_run(opencl_device: Device,
 
 
 @pytest.mark.opencl
-@pytest.mark.xfail(strict=True, reason="bug: a parameter larger than the device's "
-                   "max_mem_alloc_size compiles and builds; bind_weights then fails inside "
-                   "pyopencl (LogicError: create_buffer failed: INVALID_BUFFER_SIZE) instead "
-                   "of a clear error when the model is compiled for the device")
 def test_a_parameter_larger_than_the_device_allows_is_a_clear_error(
         opencl_device: Device) -> None:
     limit = opencl_device.info.max_mem_alloc_size
@@ -329,4 +343,14 @@ def test_a_parameter_larger_than_the_device_allows_is_a_clear_error(
         model.bind_weights(weights)
 
     error = _error_of(build_and_bind)
-    assert isinstance(error, CortexError), repr(error)
+    assert isinstance(error, EnvironmentProblem) and error.codes == ["E0604"], repr(error)
+    assert "parameter `W`" in str(error) and str(limit) in str(error), str(error)
+
+
+def test_the_node_tile_must_be_at_least_one() -> None:
+    for tile in (0, -3):
+        with pytest.raises(ValueError, match="node_tile"):
+            Options(node_tile=tile)
+    with pytest.raises(ValueError, match="node_tile"):
+        replace(Options(), node_tile=0)
+    assert Options(node_tile=1).node_tile == 1
