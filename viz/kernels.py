@@ -35,7 +35,10 @@ def kernel_port(kernel: str) -> str:
 
 def launch_geometry(kernel: Kernel, strategy: str) -> str:
     """The NDRange of one launch, in words."""
-    if strategy == "persistent" or kernel.over == "run":
+    if strategy == "cooperative" and kernel.over == "run":
+        return (f"{kernel.groups} work-group{'s' if kernel.groups > 1 else ''} of 1 "
+                "work-item, sharing each batch's tasks")
+    if kernel.over == "run":
         size = kernel.local_size or 1
         return f"one work-group of {size} work-items"
     local = kernel.local_size if kernel.local_size is not None else "driver's choice"
@@ -87,11 +90,12 @@ def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[str, L.B
 
 def _launch_order(program: KernelProgram) -> list[str]:
     """One line per step of a run, in order (kernels of one section repeat per batch)."""
-    if program.strategy == "persistent":
+    if program.strategy == "cooperative":
         kernel = program.kernels[0]
         sections = " \u2192 ".join(label for label, _, _ in kernel.sections) or kernel.over
-        return [f"1 launch: {kernel.name}, one work-group looping over every batch "
-                f"({sections}), barriers between batches and phases"]
+        return [f"1 launch: {kernel.name}, {kernel.groups} work-group(s) looping over every "
+                f"batch ({sections}), claiming tasks; a counter of finished tasks between "
+                "batches and phases"]
     steps: list[tuple[str, list[str]]] = []
     for name, over in program.launches:
         if steps and steps[-1][0] == over:

@@ -18,10 +18,11 @@ ROLE_COLOURS = {
     "words": "#fdd0a2",      # token ids: an indirect index into a table
     "index": "#fdae6b",      # the linearizer's arrays: children, batch_start, ...
     "output": "#fbb4c4",     # output heads
+    "sync": "#bdbdbd",       # the cooperative kernel's task and barrier counters
 }
 ROLE_NAMES = {"param": "weights", "uniform": "uniforms", "state": "states",
               "temp": "temporaries", "input": "node inputs", "words": "token ids",
-              "index": "index arrays", "output": "outputs"}
+              "index": "index arrays", "output": "outputs", "sync": "counters"}
 INDIRECT_COLOUR = "#d94801"
 RECURSION_COLOUR = "#238b45"
 CHANGED_COLOUR = "#d62728"
