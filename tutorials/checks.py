@@ -486,45 +486,82 @@ def check_exercise_4_3(operators_removed: Callable[[Sequence[Any]], Mapping[str,
 
 # -- lesson 5 ---------------------------------------------------------------------------------
 
-def _tile_formulas(source: str, node_tile: int) -> None:
-    """The generated OpenCL must still compute node ids and guard stores the way exercise
-    5.1 describes; otherwise the lesson is out of date."""
-    import re
-
-    for lane in range(node_tile):
-        clamp = rf"start \+ min\(tile \* {node_tile} \+ {lane}, count - 1\)"
-        if not re.search(clamp, source):
-            raise Wrong(f"the generated OpenCL no longer contains `{clamp}`: lesson 5 is out "
-                        "of date (tell the instructor)")
-        if lane and f"if (tile * {node_tile} + {lane} < count)" not in source:
-            raise Wrong("the generated OpenCL no longer guards stores with "
-                        f"`if (tile * {node_tile} + {lane} < count)`: lesson 5 is out of date")
+# The GPU whose plan exercise 5.1 reads (planned only: nothing runs on it).
+GPU_LIMITS = {"is_gpu": True, "max_work_group_size": 64}
 
 
-def check_exercise_5_1(tile_nodes: Callable[[int, int, int, int], Sequence[Any]],
+def _tile_forms(source: str, node_tile: int, gpu: bool) -> None:
+    """The generated OpenCL must still place a tile's nodes the way exercise 5.1 describes;
+    otherwise the lesson is out of date. CPU plans (work-groups of one work-item): a full tile
+    computes lanes start + tile * T + I unguarded, a partial one its nodes one at a time. GPU
+    plans: lane I computes start + min(tile * T + I, count - 1) and stores if
+    tile * T + I < count. A tile of one node is placed the GPU way in both."""
+    plan = "GPU" if gpu else "CPU"
+    clamped = gpu or node_tile == 1
+    expected: list[str] = []
+    absent: list[str] = []
+    if clamped:
+        for lane in range(node_tile):
+            expected.append(f"const int node_t{lane} = start + min(tile * {node_tile} + "
+                            f"{lane}, count - 1);")
+            if lane:
+                expected.append(f"if (tile * {node_tile} + {lane} < count) ")
+        absent.append(f"if (tile * {node_tile} + {node_tile} <= count)")
+    else:
+        expected.append(f"if (tile * {node_tile} + {node_tile} <= count) {{")
+        expected += [f"const int node_t{lane} = start + tile * {node_tile} + {lane};"
+                     for lane in range(node_tile)]
+        expected += [f"for (int n = tile * {node_tile}; n < count; ++n) {{",
+                     "const int node_t0 = start + n;"]
+        absent += [f"min(tile * {node_tile} + ", f"if (tile * {node_tile} + 1 < count)"]
+    for text in expected:
+        if text not in source:
+            raise Wrong(f"the generated OpenCL of the {plan} plan, node tile {node_tile}, no "
+                        f"longer contains `{text}`: lesson 5 is out of date (tell the "
+                        "instructor)")
+    for text in absent:
+        if text in source:
+            raise Wrong(f"the generated OpenCL of the {plan} plan, node tile {node_tile}, now "
+                        f"contains `{text}`: lesson 5 is out of date (tell the instructor)")
+
+
+def _tile_reference(start: int, count: int, tile: int, node_tile: int,
+                    gpu: bool) -> list[tuple[int, bool]]:
+    first = tile * node_tile
+    if not gpu and first + node_tile > count:
+        return [(start + n, True) for n in range(first, count)]
+    return [(start + min(first + lane, count - 1), first + lane < count)
+            for lane in range(node_tile)]
+
+
+def check_exercise_5_1(tile_nodes: Callable[[int, int, int, int, bool], Sequence[Any]],
                        program: Any) -> bool:
-    """Your (node, stored) pairs are those the generated kernel computes, for several node
-    tiles and batch shapes."""
+    """Your (node, stored) pairs are those the generated kernels compute, in the CPU and the
+    GPU plans, for several node tiles and batch shapes."""
     def body() -> str:
         from cortexlang.passes.pipeline import Options, run_pipeline
+        from cortexlang.passes.plan_kernels import DeviceLimits
 
+        plans = {False: DeviceLimits(), True: DeviceLimits(**GPU_LIMITS)}
         cases = 0
         for node_tile in (1, 2, 4, 8):
-            source = run_pipeline(program, Options(node_tile=node_tile)).source
-            _tile_formulas(source, node_tile)
-            for start, count in ((0, 1), (10, 7), (40, 16), (3, 9)):
-                for tile in range(-(-count // node_tile)):
-                    expected = [(start + min(tile * node_tile + lane, count - 1),
-                                 tile * node_tile + lane < count)
-                                for lane in range(node_tile)]
-                    mine = [(int(node), bool(stored)) for node, stored
-                            in tile_nodes(start, count, tile, node_tile)]
-                    if mine != expected:
-                        raise Wrong(f"node tile {node_tile}, batch start {start} count "
-                                    f"{count}, tile {tile}: yours {mine}, the kernel's "
-                                    f"{expected}")
-                    cases += 1
-        return f"{cases} tiles right, for node tiles 1, 2, 4 and 8"
+            for gpu, limits in plans.items():
+                result = run_pipeline(program, Options(node_tile=node_tile), limits)
+                if result.kernels.node_tile != node_tile:
+                    raise Wrong(f"the planner no longer keeps node tile {node_tile} for "
+                                f"{program.name}: lesson 5 is out of date")
+                _tile_forms(result.source, node_tile, gpu)
+                for start, count in ((0, 1), (10, 7), (40, 16), (3, 9)):
+                    for tile in range(-(-count // node_tile)):
+                        expected = _tile_reference(start, count, tile, node_tile, gpu)
+                        mine = [(int(node), bool(stored)) for node, stored
+                                in tile_nodes(start, count, tile, node_tile, gpu)]
+                        if mine != expected:
+                            raise Wrong(f"{'GPU' if gpu else 'CPU'} plan, node tile "
+                                        f"{node_tile}, batch start {start} count {count}, "
+                                        f"tile {tile}: yours {mine}, the kernel's {expected}")
+                        cases += 1
+        return f"{cases} tiles right, CPU and GPU plans, node tiles 1, 2, 4 and 8"
     return _run("5.1", "which nodes a work-item computes", body)
 
 
@@ -627,7 +664,7 @@ def check_exercise_6_1(median_ms: Callable[..., float]) -> bool:
 def crossover_reference(results: Mapping[int, Mapping[str, float]]) -> int | None:
     answer = None
     for hidden in sorted(results, reverse=True):
-        if results[hidden]["level"] >= results[hidden]["persistent"]:
+        if results[hidden]["level"] >= results[hidden]["one group"]:
             break
         answer = hidden
     return answer
@@ -639,20 +676,20 @@ def check_exercise_6_2(crossover: Callable[[Mapping[int, Mapping[str, float]]], 
     answers (never, from the first size, one out of order, a lucky small size)."""
     def body() -> str:
         made_up = [
-            {8: {"persistent": 1.0, "level": 2.0}, 64: {"persistent": 2.0, "level": 3.0}},
-            {8: {"persistent": 3.0, "level": 2.0}, 64: {"persistent": 5.0, "level": 1.0}},
-            {256: {"persistent": 9.0, "level": 4.0}, 16: {"persistent": 1.0, "level": 2.0},
-             64: {"persistent": 2.0, "level": 1.5}},
-            {8: {"persistent": 1.0, "level": 0.9}, 32: {"persistent": 1.0, "level": 1.1},
-             128: {"persistent": 3.0, "level": 2.0}},
+            {8: {"one group": 1.0, "level": 2.0}, 64: {"one group": 2.0, "level": 3.0}},
+            {8: {"one group": 3.0, "level": 2.0}, 64: {"one group": 5.0, "level": 1.0}},
+            {256: {"one group": 9.0, "level": 4.0}, 16: {"one group": 1.0, "level": 2.0},
+             64: {"one group": 2.0, "level": 1.5}},
+            {8: {"one group": 1.0, "level": 0.9}, 32: {"one group": 1.0, "level": 1.1},
+             128: {"one group": 3.0, "level": 2.0}},
         ]
         for table in [*made_up, measured]:
             expected = crossover_reference(table)
             mine = crossover(table)
             if mine != expected:
                 raise Wrong(f"for {dict(table)} you answer {mine!r}; the smallest hidden size "
-                            "from which the level strategy stays faster is "
-                            f"{expected!r}")
+                            "from which the level strategy stays faster than one work-group "
+                            f"is {expected!r}")
         answer = crossover_reference(measured)
         return ("on this machine: " + (f"from H = {answer} on" if answer is not None else
                                        "not at the sizes measured"))

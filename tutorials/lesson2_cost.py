@@ -99,7 +99,7 @@ check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
 # the node-by-node execution above, on OpenCL. `-O1` adds *dynamic batching*: all the nodes of
 # one height (across all trees) run in one launch per operator. `-O2` adds *operator fusion*:
 # one kernel runs many operators. The default, `-O3`, also fuses *levels*: batches run inside
-# one kernel that loops over them (section 2's last cell shows how the planner decides which).
+# one kernel that loops over them (section 2's last cell shows the planner's decision).
 # Switching off `fuse_levels` alone keeps everything else.
 #
 # The interpreter is here for comparison: numpy, node by node. Each time below is a median of
@@ -167,11 +167,14 @@ def predicted_launches(kernels, linearized):
 check_exercise_2_2(predicted_launches, models, trees)
 
 # %% [markdown]
-# With level fusion on (the default), the plan is no longer one launch per batch. OpenCL has
-# no barrier across work-groups, so a kernel that loops over batches must run as *one*
-# work-group: one compute unit. The planner therefore keeps per-batch launches where a batch
-# is wide enough to fill the device, and fuses the rest into one launch. Its decision, with
-# the numbers for this device, and the launches of our batch of trees:
+# With level fusion on (the default), the plan is no longer one launch per batch: one kernel
+# loops over the batches. Its work-groups must then wait for each other between batches, and
+# OpenCL has no barrier across work-groups. On a CPU the planner launches one work-group per
+# compute unit, once per run: they share each batch's work and wait for each other at
+# counters in memory (strategy `cooperative`; lesson 5 reads that code). On a GPU it keeps
+# per-batch launches for batches wide enough to fill the device and runs the narrow rest in
+# one launch of a single work-group (strategy `hybrid`). Its decision, with the numbers for
+# this device, and the launches of our batch of trees:
 
 # %%
 default_plan = models["-O3 (default)"].result.kernels

@@ -16,7 +16,8 @@
 #
 # 1. read a generated kernel line by line,
 # 2. work out which nodes a work-item computes (exercise 5.1),
-# 3. see what operator fusion, level fusion and weight persistence do to the kernels,
+# 3. see what operator fusion, level fusion and weight persistence do to the kernels, and
+#    how work-groups wait for each other where OpenCL has no barrier between them,
 # 4. change a schedule choice (node tile, `-O` level, `--disable fuse_levels`) and measure,
 # 5. write a level kernel by hand and run it over the linearizer's batches (exercise 5.2).
 #
@@ -42,6 +43,7 @@ from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
 from cortexlang.ir.kernels import format_kernels
 from cortexlang.passes.pipeline import Options, run_pipeline
+from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.execute import device_limits
 
 OUT = out_dir("lesson5")
@@ -72,15 +74,19 @@ print("\n".join(line for line in plan.stdout.splitlines() if not line.startswith
 # Here is the generated OpenCL for TreeFC with a node tile of 2 (smaller than the default, to
 # keep the listing short), as `cortexlang compile --emit opencl` prints it (in Python:
 # `run_pipeline(program, Options(node_tile=2), limits).source`). We read the kernel that
-# loops over batches (the one whose launch covers `run` in the plan above); a per-level
-# kernel is the same body for a single batch. Under the first line of each construct a note
-# (`^--`) says what it does. Notice what is *not* there: no `if (isleaf)` (leaves are
-# specialised), and the leaves only copy rows of tables computed once per set of weights.
+# loops over batches (the one whose launch covers `run` in the plan above). On a CPU it is
+# the only kernel: the whole run is one launch of `forward`, whose work-groups (one per
+# compute unit, of one work-item each) share the work of every batch, as section 3 explains.
+# Under the first line of each construct a note (`^--`) says what it does. Notice what is
+# *not* there: no `if (isleaf)` (leaves are specialised), no `barrier(` (the work-groups meet
+# at counters instead), and the leaves only copy rows of tables computed once per set of
+# weights.
 
 # %%
 NOTES = [
     (r"cx_sigmoid\(float x\)", "math helpers shared by all kernels"),
-    (r"reqd_work_group_size", "the work-group size the planner chose, fixed at compile time"),
+    (r"reqd_work_group_size", "the work-group size the planner chose, fixed at compile time "
+     "(1 on a CPU: one work-item computes a vector of units)"),
     (r"__kernel void", "the kernel: its arguments are the buffers of the kernel IR"),
     (r"__global const float\* restrict p_", "p_NAME: a parameter, as declared"),
     (r"__global const float\* restrict pt_",
@@ -88,34 +94,60 @@ NOTES = [
     (r"__global const float\* restrict u_",
      "u_NAME: a value computed once when the weights are bound (hoisted or tabulated)"),
     (r"__global float\* restrict s_", "s_NAME: a state, one row per node (new ids)"),
+    (r"volatile int\* restrict sync", "sync: counters the work-groups share, a row per "
+     "step (a phase of a batch); all zero when the launch starts, and again when it ends"),
     (r"const int num_leaf_batches", "scalars: how many batches hold leaves, and in all"),
+    (r"const int first_fused", "the first batch this kernel covers: 0 here, it runs every "
+     "batch (in a GPU's hybrid plan the batches before it get launches of their own)"),
     (r"restrict w_", "w_NAME: each node's word id"),
     (r"restrict children", "children[node * 2 + i]: the linearizer's child ids"),
     (r"restrict batch_start", "batch_start, batch_len: the batches"),
-    (r"// section: leaf", "the leaf section: the leaf rule over the leaf batches"),
-    (r"for \(int batch = ",
-     "the sequential loop over batches, inside the kernel (no launch per batch)"),
+    (r"get_group_id\(0\)", "which of the cooperating work-groups this is (0 .. groups - 1)"),
     (r"__local float", "weight persistence: a weight copied into fast local memory, once per "
      "launch, for every node and batch the kernel computes"),
-    (r"const int first_fused", "the first batch this kernel covers (batches before it were "
-     "launched one by one)"),
+    (r"// section: leaf", "the leaf section: the leaf rule over the leaf batches"),
+    (r"for \(int batch = ",
+     "the sequential loop over batches, inside the kernel (no launch per batch); every "
+     "work-group walks all of them"),
     (r"const int tiles = ", "the batch's nodes in tiles of node_tile nodes"),
-    (r"for \(int work = lid;", "the parallel loop: work-items share the tiles of the batch"),
+    (r"counters = sync \+ ", "this step's row of counters (step = batch * phases + phase): "
+     "one claim counter per work-group, then the count of finished tasks"),
+    (r"const int total = ", "the step's tasks: one per (block of units, node tile)"),
+    (r"for \(int round = 0;", "round 0: claim tasks from the group's own share; the later "
+     "rounds: from the other groups' shares, whatever they have not claimed yet"),
+    (r"const int first = ", "a share is a fixed slice of the tasks: the same unit blocks "
+     "(the same weight rows, in this core's cache) at every step"),
+    (r"atomic_inc\(counters \+ owner\)", "claim the next task of the share: atomic_inc "
+     "returns the counter before adding 1, so no task is claimed twice; past `last` the "
+     "share is used up"),
+    (r"const int unit = work / tiles", "a task's unit block and node tile: consecutive tasks "
+     "walk the node tiles with the same units"),
+    (r"if \(tile \* 2 \+ 2 <= count\)", "a full tile: its 2 nodes computed together, "
+     "with no clamping and no guards (exercise 5.1)"),
     (r"const int node_t0 = ", "lane 0 of the tile: which node it computes (exercise 5.1)"),
-    (r"const int word_t0 = ", "the leaf's word id (a missing word reads row 0)"),
+    (r"const int word_t0 = ", "the leaf's word id; max(.., 0): a missing word (-1) reads "
+     "row 0"),
     (r"// phase ", "a phase: operators of one rule fused into one loop over units"),
-    (r"if \(tile \* 2 \+ 1 < count\)", "lane 1 stores only if its node is in the batch"),
-    (r"barrier\(", "every work-item finishes this batch before the next batch reads it"),
+    (r"for \(int n = tile \* 2; n < count", "a partial tile (the end of the batch): its "
+     "nodes one at a time, so a batch of one node costs one node's work (exercise 5.1)"),
+    (r"\+\+finished;", "one more task done by this group"),
+    (r"atomic_add\(counters \+ \d+, finished\)", "after a fence (this group's stores "
+     "first), add them to the step's finished-task counter"),
+    (r"while \(atomic_add\(counters \+ \d+, 0\) < total\)", "the barrier between "
+     "steps: wait until every task of the step is finished (an atomic read). This group has "
+     "claimed what no running group had, and a task claimed is being computed, so the wait "
+     "ends even if the driver runs the groups one after another"),
     (r"// section: internal", "the internal section: internal batches, in increasing height"),
     (r"children\[\(node_t0 \* 2\)\]", "the children of the node, for indirect loads"),
     (r"s_h_W \+ \(\(\(child0_t0",
      "reading a child's state: h_W = W @ h, already computed by the child (refactoring)"),
     (r"= tanh\(v", "the rest of the rule, fused: no intermediate leaves the work-item"),
-    (r"vload16\(0, l?pt_W", "16 consecutive units of W's transposed row k, loaded once for "
-     "all the nodes of the tile: the node tile's point"),
+    (r"vload\d+\(0, (l_)?pt_W", "a vector of consecutive units of W's transposed row k, "
+     "loaded once for all the nodes of the tile: the node tile's point"),
     (r"acc_v0_t0 \+= ", "multiply-accumulate: one vector of units for each node of the tile"),
+    (r"if \(atomic_inc\(sync \+ ", "the last group out (the count of groups done was "
+     "groups - 1) zeroes every counter for the next run"),
 ]
-
 
 def annotated(source, notes):
     """The source with line numbers and each note under the first line it matches."""
@@ -151,18 +183,39 @@ if unmatched:
 # %% [markdown]
 # ### Exercise 5.1: which nodes does a work-item compute?
 #
-# A work-item handles one tile of `node_tile` nodes of a batch at a time. Read the lines
-# `const int node_tI = ...` and the guards in front of the stores, and write the mapping: for
-# a batch starting at new id `start` with `count` nodes, and tile number `tile`, return a
-# list with one `(node, stored)` pair per lane `0 .. node_tile - 1`: the node the lane
-# computes, and whether its result is stored. (Why does a lane past the end of the batch
-# compute anything at all?) The check compares with the generated code for node tiles
-# 1, 2, 4 and 8.
+# A task is a block of units for one node tile of a batch; `tile` is the tile's number, and a
+# tile holds `node_tile` nodes (`T` below). In a CPU plan (the listing above, unless your
+# device is a GPU), a *full* tile (`tile * T + T <= count`) computes its `T` nodes together,
+# lane `I` computing `node_tI`; the last tile of a batch, if it is partial, runs its nodes
+# one at a time in the `for (int n = ...)` loop. A GPU plan does it differently. Here are the
+# same lines of TreeFC planned for a GPU (`DeviceLimits(is_gpu=True,
+# max_work_group_size=64)`; nothing needs to run on one to print its code): every lane
+# computes, and lanes past the end of the batch skip their stores.
+
+# %%
+gpu_limits = DeviceLimits(is_gpu=True, max_work_group_size=64)
+gpu_result = run_pipeline(treefc, Options(node_tile=2), gpu_limits)
+gpu_leaf = re.split(r"(?m)^(?=// kernel )", gpu_result.source)[1]
+print(f"TreeFC planned for a GPU (strategy {gpu_result.kernels.strategy}), node tile 2, "
+      "the lines of the leaf kernel that place a tile:")
+print("\n".join(line for line in gpu_leaf.splitlines()
+                if re.search(r"const int (node|tile)|tile \* 2 (\+ 1 <|>=) count", line)))
+
+# %% [markdown]
+# Write the mapping: for a batch starting at new id `start` with `count` nodes, tile number
+# `tile` and a plan for a CPU (`gpu=False`) or a GPU (`gpu=True`), return the node
+# computations the work-item makes for that tile, in order, as `(node, stored)` pairs: the
+# node computed, and whether its result is stored. On a GPU that is one pair per lane
+# `0 .. node_tile - 1`. The check compares with the code generated for both plans, for node
+# tiles 1, 2, 4 and 8. Then think: why does a GPU lane past the end of the batch compute
+# anything at all? How many node computations does a batch of one node cost with a node tile
+# of 8, in each plan? (Hint: a CPU core pays for every computation; on a GPU every tile of
+# every work-item takes the same code path, and thousands of work-items run at once.)
 
 # %%
 @exercise("5.1")
-def tile_nodes(start, count, tile, node_tile):
-    """[(node, stored)] for each lane of the tile."""
+def tile_nodes(start, count, tile, node_tile, gpu):
+    """[(node, stored)] for each node computation of the tile, in order."""
     raise NotImplementedError
 
 
@@ -173,17 +226,37 @@ check_exercise_5_1(tile_nodes, treefc)
 #
 # - **Operator fusion** (`fuse_operators`) puts the operators of a rule into as few phases as
 #   possible: a phase ends only where a product needs a whole vector computed before.
-# - **Level fusion** (`fuse_levels`) runs batches inside one kernel that loops over them.
-#   OpenCL has no barrier across work-groups, so such a kernel is a single work-group: one
-#   compute unit. The planner therefore keeps one launch per batch and phase for batches wide
-#   enough to fill the device, and fuses the rest into one launch (its decision, printed
-#   below, gives the threshold for this device). Without level fusion, every batch and phase
-#   is a launch (strategy `level`).
+# - **Level fusion** (`fuse_levels`) runs the batches inside one kernel that loops over them.
+#   Batch `b + 1` reads what batch `b` stored, so all of batch `b` must be finished before
+#   any of `b + 1` starts. OpenCL's `barrier()` waits only for the work-items of *one*
+#   work-group, and there is no barrier across work-groups: OpenCL does not promise that the
+#   work-groups of a launch run at the same time. A driver may run them one after another,
+#   and a group waiting for a group that has not started would wait forever. The planner
+#   gets around this in one of two ways, depending on the device:
+#   - on a CPU, strategy `cooperative` (the listing of section 2): the whole run is one
+#     launch of one work-group per compute unit (a core). Each step (a phase of a batch) is
+#     cut into tasks; a group claims tasks with an atomic counter, first from its own share
+#     (the same units at every step, so their weight rows stay in its core's cache), then
+#     from the others' shares, and then waits until the step's count of finished tasks
+#     reaches the number of tasks. The wait is safe: a task is claimed only by a group that
+#     is running and computing it, and a group that has not started yet has claimed nothing,
+#     so its share is taken by those that run. One launch per run, and every core busy.
+#   - on a GPU, strategy `hybrid`: a GPU does not promise that a waiting work-group lets the
+#     others run, nor that its caches see their stores. So batches wide enough to fill the
+#     device (at least a node per compute unit) get one launch per phase, and from the first
+#     narrower batch on, one *persistent* work-group runs the rest of the run in one launch,
+#     its work-items meeting at `barrier()` between batches.
+#
+#   Without level fusion, every batch and phase is a launch (strategy `level`), which any
+#   device runs at full width, each launch paying the launch's cost.
 # - **Weight persistence** (`persist_weights`) copies the weights that products read into
 #   `__local` memory once per launch of the fused kernel, when they fit in half of it.
 #
-# This table measures TreeLSTM's kernels in several configurations: kernels, barriers and
-# lines in the OpenCL, `__local` arrays, launches per run and time per batch.
+# This table measures TreeLSTM's kernels in several configurations: kernels, the `barrier(`
+# calls and counter waits written in the OpenCL (the two ways its work-items wait for each
+# other), its lines and `__local` arrays, launches per run and time per batch. The last row
+# is the default plan for a GPU with 80 compute units: the planner only needs the device's
+# limits, so we can look at its code here, but not run it.
 
 # %%
 treelstm = load_program(str(EXAMPLES / "treelstm.cx"), {**SIZES, "H": 8})  # lesson 2's size
@@ -195,32 +268,47 @@ configurations = {
     "without fuse_levels": Options().without("fuse_levels"),
     "-O2": Options.level(2),
 }
+a_gpu = DeviceLimits(is_gpu=True, max_work_group_size=256, local_mem_size=49152,
+                     compute_units=80, preferred_vector_width=1)
+
+
+def code_columns(result):
+    source = result.source
+    return (result.kernels.strategy, source.count("__kernel"), source.count("barrier("),
+            source.count("while (atomic_add("), source.count("__local"),
+            len(source.splitlines()))
+
+
 rows = []
 sources = {}
 for name, options in configurations.items():
     model = compile_model(treelstm, options, weights)
-    source = model.result.source
-    sources[name] = source
+    sources[name] = model.result.source
     milliseconds = median_ms(lambda model=model: model.run(trees), warmup=1, repeats=5)
-    rows.append((name, model.result.kernels.strategy, source.count("__kernel"),
-                 source.count("barrier("), source.count("__local"), len(source.splitlines()),
-                 model.last_launches, milliseconds))
-print(table(["configuration", "strategy", "kernels", "barriers", "__local", "OpenCL lines",
-             "launches", "ms per batch"], rows))
+    rows.append((name, *code_columns(model.result), model.last_launches, milliseconds))
+gpu_plan = run_pipeline(treelstm, Options(), a_gpu)
+rows.append(("-O3 on a GPU (not run)", *code_columns(gpu_plan), "-", "-"))
+print(table(["configuration", "strategy", "kernels", "barrier(", "counter waits", "__local",
+             "OpenCL lines", "launches", "ms per batch"], rows))
 
 # %% [markdown]
-# Whether the weights were copied to local memory is a decision of the planner, printed in the
-# kernel IR with its reason; here are the planner's decisions for TreeLSTM on this device, and
-# whether `persist_weights` changes the OpenCL at all. (Always check that a switch changes
-# something: an optimisation that silently never applies looks exactly like one that does not
-# help.)
+# The planner prints each decision with its reason in the kernel IR: the strategy, whether
+# the weights were copied to local memory, and whether a transposed weight is stored in
+# *blocks* of columns (`layout` lines of `--emit kernels`: a work-item reading a vector of
+# `W` units at every `k` then streams through one contiguous block instead of jumping a whole
+# row ahead at each `k`). Here are the decisions for TreeLSTM on this device and on the GPU
+# above, and whether `persist_weights` changes the OpenCL at all. (Always check that a switch
+# changes something: an optimisation that silently never applies looks exactly like one that
+# does not help.)
 
 # %%
-for name in ("-O3 (default)", "without persist_weights"):
-    kernels = run_pipeline(treelstm, configurations[name], limits).kernels
+plans = {name: run_pipeline(treelstm, configurations[name], limits).kernels
+         for name in ("-O3 (default)", "without persist_weights")}
+plans["-O3 on a GPU"] = gpu_plan.kernels
+for name, kernels in plans.items():
     print(f"{name}:")
     for line in format_kernels(kernels).splitlines():
-        if line.startswith("decision") or "local memory" in line:
+        if line.startswith(("decision", "layout")) or "local memory" in line:
             print("   ", line)
 same = sources["-O3 (default)"] == sources["without persist_weights"]
 print("persist_weights changes the OpenCL:", "no" if same else "yes")
@@ -231,9 +319,10 @@ print("persist_weights changes the OpenCL:", "no" if same else "yes")
 # On the command line: `--set node_tile=N` (the compiled backend's setting), `-O N` and
 # `--disable NAME` on `cortexlang run`; in Python, `Options(node_tile=N)` and
 # `Options().without(NAME)`. A larger node tile reuses each loaded weight row for more nodes,
-# but makes the code longer and wastes lanes on narrow batches (the high batches of lesson 3
-# hold one or two nodes). Here is the sweep, with the hidden size raised so that the weights
-# matter.
+# but makes the code longer, and leaves more of a narrow batch (the high batches of lesson 3
+# hold one or two nodes) to the partial tile, which on a CPU runs node by node without that
+# reuse (on a GPU, to lanes that compute and do not store: exercise 5.1). Here is the sweep,
+# with the hidden size raised so that the weights matter.
 
 # %%
 cortexlang("run", EXAMPLES / "treelstm.cx", "-D", "H=16", "--trees", data.path, "--limit",
@@ -285,17 +374,22 @@ treefc_weights = init_weights(treefc.params, seed=0)
 check_exercise_5_2(treefc_level_kernel, treefc, treefc_weights, trees)
 
 # %% [markdown]
-# Compare your kernel with the generated one of section 2: yours launches once per batch and
-# reads W from global memory for every node; the generated one loops over all batches in one
-# launch, computes a vector of 16 units per work-item, and shares each loaded row of W among
-# the nodes of a tile.
+# Compare your kernel with the generated one of section 2: yours launches once per batch,
+# one work-item per node and unit, and reads W from global memory for every node; the
+# generated one loops over all batches in one launch, its work-groups claiming tasks and
+# meeting at counters between batches, computes a vector of units per work-item, and shares
+# each loaded row of W among the nodes of a tile.
 #
 # ## What you learned
 #
 # - The kernel IR records every schedule decision with its reason; the OpenCL names its
 #   buffers after the model's parameters and states, and its phases after the `.cx` lines.
-# - Node tiles trade weight reuse against wasted lanes on narrow batches; fusion trades
-#   launches against barriers and code size; all of them are switches you can measure.
+# - OpenCL has no barrier across work-groups: a kernel that loops over batches either uses
+#   one work-group (`barrier()` inside it), or makes its work-groups claim their work with
+#   atomic counters, so that a group only ever waits for work a running group is doing.
+# - Node tiles trade weight reuse against code size and the partial tiles of narrow batches;
+#   fusion trades launches against waits and code size; all of them are switches you can
+#   measure.
 #
 # Next, lesson 6: measuring properly, against baselines.
 

@@ -50,7 +50,7 @@ from common import (
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
 from cortexlang.interp import interpret
-from cortexlang.passes.pipeline import Options
+from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.runtime.execute import device_limits
 
 sys.path.insert(0, str(REPO))  # the baselines live in the checkout's benchmarks/ folder
@@ -132,7 +132,7 @@ for implementation in ("numpy_nodes", "torch_eager"):
 # Now the latency per batch, for a batch of 1 tree and of 10 trees. The baselines' host-side
 # preparation (their own ordering of the nodes) is done once, outside the timing, as
 # `benchmarks/run_baselines.py` does; cortexlang's `run` includes its linearization, which
-# section 4 measures on its own.
+# section 5 measures on its own.
 
 # %%
 compiled = compile_model(treelstm, Options(), weights)
@@ -188,48 +188,58 @@ print("\nbench command in this checkout:", "yes: try `cortexlang bench --quick`"
 # %% [markdown]
 # ## 4. A research question
 #
-# *At which hidden size does per-level launching beat the single persistent work-group on
-# this machine?*
+# *At which hidden size does launching every batch on its own, across all the cores, beat
+# running every batch in one launch on one core, on this machine?*
 #
 # The two ends of the trade-off:
 #
-# - **persistent**: every batch in one launch of one work-group, looping over the batches
-#   inside the kernel (OpenCL has no barrier across work-groups). One launch, but one compute
-#   unit does all the work.
+# - **one group**: every batch in one launch of one work-group, looping over the batches
+#   inside the kernel. One launch per run, but one compute unit does all the work.
 # - **level** (`fuse_levels` off): one launch per batch and phase, each free to use the whole
 #   device, each paying the cost of a launch.
 #
-# The default is a *hybrid* of the two (lesson 5): per-level launches for batches at least
-# `fuse_below` nodes wide, one persistent launch for the rest; the planner computes
-# `fuse_below` from the device's compute units. To get the pure persistent plan, we hand the
-# planner a device with so many compute units that every batch counts as narrow: changing
-# the planner's view of the device, not the compiler. Small models are dominated by launch
-# costs, large ones by arithmetic. Where is the crossover? Measure at growing hidden sizes, on
-# batches of 10 trees, with the default hybrid alongside.
+# The default tries to have both (lesson 5). On a CPU it is *cooperative*: one launch per run
+# of one work-group per compute unit, the groups sharing each batch's tasks and waiting for
+# each other at a counter between batches, which costs an atomic operation per task and a
+# wait per batch and phase. (On a GPU the default is *hybrid*: per-level launches for wide
+# batches, one persistent work-group for the narrow rest.) To get the one-group plan we
+# change the planner's view of the device, not the compiler: on a CPU we tell it there is
+# one compute unit, so the cooperative kernel has one work-group; on a GPU we tell it there
+# are so many that every batch counts as narrow. Small models are dominated by launch costs,
+# large ones by arithmetic. Where is the crossover? Measure at growing hidden sizes, on
+# batches of 10 trees, with the default alongside.
 
 # %%
-every_batch_narrow = replace(device_limits(device()), compute_units=1 << 20)
-strategies = {"persistent": (Options(), every_batch_narrow),
+limits = device_limits(device())
+one_group = replace(limits, compute_units=(1 << 20) if limits.is_gpu else 1)
+default = run_pipeline(treelstm, Options(), limits).kernels.strategy
+strategies = {"one group": (Options(), one_group),
               "level": (Options().without("fuse_levels"), None),
-              "hybrid (default)": (Options(), None)}
+              f"{default} (default)": (Options(), None)}
 measured = {}
 launches = {}
 for hidden in (8, 32, 128):
     program = load_program(str(EXAMPLES / "treelstm.cx"), {**SIZES, "H": hidden})
     hidden_weights = init_weights(program.params, seed=0)
     measured[hidden] = {}
-    for strategy, (options, limits) in strategies.items():
-        model = compile_model(program, options, hidden_weights, limits)
+    for strategy, (options, planner_view) in strategies.items():
+        model = compile_model(program, options, hidden_weights, planner_view)
         measured[hidden][strategy] = median_ms(
             lambda model=model: model.run(batches["10 trees"], states=False), warmup=1,
             repeats=5)
-        launches[strategy] = model.last_launches
-print(table(["H", *(f"{strategy} ms" for strategy in strategies), "level / persistent"],
-            [(hidden, *times.values(), times["level"] / times["persistent"])
+        groups = max(kernel.groups for kernel in model.result.kernels.kernels)
+        launches[strategy] = f"{model.result.kernels.strategy} plan, " + (
+            f"1 launch of {groups} work-group{'s' if groups > 1 else ''}"
+            if model.last_launches == 1 else f"{model.last_launches} launches")
+print(table(["H", *(f"{strategy} ms" for strategy in strategies), "level / one group"],
+            [(hidden, *times.values(), times["level"] / times["one group"])
              for hidden, times in measured.items()]))
-print("launches per batch of 10 trees:", launches)
+print("per batch of 10 trees:")
+for strategy, plan in launches.items():
+    print(f"  {strategy}: {plan}")
 with open(OUT / "crossover.csv", "w") as csv:
-    csv.write("hidden," + ",".join(f"{name.split()[0]}_ms" for name in strategies) + "\n")
+    csv.write("hidden," + ",".join(f"{name.split(' (')[0].replace(' ', '_')}_ms"
+                                   for name in strategies) + "\n")
     for hidden, times in measured.items():
         csv.write(f"{hidden}," + ",".join(f"{value:.4f}" for value in times.values()) + "\n")
 print(f"written: {OUT / 'crossover.csv'}")
@@ -237,19 +247,21 @@ print(f"written: {OUT / 'crossover.csv'}")
 # %% [markdown]
 # ### Exercise 6.2: the answer, as a function of the data
 #
-# Given measurements `{H: {"persistent": ms, "level": ms, ...}}`, return the smallest H from which
-# on the level strategy is faster: faster at that H and at every larger H measured (a small
-# size where it happens to win, followed by sizes where it loses, is not a crossover). Return
-# None if it is not faster at the largest size. Then look at your table: is the gap at the
-# crossover larger than the noise between repeated runs? (Run the cell again and see how much
-# the numbers move.) Does the default hybrid follow the faster of the two? Going further: add
-# H = 256 and 512 (the paper's sizes) and a batch of 1 tree, and explain the change with the
-# number of cores in `cortexlang devices`.
+# Given measurements `{H: {"one group": ms, "level": ms, ...}}`, return the smallest H from
+# which on the level strategy is faster than one group: faster at that H and at every larger
+# H measured (a small size where it happens to win, followed by sizes where it loses, is not
+# a crossover). Return None if it is not faster at the largest size. Then look at your
+# table: is the gap at the crossover larger than the noise between repeated runs? (Run the
+# cell again and see how much the numbers move.) Is the default faster than both, at every
+# size? Where it is not, which of its costs (claims, waits, one group per core on batches of
+# one or two nodes) would explain it? Going further: add H = 256 and 512 (the paper's sizes)
+# and a batch of 1 tree, and explain the change with the number of cores in `cortexlang
+# devices`.
 
 # %%
 @exercise("6.2")
 def crossover(results):
-    """The smallest H from which on "level" beats "persistent", or None."""
+    """The smallest H from which on "level" beats "one group", or None."""
     raise NotImplementedError
 
 
@@ -261,7 +273,9 @@ check_exercise_6_2(crossover, measured)
 # Each run's `Outputs.timings` splits the host's time: `linearize` (the linearizer alone),
 # `prepare` (linearizing and uploading the arrays, which includes `linearize`) and `compute`
 # (the kernels and reading back). The paper reports linearization separately because it is
-# paid on every input, however fast the kernels become.
+# paid on every input, however fast the kernels become. (To time a run without it, linearize
+# first and call `model.run_linearized(model.linearize(trees))`: its timings still report
+# the linearizer's time, measured when it ran, in `linearize` and `prepare`.)
 #
 # ### Exercise 6.3
 #

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 
-def tile_nodes(start, count, tile, node_tile):
-    """Lane i of tile t computes node start + min(t * T + i, count - 1): past the end of the
-    batch it recomputes the last node (so every lane has valid data to load) and does not
+def tile_nodes(start, count, tile, node_tile, gpu):
+    """Tile t covers positions t * T .. t * T + T - 1 of the batch.
+
+    CPU plan: a full tile (t * T + T <= count) computes its T nodes start + t * T + i together;
+    a partial one computes the nodes left, start + n for n from t * T to count - 1, one at a
+    time. GPU plan (and any tile of one node): lane i computes node
+    start + min(t * T + i, count - 1): past the end of the batch it recomputes the last node
+    (so every lane has valid data to load, on the same code path as the others) and does not
     store (the guard `t * T + i < count`)."""
-    return [(start + min(tile * node_tile + lane, count - 1), tile * node_tile + lane < count)
+    first = tile * node_tile
+    if not gpu and first + node_tile > count:
+        return [(start + n, True) for n in range(first, count)]
+    return [(start + min(first + lane, count - 1), first + lane < count)
             for lane in range(node_tile)]
 
 

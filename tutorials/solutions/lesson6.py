@@ -27,11 +27,12 @@ def median_ms(fn, warmup, repeats):
 
 
 def crossover(results):
-    """Walk down from the largest size while the level strategy is faster: the last size
-    reached is where it starts to win for good (a lucky small size alone does not count)."""
+    """Walk down from the largest size while the level strategy is faster than one
+    work-group: the last size reached is where it starts to win for good (a lucky small size
+    alone does not count)."""
     answer = None
     for hidden in sorted(results, reverse=True):
-        if results[hidden]["level"] >= results[hidden]["persistent"]:
+        if results[hidden]["level"] >= results[hidden]["one group"]:
             break
         answer = hidden
     return answer
