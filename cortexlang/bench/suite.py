@@ -228,7 +228,6 @@ def _bytes_moved(model: Any, batch: Sequence[Structure]) -> int:
 def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchReport:
     """Measure every (model, hidden, batch, implementation) cell of `config`."""
     from cortexlang.inputs.load import load_structures
-    from cortexlang.interp import interpret
     from cortexlang.runtime.devices import select_device
 
     device = select_device(config.device)

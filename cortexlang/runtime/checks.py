@@ -141,6 +141,33 @@ def _table_rows(index: ir.IndexExpr, words: np.ndarray) -> np.ndarray:
     return _table_rows(index.index, words) % index.modulus
 
 
+def leaf_token_rows(program: ir.CheckedProgram) -> int | None:
+    """When the program reads tokens only in its leaf rule, at every leaf (no lookup under a
+    condition, a reduction over children, in the internal rule or in an output): the fewest
+    rows of the tables those lookups read (a large number when every lookup is modular, or
+    there is none). Then a batch whose leaves all carry a token below that count passes
+    `check_tokens` without the walk. None otherwise."""
+    def lookups(expression: ir.TypedExpr, plain: bool) -> Iterator[tuple[ir.Lookup, bool]]:
+        if isinstance(expression, ir.Lookup):
+            yield expression, plain
+        inner = plain and not isinstance(expression, ir.Select | ir.ChildReduce)
+        for part in _parts(expression):
+            yield from lookups(part, inner)
+
+    elsewhere = [statement.value for statement in program.internal.statements] + \
+        [output.value for output in program.outputs]
+    if any(True for value in elsewhere for _ in lookups(value, True)):
+        return None
+    rows = 1 << 62
+    for statement in program.leaf.statements:
+        for lookup, plain in lookups(statement.value, True):
+            if not plain:
+                return None
+            if isinstance(lookup.index, ir.TokenIndex):
+                rows = min(rows, program.param(lookup.param).shape[0])
+    return rows
+
+
 def check_tokens(program: ir.CheckedProgram, linearized: Linearized,
                  kernel_reads: Sequence[tuple[np.ndarray, int]] = ()) -> None:
     """Raise the interpreter's `InputError` where a lookup reads a token a node does not have

@@ -12,13 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyopencl as cl
 
 from cortexlang.backends import merge_outputs
-from cortexlang.codegen.opencl import SCALAR_ARGS, index_buffers
+from cortexlang.codegen.opencl import RUN_HEADER, index_buffers
 from cortexlang.errors import InputError, user_error
 from cortexlang.inputs.structure import Structure
 from cortexlang.ir.kernels import SYNC_BUFFER, KernelProgram, sync_rows
@@ -32,6 +31,7 @@ from cortexlang.runtime.checks import (
     check_allocations,
     check_tokens,
     checked_weights,
+    leaf_token_rows,
     weight_buffers,
 )
 from cortexlang.runtime.devices import Device
@@ -78,6 +78,7 @@ class _Run:
     host_arrays: list[np.ndarray]
     zero_row: int
     offsets: dict[str, int]
+    first_fused: int = 0
 
 
 Launch = tuple[str, int, int, tuple[int, ...], "tuple[int, ...] | None"]
@@ -186,8 +187,11 @@ class CompiledModel:
                                           and b.role != "index"] + ["indices"]
                             for kernel in result.kernels.kernels}
         self.index_names = index_buffers(result.kernels)
+        self._leaf_token_rows = self._fast_token_rows()
         self.node_capacity = 0
-        self.bound_args: dict[str, list[Any]] = {}
+        # The buffer generation each kernel's arguments were last bound at.
+        self.bound_args: dict[str, int] = {}
+        self.generation = 0  # bumped whenever a buffer is (re)allocated
         self.kernel_buffers = {buffer.name for buffer in result.kernels.buffers}
         self.buffers: dict[str, cl.Buffer] = {}
         self.capacity: dict[str, int] = {}
@@ -203,6 +207,7 @@ class CompiledModel:
         if self.capacity.get(name, 0) < nbytes:
             size = int(nbytes * 1.25) + 64
             self.buffers[name] = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, size)
+            self.generation += 1
             self.capacity[name] = size
             if name == SYNC_BUFFER:
                 # The cooperative kernel's counters start at zero; each run leaves them so.
@@ -249,6 +254,7 @@ class CompiledModel:
         for buffer in buffers:
             nbytes = max(buffer.nbytes, 4)
             if self.capacity.get(buffer.name, 0) < nbytes:
+                self.generation += 1
                 self.buffers[buffer.name] = cl.Buffer(self.device.context,
                                                       cl.mem_flags.READ_WRITE, nbytes)
                 self.capacity[buffer.name] = nbytes
@@ -264,6 +270,7 @@ class CompiledModel:
             for buffer in self.result.kernels.buffers:
                 if buffer.role == "state" or (buffer.role == "temp" and buffer.rows == "nodes"):
                     nbytes = self.node_capacity * buffer.row_size * 4
+                    self.generation += 1
                     self.buffers[buffer.name] = cl.Buffer(self.device.context,
                                                           cl.mem_flags.READ_WRITE, nbytes)
                     self.capacity[buffer.name] = nbytes
@@ -299,16 +306,21 @@ class CompiledModel:
             else:
                 self._upload(f"input:{item.name}", self._features(item, linearized), run)
         self._check_words(program, linearized)
-        # All index arrays travel in one buffer; kernels receive each one's offset.
-        pieces: list[np.ndarray] = []
-        offset = 0
+        # One buffer holds the run's integers, then each index array's offset, then the
+        # arrays (see codegen.opencl.RUN_HEADER): one upload, no kernel argument to set.
+        header = [leaf_batches, len(linearized.batch_start), linearized.num_leaves, zero_row,
+                  len(head_nodes), first_fused_batch(self.result.kernels, linearized.batch_len)]
+        pieces: list[np.ndarray] = [np.zeros(len(header) + len(self.index_names), np.int32)]
+        offset = pieces[0].size
         for name in self.index_names:
             values = np.asarray(arrays[name], dtype=np.int32).reshape(-1)
             run.offsets[name] = offset
+            header.append(offset)
             pieces.append(values)
             offset += values.size
-        self._upload("indices", np.concatenate(pieces) if pieces else np.zeros(1, np.int32),
-                     run)
+        pieces[0][:] = header
+        run.first_fused = header[RUN_HEADER.index("first_fused")]
+        self._upload("indices", np.concatenate(pieces), run)
         for buffer in self.result.kernels.buffers:
             rows = self._rows(buffer, linearized, len(head_nodes))
             if rows is not None:
@@ -339,12 +351,37 @@ class CompiledModel:
             return max(heads, 1)
         return None
 
+    def _fast_token_rows(self) -> int | None:
+        """`leaf_token_rows` of the source program, when the kernels too read tokens at
+        leaves only (then bounded by the tables they read); None: every run walks."""
+        rows = leaf_token_rows(self.result.program)
+        program = self.result.recursive
+        if rows is None or program.leaf is None:
+            return None
+        for rule in (program.internal, program.heads):
+            if rule is not None and any(op.kind in ("lookup", "table") for op in rule.ops):
+                return None
+        for op in program.leaf.ops:
+            if op.kind == "lookup" and not op.attr("moduli"):
+                rows = min(rows, program.param_shape(op.attr("param"))[0])
+            elif op.kind == "table":
+                rows = min(rows, program.table_rows)
+        return rows
+
     def _check_words(self, program, linearized: Linearized) -> None:  # type: ignore[no-untyped-def]
         """The interpreter's E0554 and E0555 where the model reads a token (see
         runtime/checks.py). The kernels clamp a missing token to row 0 but do not bound a
         token above, so one past a table that a kernel reads is refused wherever it is read,
         even on a branch the interpreter would not take."""
         leaf = linearized.num_children == 0
+        if self._leaf_token_rows is not None:
+            # The common case, decided once per model: only leaves read tokens, and the
+            # kernels read them at leaves only; a batch whose leaves all have a token inside
+            # every table needs no walk (a bad one is walked to name the first bad node).
+            words = linearized.words[leaf]
+            if not words.size or (int(words.min()) >= 0 and
+                                  int(words.max()) < self._leaf_token_rows):
+                return
         every = np.ones_like(leaf)
         kernel_reads = []
         for rule, nodes in ((program.leaf, leaf), (program.internal, ~leaf),
@@ -362,41 +399,26 @@ class CompiledModel:
         """Enqueue every launch of the run (see `launch_plan`), then record the count."""
         kernels = self.result.kernels
         linearized = run.linearized
-        first_fused = first_fused_batch(kernels, linearized.batch_len)
-        scalars = {"num_leaf_batches": run.num_leaf_batches,
-                   "num_batches": len(linearized.batch_start),
-                   "num_leaves": linearized.num_leaves, "zero_row": run.zero_row,
-                   "num_heads": len(run.head_nodes), "b": 0, "first_fused": first_fused}
         for kernel in kernels.kernels:
-            arguments: list[Any] = [self.buffers[name]
-                                       for name in self.kernel_args[kernel.name]]
-            arguments += [np.int32(scalars[name]) for name in SCALAR_ARGS]
-            arguments += [np.int32(run.offsets[name]) for name in self.index_names]
-            self._set_args(kernel.name, arguments)
+            self._bind_buffers(kernel.name)
         plan = launch_plan(kernels, linearized.batch_len, run.num_leaf_batches,
-                           len(run.head_nodes), first_fused)
+                           len(run.head_nodes), run.first_fused)
         for name, batch, count, global_size, local_size in plan:
             opencl_kernel = self.kernels[name]
             if batch >= 0:
-                position = len(self.kernel_args[name])
-                opencl_kernel.set_arg(position, np.int32(batch))
-                self.bound_args[name][position] = np.int32(batch)
+                opencl_kernel.set_arg(len(self.kernel_args[name]), np.int32(batch))
             event = cl.enqueue_nd_range_kernel(self.queue, opencl_kernel, global_size,
                                                local_size)
             self._record(name, batch, count, event)
         self.last_launches = len(plan)
 
-    def _set_args(self, name: str, arguments: list[Any]) -> None:
-        """Set only the arguments that differ from the last run's (each call costs)."""
-        kernel = self.kernels[name]
-        previous = self.bound_args.get(name)
-        if previous is None or len(previous) != len(arguments):
-            kernel.set_args(*arguments)
-        else:
-            for position, (old, new) in enumerate(zip(previous, arguments, strict=True)):
-                if old is not new and not (isinstance(new, np.integer) and old == new):
-                    kernel.set_arg(position, new)
-        self.bound_args[name] = arguments
+    def _bind_buffers(self, name: str) -> None:
+        """Bind the kernel's buffers, again only after one was reallocated (each call to
+        set an argument costs microseconds)."""
+        if self.bound_args.get(name) != self.generation:
+            self.kernels[name].set_args(*(self.buffers[b] for b in self.kernel_args[name]),
+                                        np.int32(0))
+            self.bound_args[name] = self.generation
 
     def _record(self, kernel: str, batch: int, nodes: int, event: cl.Event) -> None:
         if self.profiling:
