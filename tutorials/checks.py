@@ -493,7 +493,8 @@ GPU_LIMITS = {"is_gpu": True, "max_work_group_size": 64}
 def _tile_forms(source: str, node_tile: int, gpu: bool) -> None:
     """The generated OpenCL must still place a tile's nodes the way exercise 5.1 describes;
     otherwise the lesson is out of date. CPU plans (work-groups of one work-item): a full tile
-    computes lanes start + tile * T + I unguarded, a partial one its nodes one at a time. GPU
+    computes lanes start + tile * T + I unguarded, a partial one its nodes in sub-tiles of
+    halving sizes (each node once, in order). GPU
     plans: lane I computes start + min(tile * T + I, count - 1) and stores if
     tile * T + I < count. A tile of one node is placed the GPU way in both."""
     plan = "GPU" if gpu else "CPU"
@@ -511,8 +512,8 @@ def _tile_forms(source: str, node_tile: int, gpu: bool) -> None:
         expected.append(f"if (tile * {node_tile} + {node_tile} <= count) {{")
         expected += [f"const int node_t{lane} = start + tile * {node_tile} + {lane};"
                      for lane in range(node_tile)]
-        expected += [f"for (int n = tile * {node_tile}; n < count; ++n) {{",
-                     "const int node_t0 = start + n;"]
+        expected += [f"int n = tile * {node_tile};", "if (n + 1 <= count) {",
+                     "const int node_t0 = start + n + 0;"]
         absent += [f"min(tile * {node_tile} + ", f"if (tile * {node_tile} + 1 < count)"]
     for text in expected:
         if text not in source:

@@ -128,8 +128,9 @@ NOTES = [
     (r"const int word_t0 = ", "the leaf's word id; max(.., 0): a missing word (-1) reads "
      "row 0"),
     (r"// phase ", "a phase: operators of one rule fused into one loop over units"),
-    (r"for \(int n = tile \* 2; n < count", "a partial tile (the end of the batch): its "
-     "nodes one at a time, so a batch of one node costs one node's work (exercise 5.1)"),
+    (r"int n = tile \* 2;", "a partial tile (the end of the batch): its nodes in sub-tiles "
+     "of halving sizes (here: one node), so a batch of one node costs one node's work "
+     "(exercise 5.1)"),
     (r"\+\+finished;", "one more task done by this group"),
     (r"atomic_add\(counters \+ \d+, finished\)", "after a fence (this group's stores "
      "first), add them to the step's finished-task counter"),
@@ -187,7 +188,8 @@ if unmatched:
 # tile holds `node_tile` nodes (`T` below). In a CPU plan (the listing above, unless your
 # device is a GPU), a *full* tile (`tile * T + T <= count`) computes its `T` nodes together,
 # lane `I` computing `node_tI`; the last tile of a batch, if it is partial, runs its nodes
-# one at a time in the `for (int n = ...)` loop. A GPU plan does it differently. Here are the
+# after `int n = ...` in sub-tiles of halving sizes (with a tile of 4: 2 nodes, then 1), each
+# node once, in order. A GPU plan does it differently. Here are the
 # same lines of TreeFC planned for a GPU (`DeviceLimits(is_gpu=True,
 # max_work_group_size=64)`; nothing needs to run on one to print its code): every lane
 # computes, and lanes past the end of the batch skip their stores.

@@ -242,17 +242,15 @@ class KernelPrinter:
 
     # -- a phase for the nodes of one tile -----------------------------------------------------
     def node_ids(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
-                 contexts: list[_Context], exact: str | None = None) -> None:
-        """Each tile node's id and per-node values. `exact`: the single node's position (a
-        remainder node); otherwise positions in the tile, clamped to the batch when the tile
-        may be partial."""
+                 contexts: list[_Context], first: str | None = None) -> None:
+        """Each tile node's id and per-node values. `first`: the position of the first of
+        nodes all in the batch; otherwise positions in the tile, clamped to the batch (the
+        tile may be partial)."""
         w = self.writer
         tile = kernel.node_tile
         for t, context in enumerate(contexts):
-            if exact is not None:
-                position = exact
-            elif self.full_tiles:
-                position = f"tile * {tile} + {t}"
+            if first is not None:
+                position = f"{first} + {t}"
             else:
                 position = f"min(tile * {tile} + {t}, count - 1)"
             if over == "heads":
@@ -415,33 +413,41 @@ class KernelPrinter:
         """The phases for node tile `tile` of the batch (`start`, `count` in scope).
 
         Where one work-item runs the tile (CPUs: work-groups of one), a full tile runs the
-        tiled code and a partial one runs its nodes one by one, so that a batch of one node
-        costs one node's arithmetic, not a tile's. Otherwise (GPUs) positions past the end
-        of the batch repeat its last node and their stores are skipped."""
+        tiled code, and the nodes of a partial one run in sub-tiles of halving sizes (3
+        nodes of a tile of 4: a sub-tile of 2, then 1), so that each weight row loaded
+        still serves every node it can and no lane computes a node twice. Otherwise (GPUs)
+        positions past the end of the batch repeat its last node and their stores are
+        skipped."""
         w = self.writer
         tile = kernel.node_tile
         if tile > 1 and kernel.local_size == 1:
-            w.open(f"if (tile * {tile} + {tile} <= count)")
             self.full_tiles = True
-            self._tile_phases(kernel, over, lets, phases, tile, batch, None)
-            self.full_tiles = False
+            w.open(f"if (tile * {tile} + {tile} <= count)")
+            self._tile_phases(kernel, over, lets, phases, tile, batch, f"tile * {tile}")
             w.close()
             w.open("else")
-            w.open(f"for (int n = tile * {tile}; n < count; ++n)")
-            self._tile_phases(kernel, over, lets, phases, 1, batch, "n")
+            w.line(f"int n = tile * {tile};")
+            sub = 1 << ((tile - 1).bit_length() - 1)
+            while sub >= 1:
+                w.open(f"if (n + {sub} <= count)")
+                self._tile_phases(kernel, over, lets, phases, sub, batch, "n")
+                if sub > 1:
+                    w.line(f"n += {sub};")
+                w.close()
+                sub //= 2
             w.close()
-            w.close()
+            self.full_tiles = False
         else:
             self._tile_phases(kernel, over, lets, phases, tile, batch, None)
 
     def _tile_phases(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
                      phases: tuple[L.Phase, ...], nodes: int, batch: str | None,
-                     exact: str | None) -> None:
+                     first: str | None) -> None:
         contexts = self.contexts(kernel, lets, nodes)
         if batch is not None:
             for context in contexts:
                 context.rename["b"] = batch
-        self.node_ids(kernel, over, lets, contexts, exact)
+        self.node_ids(kernel, over, lets, contexts, first)
         for phase in phases:
             self.phase(phase, contexts, kernel)
 
