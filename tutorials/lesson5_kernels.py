@@ -117,7 +117,7 @@ NOTES = [
      "rounds: from the other groups' shares, whatever they have not claimed yet"),
     (r"const int first = ", "a share is a fixed slice of the tasks: the same unit blocks "
      "(the same weight rows, in this core's cache) at every step"),
-    (r"atomic_inc\(counters \+ owner\)", "claim the next task of the share: atomic_inc "
+    (r"atomic_inc\(counters \+ owner", "claim the next task of the share: atomic_inc "
      "returns the counter before adding 1, so no task is claimed twice; past `last` the "
      "share is used up"),
     (r"const int unit = work / tiles", "a task's unit block and node tile: consecutive tasks "

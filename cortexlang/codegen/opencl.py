@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from cortexlang.ir import loops as L
-from cortexlang.ir.kernels import Kernel, KernelProgram
+from cortexlang.ir.kernels import Kernel, KernelProgram, counter_stride
 
 DIALECT = {
     "kernel": "__kernel",
@@ -168,7 +168,24 @@ def _blocked_index(load: L.Load, context: _Context) -> str:
     form = L.affine(load.index)
     assert form is not None and form[0] == {"k": columns, "j": 1}, "checked by the planner"
     row, column = divmod(form[1], columns)
-    return f"((j / {block} + {column // block}) * {rows} + k + {row}) * {block}"
+    k = context.rename.get("k", "k")
+    return f"((j / {block} + {column // block}) * {rows} + {k} + {row}) * {block}"
+
+
+# Independent accumulator chains a dot-product loop needs to hide the latency of its
+# multiply-adds (about 4 cycles each on current CPUs, one or two issued per cycle).
+MIN_CHAINS = 4
+
+
+def _chain_split(accumulators: int, segments: tuple[L.Segment, ...]) -> int:
+    """Into how many partial sums to split each accumulator along k: a lone dot product
+    (one node, one output) is otherwise one chain of dependent multiply-adds, latency-bound
+    at a fraction of the machine's rate. Every segment's length must divide evenly."""
+    split = 1
+    while accumulators * split < MIN_CHAINS and \
+            all((s.stop - s.start) % (split * 2) == 0 for s in segments):
+        split *= 2
+    return split
 
 
 def _k_vectorisable(segment: L.Segment) -> bool:
@@ -362,28 +379,37 @@ class KernelPrinter:
             lanes, axis = (4, "k") if along_k else (width, "j")
             kind = _vector_type(lanes)
             zero = f"({kind})(0.0f)" if lanes > 1 else "0.0f"
+            split = 1 if along_k else _chain_split(len(members), first.segments)
             accumulators = [f"acc_{context.rename[let.name]}" for let, context in members]
-            w.line(f"{kind} " + ", ".join(f"{a} = {zero}" for a in accumulators) + ";")
+            chains = [[f"{a}_p{p}" if p else a for p in range(split)] for a in accumulators]
+            w.line(f"{kind} " + ", ".join(f"{c} = {zero}" for chain in chains for c in chain)
+                   + ";")
             for position, segment in enumerate(first.segments):
-                step = 4 if along_k else 1
+                step = 4 if along_k else split
                 w.open(f"for (int k = {segment.start}; k < {segment.stop}; k += {step})")
                 loads: dict[str, str] = {}
                 updates: list[str] = []
-                for (_, context), accumulator, segments in zip(members, accumulators,
-                                                               segments_of, strict=True):
-                    part = segments[position]
-                    lhs = self._shared(c_expr(part.lhs, context, lanes, axis), loads, kind)
-                    rhs = self._shared(c_expr(part.rhs, context, lanes, axis), loads, kind)
-                    updates.append(f"{accumulator} += {lhs} * {rhs};")
+                for part_index in range(split):
+                    if split > 1:
+                        w.line(f"const int k{part_index} = k + {part_index};")
+                    for (_, context), chain, segments in zip(members, chains, segments_of,
+                                                             strict=True):
+                        context.rename["k"] = f"k{part_index}" if split > 1 else "k"
+                        part = segments[position]
+                        lhs = self._shared(c_expr(part.lhs, context, lanes, axis), loads, kind)
+                        rhs = self._shared(c_expr(part.rhs, context, lanes, axis), loads, kind)
+                        updates.append(f"{chain[part_index]} += {lhs} * {rhs};")
+                for _, context in members:
+                    context.rename.pop("k", None)
                 for text, name in loads.items():
                     w.line(f"const {kind} {name} = {text};")
                 for update in updates:
                     w.line(update)
                 w.close()
-            for (let, context), accumulator in zip(members, accumulators, strict=True):
+            for (let, context), chain in zip(members, chains, strict=True):
+                accumulator = " + ".join(chain)
                 if along_k:
-                    total = (f"{accumulator}.x + {accumulator}.y + {accumulator}.z + "
-                             f"{accumulator}.w")
+                    total = " + ".join(f"{a}.{lane}" for a in chain for lane in "xyzw")
                     w.line(f"const float {context.rename[let.name]} = {total};")
                 else:
                     w.line(f"const {kind} {context.rename[let.name]} = {accumulator};")
@@ -565,8 +591,10 @@ class KernelPrinter:
         w.line(f"const int owner = (group + round) % {groups};")
         w.line(f"const int first = owner * total / {groups};")
         w.line(f"const int last = (owner + 1) * total / {groups};")
-        w.open("for (int work = first + atomic_inc(counters + owner); work < last; "
-               "work = first + atomic_inc(counters + owner))")
+        stride = counter_stride(groups)
+        claim = f"atomic_inc(counters + owner * {stride})" if stride > 1 else \
+            "atomic_inc(counters + owner)"
+        w.open(f"for (int work = first + {claim}; work < last; work = first + {claim})")
         w.line("const int unit = work / tiles;")
         w.line("const int tile = work % tiles;")
         self.tile_body(kernel, over, lets, (phase,), "batch")
@@ -574,8 +602,8 @@ class KernelPrinter:
         w.close()
         w.close()
         w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
-        w.line(f"atomic_add(counters + {groups}, finished);")
-        w.line(f"while (atomic_add(counters + {groups}, 0) < total) {{}}")
+        w.line(f"atomic_add(counters + {groups * stride}, finished);")
+        w.line(f"while (atomic_add(counters + {groups * stride}, 0) < total) {{}}")
         w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
         w.close()
 

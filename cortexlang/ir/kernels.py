@@ -70,6 +70,13 @@ class Kernel:
 SYNC_BUFFER = "sync"
 
 
+def counter_stride(groups: int) -> int:
+    """Ints between two counters of a cooperative step: a 64-byte line each, so that groups
+    claiming at once do not contend for one line, while there are few groups (many would
+    make a step's row large: it has one counter per group)."""
+    return 16 if groups <= 16 else 1
+
+
 def sync_rows(kernel: Kernel, num_batches: int) -> int:
     """Rows of the cooperative kernel's counters for a run: one per step (a batch's phase,
     or a phase of the heads), then one counting the groups that have finished the run (the

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
-from cortexlang.ir.kernels import SYNC_BUFFER, Kernel, KernelProgram
+from cortexlang.ir.kernels import SYNC_BUFFER, Kernel, KernelProgram, counter_stride
 
 
 @dataclass(frozen=True)
@@ -261,8 +261,8 @@ def _cooperative(program: L.LoopProgram, sections: list[_Section], limits: Devic
     groups = min(max(1, limits.compute_units), MAX_GROUPS)
     kernel = _persistent_kernel(program, sections, limits, tile, persist_weights, decisions,
                                 groups=groups)
-    # Claim counters, one per group, then the finished-task counter: a 64-byte line per step.
-    row = -(-(kernel.groups + 1) // 16) * 16
+    # Claim counters, one per group, then the finished-task counter; rows of 64-byte lines.
+    row = -(-(kernel.groups + 1) * counter_stride(kernel.groups) // 16) * 16
     decisions.insert(0, f"one launch per run: {_groups(kernel.groups)} (one per compute "
                      "unit) share each batch's tasks, a block of units for a node tile; each "
                      "claims its own units first, so their weight rows stay in its core's "

@@ -52,7 +52,7 @@ buffer children: int[nodes][2]
 buffer num_children: int[nodes][1]
 buffer batch_start: int[batches][1]
 buffer batch_len: int[batches][1]
-buffer sync: int[steps][16]
+buffer sync: int[steps][48]
 kernel forward over run: 1 work-items x node tiles of 4, work-group 1, 2 work-groups cooperating
   vector widths: leaf.0.0=4, internal.0.0=4
   local memory: param_t:W
