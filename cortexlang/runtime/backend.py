@@ -39,7 +39,13 @@ def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
     compiled = compiled.without(*disabled)
     tile = options.setting("node_tile")
     if tile is not None:
-        compiled = replace(compiled, node_tile=max(1, _integer(tile, "node_tile")))
+        nodes = _integer(tile, "node_tile")
+        if nodes < 1:
+            # The same mistake as `--node-tile 0`, the same error.
+            raise UsageError(Diagnostic(
+                "E0705", f"node_tile={nodes}: a node tile is a number of nodes, at least 1",
+                None))
+        compiled = replace(compiled, node_tile=nodes)
     return compiled, options.setting("cache", "on") != "off"
 
 

@@ -203,6 +203,15 @@ def test_a_node_tile_below_one_is_a_usage_error(command: list[str],
     assert "error[E0705]" in err and "--node-tile 0" in err, err
 
 
+def test_a_node_tile_setting_below_one_is_the_same_usage_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", example("treefc"), "--synthetic", "1", "--backend", "compiled", "--set",
+            "node_tile=0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error[E0705]" in err and "node_tile=0" in err, err
+
+
 def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "run" in capsys.readouterr().out
