@@ -141,7 +141,7 @@ def launch_plan(kernels: KernelProgram, batch_len: np.ndarray, num_leaf_batches:
 def transposed_layout(value: np.ndarray, layout: tuple[int, int] | None) -> np.ndarray:
     """A weight as its `param_t` buffer holds it: transposed to (k rows, one column per output
     unit), and with a layout, as column blocks each stored row-major."""
-    matrix = value.reshape(value.shape[0], -1).T
+    matrix: np.ndarray = value.reshape(value.shape[0], -1).T
     if layout is not None:
         block, columns = layout
         rows = matrix.size // columns
