@@ -8,10 +8,10 @@ def tile_nodes(start, count, tile, node_tile, gpu):
 
     CPU plan: a full tile (t * T + T <= count) computes its T nodes start + t * T + i together;
     a partial one computes the nodes left, start + n for n from t * T to count - 1 (in
-    sub-tiles of halving sizes, each node once). GPU plan (and any tile of one node): lane i computes node
-    start + min(t * T + i, count - 1): past the end of the batch it recomputes the last node
-    (so every lane has valid data to load, on the same code path as the others) and does not
-    store (the guard `t * T + i < count`)."""
+    sub-tiles of halving sizes, each node once). GPU plan (and any tile of one node): lane i
+    computes node start + min(t * T + i, count - 1): past the end of the batch it recomputes
+    the last node (so every lane has valid data to load, on the same code path as the
+    others) and does not store (the guard `t * T + i < count`)."""
     first = tile * node_tile
     if not gpu and first + node_tile > count:
         return [(start + n, True) for n in range(first, count)]
