@@ -108,6 +108,9 @@ class _Context:
     local: dict[str, str]            # cached parameters -> local array
     vectors: set[str] = field(default_factory=set)  # C variables that hold vectors
     layouts: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # block, cols, rows
+    # In a row tile: this copy's units are j + row_offset, rows of row_length units.
+    row_offset: int = 0
+    row_length: int = 0
 
 
 def _vector_type(lanes: int) -> str:
@@ -124,6 +127,16 @@ def c_expr(expr: L.Expr, context: _Context, lanes: int = 1, axis: str = "j") -> 
             return str(int(expr.value))
         text = _float(expr.value)
         return f"({vector})({text})" if lanes > 1 else text
+    if isinstance(expr, L.Var) and expr.name == "j" and context.row_offset:
+        return f"(j + {context.row_offset})"
+    if isinstance(expr, L.Binary) and expr.op in ("/", "%") and context.row_offset and \
+            isinstance(expr.lhs, L.Var) and expr.lhs.name == "j" and \
+            expr.rhs == L.Const(context.row_length, True):
+        # Rows of a row tile: (j + r * length) / length and % length, said simply, so that
+        # the per-column loads of every row read the same text and are loaded once.
+        if expr.op == "%":
+            return f"(j % {context.row_length})"
+        return f"(j / {context.row_length} + {context.row_offset // context.row_length})"
     if isinstance(expr, L.Var):
         name = context.rename.get(expr.name, expr.name)
         if lanes > 1 and name not in context.vectors:
@@ -203,6 +216,25 @@ def _k_vectorisable(segment: L.Segment) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Statements
+
+
+def phase_units(phase: L.Phase, kernel: Kernel) -> int:
+    """Work-items one node tile of this phase needs: the widest of its unit loops, each
+    counted in vectors (and row tiles) of units."""
+    widths = dict(kernel.widths)
+    rows = {key: count for key, count, _ in kernel.row_tiles}
+    items = 1
+    position = 0
+    for stmt in phase.body:
+        if isinstance(stmt, L.Loop) and stmt.kind == "units":
+            key = f"{phase.rule}.{phase.index}.{position}"
+            extent = int(stmt.stop.value) if isinstance(stmt.stop, L.Const) else 1
+            items = max(items, extent // widths.get(key, 1) // rows.get(key, 1))
+            position += 1
+        elif isinstance(stmt, L.If):
+            items = max(items, *(phase_units(inner, kernel) for inner in stmt.then +
+                                 stmt.otherwise if isinstance(inner, L.Phase)))
+    return min(items, kernel.units)
 
 
 def _rename_lets(stmts: tuple[L.Stmt, ...], suffix: str, rename: dict[str, str]) -> None:
@@ -290,8 +322,11 @@ class KernelPrinter:
             if isinstance(stmt, L.If):
                 self.branch(stmt, contexts, kernel)
             elif isinstance(stmt, L.Loop) and stmt.kind == "units":
-                width = widths.get(f"{phase.rule}.{phase.index}.{position}", 1)
-                self.unit_group(stmt, contexts, width)
+                key = f"{phase.rule}.{phase.index}.{position}"
+                width = widths.get(key, 1)
+                rows = next(((count, length) for name, count, length in kernel.row_tiles
+                             if name == key), None)
+                self.unit_group(stmt, contexts, width, rows)
                 position += 1
             else:
                 raise AssertionError(f"unexpected statement in a phase: {stmt!r}")
@@ -311,22 +346,39 @@ class KernelPrinter:
                 self.phase(inner, contexts, kernel)
             w.close()
 
-    def unit_group(self, loop: L.Loop, contexts: list[_Context], width: int) -> None:
-        """One unit loop: this work-item's `width` consecutive units, for every tile node."""
+    def unit_group(self, loop: L.Loop, contexts: list[_Context], width: int,
+                   rows: tuple[int, int] | None = None) -> None:
+        """One unit loop: this work-item's `width` consecutive units, for every tile node;
+        with `rows` (count, length), the same columns of `count` consecutive rows of a
+        flattened matrix (units j, j + length, ...), whose per-column loads are shared."""
         w = self.writer
         extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 0
-        w.open(f"if (unit < {extent // width})")
-        w.line(f"const int j = unit * {width};")
+        count, length = rows or (1, 0)
+        w.open(f"if (unit < {extent // width // count})")
+        if rows:
+            blocks = length // width
+            w.line(f"const int j = (unit / {blocks}) * {count * length} + "
+                   f"(unit % {blocks}) * {width};")
+        else:
+            w.line(f"const int j = unit * {width};")
         vector = _vector_type(width)
+        lanes: list[tuple[int, _Context]] = []
         for t, context in enumerate(contexts):
-            _rename_lets(loop.body, f"_t{t}", context.rename)
-            context.vectors = {context.rename[stmt.name] for stmt in loop.body
-                               if isinstance(stmt, L.Let) and not stmt.integer
-                               and not isinstance(stmt.value, L.Reduce)} if width > 1 else set()
-        dots = [(stmt, context) for context in contexts for stmt in loop.body
+            for row in range(count):
+                copy = _Context(context.buffers, dict(context.rename), context.local,
+                                layouts=context.layouts, row_offset=row * length,
+                                row_length=length)
+                suffix = f"_t{t}" if not rows else f"_t{t}_r{row}"
+                _rename_lets(loop.body, suffix, copy.rename)
+                copy.vectors = {copy.rename[stmt.name] for stmt in loop.body
+                                if isinstance(stmt, L.Let) and not stmt.integer
+                                and not isinstance(stmt.value, L.Reduce)} \
+                    if width > 1 else set()
+                lanes.append((t, copy))
+        dots = [(stmt, context) for _, context in lanes for stmt in loop.body
                 if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot)]
         self.fused_dots(dots, width)
-        for t, context in enumerate(contexts):
+        for t, context in lanes:
             for stmt in loop.body:
                 if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
                     continue
@@ -540,7 +592,8 @@ class KernelPrinter:
             for position, phase in enumerate(phases):
                 if cooperative:
                     step = f"({step_batch} * {kernel.phases_per_step} + {position})"
-                    self.cooperative_phase(kernel, over, lets, phase, step, units)
+                    self.cooperative_phase(kernel, over, lets, phase, step,
+                                           phase_units(phase, kernel))
                     continue
                 w.open(f"for (int work = lid; work < tiles * {units}; work += {size})")
                 # Consecutive work for one unit block: its weight rows stay in cache while

@@ -60,6 +60,8 @@ class Kernel:
     sections: tuple[tuple[str, tuple[L.Let, ...], tuple[L.Phase, ...]], ...] = ()
     source_lines: tuple[int, ...] = ()
     groups: int = 1
+    # Flattened-matrix unit loops a work-item computes several rows of: (key, rows, length).
+    row_tiles: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def phases_per_step(self) -> int:
@@ -140,6 +142,9 @@ def format_kernels(program: KernelProgram) -> str:
         if kernel.widths:
             lines.append("  vector widths: " + ", ".join(f"{key}={width}"
                                                         for key, width in kernel.widths))
+        if kernel.row_tiles:
+            lines.append("  row tiles: " + ", ".join(f"{key}={rows} rows of {length}"
+                                                    for key, rows, length in kernel.row_tiles))
         if kernel.cached_params:
             lines.append(f"  local memory: {', '.join(kernel.cached_params)}")
         lines.append(f"  reads {', '.join(kernel.reads)}")

@@ -133,10 +133,69 @@ def _uses_unit_as_value(expr: L.Expr) -> bool:
     return False
 
 
+ROW_TILE = 4
+
+
+def _row_tile(loop: L.Loop, width: int) -> tuple[int, int] | None:
+    """(rows, row length) when a work-item should compute `rows` rows of a flattened matrix
+    loop (units j = row * length + column) instead of one: every use of j is `j / length` or
+    `j % length`, and some product reads a value per row (`[... j / length]`), so the values
+    per column (`[... j % length]`, the vector loads) serve `rows` rows each."""
+    moduli: set[int] = set()
+    per_row = False
+    bare = False
+
+    def visit(expr: L.Expr, in_dot: bool) -> None:
+        nonlocal per_row, bare
+        if isinstance(expr, L.Binary) and expr.op in ("/", "%") and \
+                isinstance(expr.lhs, L.Var) and expr.lhs.name == "j" and \
+                isinstance(expr.rhs, L.Const) and expr.rhs.integer:
+            moduli.add(int(expr.rhs.value))
+            per_row = per_row or (expr.op == "/" and in_dot)
+            return
+        if isinstance(expr, L.Var) and expr.name == "j":
+            bare = True
+            return
+        if isinstance(expr, L.Dot):
+            for segment in expr.segments:
+                visit(segment.lhs, True)
+                visit(segment.rhs, True)
+            return
+        children: list[L.Expr] = []
+        if isinstance(expr, L.Load):
+            children = [expr.index]
+        elif isinstance(expr, L.Binary):
+            children = [expr.lhs, expr.rhs]
+        elif isinstance(expr, L.Call):
+            children = list(expr.args)
+        elif isinstance(expr, L.Select):
+            children = [expr.condition, expr.then, expr.otherwise]
+        elif isinstance(expr, L.Reduce):
+            children = [expr.body]
+        for child in children:
+            visit(child, in_dot)
+
+    for stmt in loop.body:
+        if isinstance(stmt, L.Let):
+            visit(stmt.value, False)
+        elif isinstance(stmt, L.Store):
+            visit(stmt.index, False)
+            visit(stmt.value, False)
+    extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 0
+    if width < 2 or bare or not per_row or len(moduli) != 1:
+        return None
+    (length,) = moduli
+    if length % width or extent % (length * ROW_TILE):
+        return None
+    return ROW_TILE, length
+
+
 def _widths(phases: tuple[L.Phase, ...], limits: DeviceLimits) -> tuple[
-        tuple[tuple[str, int], ...], int]:
-    """The vector width of every unit loop, and the work-items needed per node tile."""
+        tuple[tuple[str, int], ...], int, tuple[tuple[str, int, int], ...]]:
+    """The vector width of every unit loop, the work-items needed per node tile, and the
+    row tiles of flattened-matrix loops (see `_row_tile`)."""
     widths: list[tuple[str, int]] = []
+    rows: list[tuple[str, int, int]] = []
     items = 1
     widest = 1 if limits.is_gpu else max(1, limits.preferred_vector_width)
     for key, loop in unit_loops(phases):
@@ -148,8 +207,11 @@ def _widths(phases: tuple[L.Phase, ...], limits: DeviceLimits) -> tuple[
                 width = candidate
                 break
         widths.append((key, width))
-        items = max(items, extent // width)
-    return tuple(widths), items
+        tile = _row_tile(loop, width)
+        if tile is not None:
+            rows.append((key, *tile))
+        items = max(items, extent // width // (tile[0] if tile else 1))
+    return tuple(widths), items, tuple(rows)
 
 
 def _buffers_used(lets: tuple[L.Let, ...], phases: tuple[L.Phase, ...],
@@ -199,7 +261,7 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) ->
             name = f"{phase.rule}_{section.over}_phase{phase.index}" \
                 if phase.rule != section.over else f"{phase.rule}_phase{phase.index}"
             reads, writes = _buffers_used(section.node_lets, (phase,), section.over != "heads")
-            widths, items = _widths((phase,), limits)
+            widths, items, rows = _widths((phase,), limits)
             # A fixed work-group size: the CPU driver compiles a kernel once per size, so
             # letting it pick per launch would recompile for every new batch length. On a CPU
             # each work-item keeps its units (and their weights, in cache) and walks the
@@ -207,7 +269,7 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) ->
             local = min(local_cap, items) if limits.is_gpu else 1
             kernels.append(Kernel(name, section.over, section.node_lets, (phase,), items, tile,
                                   local, reads, writes, (), widths, not limits.is_gpu, (),
-                                  _lines((phase,))))
+                                  _lines((phase,)), row_tiles=rows))
     return kernels
 
 
@@ -236,13 +298,13 @@ def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits:
         if cached:
             decisions.append("weights in local memory for the fused batches: "
                              + ", ".join(cached))
-    widths, items = _widths(all_phases, limits)
+    widths, items, rows = _widths(all_phases, limits)
     if groups:
         writes = tuple(sorted(writes + (SYNC_BUFFER,)))
     return Kernel("forward", "run", (), all_phases, items, tile, local, reads, writes,
                   tuple(cached), widths, False,
                   tuple((s.over, s.node_lets, s.phases) for s in sections), _lines(all_phases),
-                  max(1, groups))
+                  max(1, groups), rows)
 
 
 # Work-groups of a cooperative kernel at most: each claims tasks at every step, so a group

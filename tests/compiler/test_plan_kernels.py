@@ -9,7 +9,7 @@ from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import KernelProgram, format_kernels, verify_kernels
-from cortexlang.passes.pipeline import Options
+from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.plan_kernels import MAX_GROUPS, DeviceLimits, plan_kernels
 
 TINY = """\
@@ -272,3 +272,20 @@ def test_the_verifier_rejects_a_launch_of_an_unknown_kernel() -> None:
     with pytest.raises(InternalError) as caught:
         verify_kernels(broken)
     assert caught.value.step == "verify_kernels"
+
+
+def test_a_flattened_matrix_product_gets_a_row_tile() -> None:
+    """MV-RNN's `W_M @ concat(A_l, A_r)`: units j = row * H + column. A work-item computes 4
+    rows of its 16 columns, so each vector of a child's matrix it loads serves 4 rows; the
+    vector products of the same model (no per-row value) get none."""
+    program = plan_kernels(stage_before(small_example("mvrnn", H=64), "plan_kernels"),
+                           DeviceLimits(preferred_vector_width=16), fuse_levels=True,
+                           persist_weights=True, node_tile=4)
+    verify_kernels(program)
+    (forward,) = program.kernels
+    assert forward.row_tiles == (("internal.0.0", 4, 64),)
+    assert dict(forward.widths)["internal.0.0"] == 16
+    assert "row tiles: internal.0.0=4 rows of 64" in format_kernels(program)
+    source = run_pipeline(small_example("mvrnn", H=64), Options(),
+                          DeviceLimits(preferred_vector_width=16)).source
+    assert "const int j = (unit / 4) * 256 + (unit % 4) * 16;" in source
