@@ -249,7 +249,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
             compiled = _compiled(program, weights, device, Options())
             for batch in config.batches:
                 batches = model_batches(model_name, batch, trees, program,
-                                        cell_batches(config, batch))
+                                        cell_batches(config.quick, batch))
                 flops = float(np.mean([work.batch_flops(b, heads_per_node) for b in batches]))
                 floor = max(flops / (peak_gflops * 1e6) if peak_gflops else 0.0,
                             work.weight_bytes / (bandwidth * 1e6) if bandwidth else 0.0)
@@ -308,9 +308,9 @@ class _Cell:
                  f"{median:9.3f} ms{extra}")
 
 
-def cell_batches(config: BenchConfig, batch: int) -> int:
+def cell_batches(quick: bool, batch: int) -> int:
     """How many different batches a cell cycles through."""
-    return 8 if config.quick else (100 if batch == 1 else 20)
+    return 8 if quick else (100 if batch == 1 else 20)
 
 
 def _run_outputs(model: Any, batch: Sequence[Structure]) -> object:
@@ -357,9 +357,8 @@ def _measure_job(job: _Job) -> tuple[list[float], str] | str:
     program = load_model(job.model, job.hidden)
     weights = init_weights(program.params, seed=0)
     trees = list(load_structures(job.trees).structures[:job.trees_used])
-    config = BenchConfig(quick=job.quick)
-    batches = model_batches(job.model, job.batch, trees, program, cell_batches(config,
-                                                                             job.batch))
+    batches = model_batches(job.model, job.batch, trees, program,
+                            cell_batches(job.quick, job.batch))
     if job.impl == "interp":
         few = batches[:2 if job.quick else 4]
         samples = time_batches(partial(interpret, program, weights=weights), few, 1)

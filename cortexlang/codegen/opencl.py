@@ -21,7 +21,13 @@ import re
 from dataclasses import dataclass, field
 
 from cortexlang.ir import loops as L
-from cortexlang.ir.kernels import Kernel, KernelProgram, counter_stride
+from cortexlang.ir.kernels import (
+    SYNC_BUFFER,
+    Kernel,
+    KernelProgram,
+    counter_stride,
+    phase_items,
+)
 
 DIALECT = {
     "kernel": "__kernel",
@@ -218,25 +224,6 @@ def _k_vectorisable(segment: L.Segment) -> bool:
 # Statements
 
 
-def phase_units(phase: L.Phase, kernel: Kernel) -> int:
-    """Work-items one node tile of this phase needs: the widest of its unit loops, each
-    counted in vectors (and row tiles) of units."""
-    widths = dict(kernel.widths)
-    rows = {key: count for key, count, _ in kernel.row_tiles}
-    items = 1
-    position = 0
-    for stmt in phase.body:
-        if isinstance(stmt, L.Loop) and stmt.kind == "units":
-            key = f"{phase.rule}.{phase.index}.{position}"
-            extent = int(stmt.stop.value) if isinstance(stmt.stop, L.Const) else 1
-            items = max(items, extent // widths.get(key, 1) // rows.get(key, 1))
-            position += 1
-        elif isinstance(stmt, L.If):
-            items = max(items, *(phase_units(inner, kernel) for inner in stmt.then +
-                                 stmt.otherwise if isinstance(inner, L.Phase)))
-    return min(items, kernel.units)
-
-
 def _rename_lets(stmts: tuple[L.Stmt, ...], suffix: str, rename: dict[str, str]) -> None:
     for stmt in stmts:
         if isinstance(stmt, L.Let):
@@ -250,13 +237,13 @@ class KernelPrinter:
         self.buffers = buffer_identifiers(program.buffers)
         self.writer = Writer()
         self.full_tiles = False  # inside a tile known to be full: no clamping, no guards
+        self.sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
+        self.layouts = {name: (block, columns, self.sizes[name] // columns)
+                        for name, block, columns in program.layouts}
 
     def context(self, rename: dict[str, str], kernel: Kernel) -> _Context:
         local = {name: f"l_{self.buffers[name]}" for name in kernel.cached_params}
-        sizes = {buffer.name: buffer.row_size for buffer in self.program.buffers}
-        layouts = {name: (block, columns, sizes[name] // columns)
-                   for name, block, columns in self.program.layouts}
-        return _Context(self.buffers, rename, local, layouts=layouts)
+        return _Context(self.buffers, rename, local, layouts=self.layouts)
 
     def signature(self, kernel: Kernel) -> str:
         """Every kernel takes its float buffers, one `indices` buffer holding the run's
@@ -593,7 +580,7 @@ class KernelPrinter:
                 if cooperative:
                     step = f"({step_batch} * {kernel.phases_per_step} + {position})"
                     self.cooperative_phase(kernel, over, lets, phase, step,
-                                           phase_units(phase, kernel))
+                                           phase_items(kernel, phase))
                     continue
                 w.open(f"for (int work = lid; work < tiles * {units}; work += {size})")
                 # Consecutive work for one unit block: its weight rows stay in cache while
@@ -613,8 +600,8 @@ class KernelPrinter:
         """The last group out zeroes the counters: every other group has passed every step,
         and the next launch sees the stores (the buffer starts zeroed when allocated)."""
         w = self.writer
-        sync = self.buffers["sync"]
-        row = next(b.row_size for b in self.program.buffers if b.name == "sync")
+        sync, row = self.buffers[SYNC_BUFFER], self.sizes[SYNC_BUFFER]
+        # The steps' rows, then the finished-groups counter (see ir.kernels.sync_rows).
         rows = f"(num_batches + 1) * {kernel.phases_per_step}"
         w.line(comment("the last group to finish resets the counters for the next run"))
         w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
@@ -634,8 +621,7 @@ class KernelPrinter:
         every task is finished: only tasks being computed by running groups are waited for."""
         w = self.writer
         groups = kernel.groups
-        sync = self.buffers["sync"]
-        row = next(b.row_size for b in self.program.buffers if b.name == "sync")
+        sync, row = self.buffers[SYNC_BUFFER], self.sizes[SYNC_BUFFER]
         w.open("")
         w.line(f"{DIALECT['global']} volatile int* restrict counters = {sync} + {step} * {row};")
         w.line(f"const int total = tiles * {units};")

@@ -69,6 +69,42 @@ class Kernel:
         return max((len(phases) for _, _, phases in self.sections), default=1)
 
 
+def unit_loops(phases: tuple[L.Phase, ...]) -> list[tuple[str, L.Loop]]:
+    """Every unit loop with its key "rule.phase.position" (the key of `Kernel.widths` and
+    `Kernel.row_tiles`), nested phases included."""
+    found: list[tuple[str, L.Loop]] = []
+
+    def visit(phase: L.Phase) -> None:
+        position = 0
+        for stmt in phase.body:
+            if isinstance(stmt, L.Loop) and stmt.kind == "units":
+                found.append((f"{phase.rule}.{phase.index}.{position}", stmt))
+                position += 1
+            elif isinstance(stmt, L.If):
+                for inner in stmt.then + stmt.otherwise:
+                    if isinstance(inner, L.Phase):
+                        visit(inner)
+
+    for phase in phases:
+        visit(phase)
+    return found
+
+
+def loop_items(loop: L.Loop, width: int, rows: int = 1) -> int:
+    """Work-items a unit loop needs per node tile: its units in vectors of `width`, and rows
+    of a row tile together."""
+    extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 1
+    return max(1, extent // width // rows)
+
+
+def phase_items(kernel: Kernel, phase: L.Phase) -> int:
+    """Work-items one node tile of this phase needs: its widest unit loop."""
+    widths = dict(kernel.widths)
+    rows = {key: count for key, count, _ in kernel.row_tiles}
+    return max((loop_items(loop, widths.get(key, 1), rows.get(key, 1))
+                for key, loop in unit_loops((phase,))), default=1)
+
+
 SYNC_BUFFER = "sync"
 
 

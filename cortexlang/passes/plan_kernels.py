@@ -23,7 +23,14 @@ from dataclasses import dataclass
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
-from cortexlang.ir.kernels import SYNC_BUFFER, Kernel, KernelProgram, counter_stride
+from cortexlang.ir.kernels import (
+    SYNC_BUFFER,
+    Kernel,
+    KernelProgram,
+    counter_stride,
+    loop_items,
+    unit_loops,
+)
 
 
 @dataclass(frozen=True)
@@ -72,26 +79,6 @@ def _sections(program: L.LoopProgram) -> list[_Section]:
     return sections
 
 
-def unit_loops(phases: tuple[L.Phase, ...]) -> list[tuple[str, L.Loop]]:
-    """Every unit loop with its key "rule.phase.position", nested phases included."""
-    found: list[tuple[str, L.Loop]] = []
-
-    def visit(phase: L.Phase) -> None:
-        position = 0
-        for stmt in phase.body:
-            if isinstance(stmt, L.Loop) and stmt.kind == "units":
-                found.append((f"{phase.rule}.{phase.index}.{position}", stmt))
-                position += 1
-            elif isinstance(stmt, L.If):
-                for inner in stmt.then + stmt.otherwise:
-                    if isinstance(inner, L.Phase):
-                        visit(inner)
-
-    for phase in phases:
-        visit(phase)
-    return found
-
-
 def _vectorisable(loop: L.Loop, lanes: int) -> bool:
     """Can `lanes` consecutive units of this loop be computed as one vector by one
     work-item? Stores must be contiguous, loads contiguous or the same in every lane."""
@@ -136,51 +123,29 @@ def _uses_unit_as_value(expr: L.Expr) -> bool:
 ROW_TILE = 4
 
 
+def _stmt_exprs(stmts: tuple[L.Stmt, ...]) -> list[L.Expr]:
+    """The expressions of these statements' lets and stores (nested statements excluded)."""
+    return [expr for stmt in stmts for expr in (
+        [stmt.value] if isinstance(stmt, L.Let) else
+        [stmt.index, stmt.value] if isinstance(stmt, L.Store) else [])]
+
+
 def _row_tile(loop: L.Loop, width: int) -> tuple[int, int] | None:
     """(rows, row length) when a work-item should compute `rows` rows of a flattened matrix
     loop (units j = row * length + column) instead of one: every use of j is `j / length` or
     `j % length`, and some product reads a value per row (`[... j / length]`), so the values
     per column (`[... j % length]`, the vector loads) serve `rows` rows each."""
-    moduli: set[int] = set()
-    per_row = False
-    bare = False
+    def row_or_column(expr: L.Expr) -> bool:
+        return isinstance(expr, L.Binary) and expr.op in ("/", "%") and \
+            expr.lhs == L.Var("j") and isinstance(expr.rhs, L.Const) and expr.rhs.integer
 
-    def visit(expr: L.Expr, in_dot: bool) -> None:
-        nonlocal per_row, bare
-        if isinstance(expr, L.Binary) and expr.op in ("/", "%") and \
-                isinstance(expr.lhs, L.Var) and expr.lhs.name == "j" and \
-                isinstance(expr.rhs, L.Const) and expr.rhs.integer:
-            moduli.add(int(expr.rhs.value))
-            per_row = per_row or (expr.op == "/" and in_dot)
-            return
-        if isinstance(expr, L.Var) and expr.name == "j":
-            bare = True
-            return
-        if isinstance(expr, L.Dot):
-            for segment in expr.segments:
-                visit(segment.lhs, True)
-                visit(segment.rhs, True)
-            return
-        children: list[L.Expr] = []
-        if isinstance(expr, L.Load):
-            children = [expr.index]
-        elif isinstance(expr, L.Binary):
-            children = [expr.lhs, expr.rhs]
-        elif isinstance(expr, L.Call):
-            children = list(expr.args)
-        elif isinstance(expr, L.Select):
-            children = [expr.condition, expr.then, expr.otherwise]
-        elif isinstance(expr, L.Reduce):
-            children = [expr.body]
-        for child in children:
-            visit(child, in_dot)
-
-    for stmt in loop.body:
-        if isinstance(stmt, L.Let):
-            visit(stmt.value, False)
-        elif isinstance(stmt, L.Store):
-            visit(stmt.index, False)
-            visit(stmt.value, False)
+    subs = [sub for expr in _stmt_exprs(loop.body) for sub in L.walk_exprs(expr)]
+    uses = [sub for sub in subs if row_or_column(sub)]
+    moduli = {int(use.rhs.value) for use in uses}
+    bare = sum(sub == L.Var("j") for sub in subs) > len(uses)
+    per_row = any(row_or_column(sub) and sub.op == "/"
+                  for dot in subs if isinstance(dot, L.Dot) for segment in dot.segments
+                  for side in (segment.lhs, segment.rhs) for sub in L.walk_exprs(side))
     extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 0
     if width < 2 or bare or not per_row or len(moduli) != 1:
         return None
@@ -210,7 +175,7 @@ def _widths(phases: tuple[L.Phase, ...], limits: DeviceLimits) -> tuple[
         tile = _row_tile(loop, width)
         if tile is not None:
             rows.append((key, *tile))
-        items = max(items, extent // width // (tile[0] if tile else 1))
+        items = max(items, loop_items(loop, width, tile[0] if tile else 1))
     return tuple(widths), items, tuple(rows)
 
 
@@ -347,13 +312,10 @@ def _weight_layouts(program: L.LoopProgram,
         widths = dict(kernel.widths)
         for key, loop in unit_loops(kernel.phases):
             width = widths.get(key, 1)
-            for stmt in L.walk_stmts(loop.body):
-                exprs = [stmt.value] if isinstance(stmt, L.Let) else \
-                    [stmt.index, stmt.value] if isinstance(stmt, L.Store) else []
-                for expr in exprs:
-                    for sub in L.walk_exprs(expr):
-                        if isinstance(sub, L.Load) and sub.buffer.startswith("param_t:"):
-                            found.setdefault(sub.buffer, set()).add(_block_of(sub, width))
+            for expr in _stmt_exprs(tuple(L.walk_stmts(loop.body))):
+                for sub in L.walk_exprs(expr):
+                    if isinstance(sub, L.Load) and sub.buffer.startswith("param_t:"):
+                        found.setdefault(sub.buffer, set()).add(_block_of(sub, width))
     sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
     layouts = []
     for name, shapes in sorted(found.items()):

@@ -187,7 +187,9 @@ class CompiledModel:
                                           and b.role != "index"] + ["indices"]
                             for kernel in result.kernels.kernels}
         self.index_names = index_buffers(result.kernels)
+        self._kernel_token_rows = self._token_tables()
         self._leaf_token_rows = self._fast_token_rows()
+        self._max_nodes = self._node_limit()
         self.node_capacity = 0
         # The buffer generation each kernel's arguments were last bound at.
         self.bound_args: dict[str, int] = {}
@@ -308,8 +310,11 @@ class CompiledModel:
         self._check_words(program, linearized)
         # One buffer holds the run's integers, then each index array's offset, then the
         # arrays (see codegen.opencl.RUN_HEADER): one upload, no kernel argument to set.
-        header = [leaf_batches, len(linearized.batch_start), linearized.num_leaves, zero_row,
-                  len(head_nodes), first_fused_batch(self.result.kernels, linearized.batch_len)]
+        run.first_fused = first_fused_batch(self.result.kernels, linearized.batch_len)
+        scalars = {"num_leaf_batches": leaf_batches, "num_batches": len(linearized.batch_start),
+                   "num_leaves": linearized.num_leaves, "zero_row": zero_row,
+                   "num_heads": len(head_nodes), "first_fused": run.first_fused}
+        header = [scalars[name] for name in RUN_HEADER]
         pieces: list[np.ndarray] = [np.zeros(len(header) + len(self.index_names), np.int32)]
         offset = pieces[0].size
         for name in self.index_names:
@@ -319,7 +324,6 @@ class CompiledModel:
             pieces.append(values)
             offset += values.size
         pieces[0][:] = header
-        run.first_fused = header[RUN_HEADER.index("first_fused")]
         self._upload("indices", np.concatenate(pieces), run)
         for buffer in self.result.kernels.buffers:
             rows = self._rows(buffer, linearized, len(head_nodes))
@@ -351,6 +355,22 @@ class CompiledModel:
             return max(heads, 1)
         return None
 
+    def _token_tables(self) -> dict[str, int]:
+        """Per rule of the compiled program ("leaf", "internal", "heads"), the fewest rows of
+        the tables its kernels read at a node's token (rules that read none are absent)."""
+        program = self.result.recursive
+        tables: dict[str, int] = {}
+        for kind, rule in (("leaf", program.leaf), ("internal", program.internal),
+                           ("heads", program.heads)):
+            rows = [program.param_shape(op.attr("param"))[0] for op in
+                    (rule.ops if rule is not None else ()) if op.kind == "lookup"
+                    and not op.attr("moduli")]
+            rows += [program.table_rows] if rule is not None and any(
+                op.kind == "table" for op in rule.ops) else []
+            if rows:
+                tables[kind] = min(rows)
+        return tables
+
     def _fast_token_rows(self) -> int | None:
         """`leaf_token_rows` of the source program, when the kernels too read tokens at
         leaves only (then bounded by the tables they read); None: every run walks."""
@@ -361,12 +381,7 @@ class CompiledModel:
         for rule in (program.internal, program.heads):
             if rule is not None and any(op.kind in ("lookup", "table") for op in rule.ops):
                 return None
-        for op in program.leaf.ops:
-            if op.kind == "lookup" and not op.attr("moduli"):
-                rows = min(rows, program.param_shape(op.attr("param"))[0])
-            elif op.kind == "table":
-                rows = min(rows, program.table_rows)
-        return rows
+        return min(rows, self._kernel_token_rows.get("leaf", rows))
 
     def _check_words(self, program, linearized: Linearized) -> None:  # type: ignore[no-untyped-def]
         """The interpreter's E0554 and E0555 where the model reads a token (see
@@ -382,17 +397,8 @@ class CompiledModel:
             if not words.size or (int(words.min()) >= 0 and
                                   int(words.max()) < self._leaf_token_rows):
                 return
-        every = np.ones_like(leaf)
-        kernel_reads = []
-        for rule, nodes in ((program.leaf, leaf), (program.internal, ~leaf),
-                            (program.heads, every)):
-            rows = [program.param_shape(op.attr("param"))[0] for op in
-                    (rule.ops if rule is not None else ()) if op.kind == "lookup"
-                    and not op.attr("moduli")]
-            rows += [program.table_rows] if rule is not None and any(
-                op.kind == "table" for op in rule.ops) else []
-            if rows:
-                kernel_reads.append((nodes, min(rows)))
+        nodes = {"leaf": leaf, "internal": ~leaf, "heads": np.ones_like(leaf)}
+        kernel_reads = [(nodes[kind], rows) for kind, rows in self._kernel_token_rows.items()]
         check_tokens(self.result.program, linearized, kernel_reads)
 
     def _launch(self, run: _Run) -> None:
@@ -458,6 +464,9 @@ class CompiledModel:
     def max_nodes(self) -> int:
         """How many nodes one run may hold: every node-indexed buffer must fit one
         allocation, and all of them together half the device's memory."""
+        return self._max_nodes
+
+    def _node_limit(self) -> int:
         info = self.device.info
         row_bytes = [4 * buffer.row_size for buffer in self.result.kernels.buffers
                      if buffer.rows == "nodes" and buffer.role != "index"]
@@ -474,8 +483,6 @@ class CompiledModel:
         should include) and `Outputs.states` is empty. On a queue created with profiling,
         `last_profile` then lists every launch's times. Inputs larger than the device's
         memory allows run in chunks of whole structures, joined as one result."""
-        if not self.weights_bound:
-            raise RuntimeError("bind_weights must be called before run")
         limit = self.max_nodes()
         if sum(structure.num_nodes for structure in structures) > limit:
             return merge_outputs([self.run_linearized(self.linearize(chunk), states=states)

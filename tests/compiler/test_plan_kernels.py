@@ -27,6 +27,19 @@ output h[root]
 """
 OPTIONS = Options().without("refactor_recursion")
 
+# The loop IR's buffers of Tiny, as every plan declares them.
+TINY_BUFFERS = """\
+buffer param:Emb: float[param][12]
+buffer param:W: float[param][16]
+buffer param_t:W: float[param][16]
+buffer state:h: float[nodes][4]
+buffer words:word: int[nodes][1]
+buffer children: int[nodes][2]
+buffer num_children: int[nodes][1]
+buffer batch_start: int[batches][1]
+buffer batch_len: int[batches][1]
+"""
+
 # Cooperative (a CPU): the whole run is one launch of one single-item work-group per compute
 # unit; the groups share each batch's tasks through the sync counters. A work-item computes
 # the 4 units as one vector; the product's weight (read transposed) is kept in local memory.
@@ -43,15 +56,7 @@ a block of units for a node tile; each claims its own units first, so their weig
 in its core's cache, then any task left; a counter of finished tasks is the barrier between \
 batches
 decision: weights in local memory for the fused batches: param_t:W
-buffer param:Emb: float[param][12]
-buffer param:W: float[param][16]
-buffer param_t:W: float[param][16]
-buffer state:h: float[nodes][4]
-buffer words:word: int[nodes][1]
-buffer children: int[nodes][2]
-buffer num_children: int[nodes][1]
-buffer batch_start: int[batches][1]
-buffer batch_len: int[batches][1]
+""" + TINY_BUFFERS + """\
 buffer sync: int[steps][48]
 kernel forward over run: 1 work-items x node tiles of 4, work-group 1, 2 work-groups cooperating
   vector widths: leaf.0.0=4, internal.0.0=4
@@ -80,15 +85,7 @@ device preferred_vector_width = 4
 decision: batches of 8 nodes or more get one launch per phase across all compute units; from \
 the first narrower batch on, one persistent work-group runs the rest of the run in one launch
 decision: weights in local memory for the fused batches: param_t:W
-buffer param:Emb: float[param][12]
-buffer param:W: float[param][16]
-buffer param_t:W: float[param][16]
-buffer state:h: float[nodes][4]
-buffer words:word: int[nodes][1]
-buffer children: int[nodes][2]
-buffer num_children: int[nodes][1]
-buffer batch_start: int[batches][1]
-buffer batch_len: int[batches][1]
+""" + TINY_BUFFERS + """\
 kernel leaf_phase0 over leaf: 4 work-items x node tiles of 4, work-group 4
   vector widths: leaf.0.0=1
   reads batch_len, batch_start, param:Emb, words:word
