@@ -42,13 +42,29 @@ from cortexlang.passes.specialize_leaves import specialize_leaves
 from cortexlang.passes.tabulate_leaves import tabulate_leaves
 from cortexlang.passes.to_recursive import to_recursive
 
+# The most nodes one work-item computes together. The emitted code holds one copy of a
+# phase's statements per tile node (and the halving sub-tiles of a partial tile), so the
+# source grows with the tile; past a few dozen nodes the copies only add registers spilled
+# and compile time (a tile of 1024 printed 3.3 MB of OpenCL).
+MAX_NODE_TILE = 32
+
+
+def node_tile_problem(tile: object) -> str | None:
+    """Why `tile` is not a node tile (a whole number from 1 to MAX_NODE_TILE), or None."""
+    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral):
+        return f"must be a whole number, not {tile!r}"
+    if not 1 <= int(tile) <= MAX_NODE_TILE:
+        return f"must be from 1 to {MAX_NODE_TILE} nodes, not {tile}"
+    return None
+
 
 @dataclass(frozen=True)
 class Options:
     """Which optimisations run. Every one is on by default and can be switched off alone.
 
-    `node_tile` is how many nodes each work-item computes together: a whole number >= 1
-    (anything else is a ValueError; the command line reports it as a usage error)."""
+    `node_tile` is how many nodes each work-item computes together: a whole number from 1 to
+    MAX_NODE_TILE (anything else is a ValueError; the command line reports it as a usage
+    error, E0705)."""
 
     dynamic_batching: bool = True
     specialize_leaves: bool = True
@@ -64,9 +80,9 @@ class Options:
     node_tile: int = 4
 
     def __post_init__(self) -> None:
-        tile = self.node_tile
-        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
-            raise ValueError(f"node_tile must be a whole number >= 1, not {tile!r}")
+        problem = node_tile_problem(self.node_tile)
+        if problem is not None:
+            raise ValueError(f"node_tile {problem}")
 
     @staticmethod
     def names() -> tuple[str, ...]:

@@ -178,6 +178,7 @@ class CompiledModel:
         self.queue = device.queue
         build = build_program(device, result.source, BUILD_OPTIONS, use_cache=use_cache)
         self.build_seconds = build.seconds
+        self.build_log = build.log  # the OpenCL compiler's messages; shown with --verbose
         self.cache_hit = build.cache_hit
         program = build.program
         self.kernels = {kernel.name: cl.Kernel(program, kernel.name)
