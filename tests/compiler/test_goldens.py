@@ -4,8 +4,9 @@ One file per step the `Recorder` sees (the checked program, the recursive progra
 pass, the loop IR, the kernel IR and the OpenCL C), numbered like `DumpDirectory` numbers its
 dumps, with the default Options, fixed small sizes and the default `DeviceLimits()` (never
 the local device's, so the text is the same on every machine); and in <model>/gpu/ the
-kernel IR and OpenCL of the two GPU plans (hybrid, per-level) under fixed GPU-like limits. A change to the compiler that
-changes any stage shows up here as a diff to review; regenerate with
+kernel IR and OpenCL of the two GPU plans (hybrid, per-level) under fixed GPU-like limits.
+A change to the compiler that changes any stage shows up here as a diff to review;
+regenerate with
 
     pytest tests/compiler/test_goldens.py --update-goldens
 
