@@ -8,8 +8,9 @@ the mechanics of fast code on both CPUs and GPUs:
 - all dot products of a phase are independent (their operands are ready before the phase),
   so those with the same segments are fused into one loop with one accumulator each: a
   weight row element loaded once serves every node of the tile;
-- with `unroll`, loops whose loads are contiguous in `k` are unrolled by 4 with vector loads
-  (`vload4`) and `float4` accumulators, the form that vectorises on CPUs.
+- with `unroll_dot_products`, dot-product loops whose loads are contiguous in `k` are
+  unrolled by 4 with vector loads (`vload4`) and `float4` accumulators, the form that
+  vectorises on CPUs.
 
 Identifiers are generated (`p_` parameters, `s_` states, `t_` temporaries, ...) and sanitised;
 names from the program appear only in `//` comments, with line breaks removed.
@@ -268,9 +269,9 @@ def _rename_lets(stmts: tuple[L.Stmt, ...], suffix: str, rename: dict[str, str])
 
 
 class KernelPrinter:
-    def __init__(self, program: KernelProgram, unroll: bool) -> None:
+    def __init__(self, program: KernelProgram, unroll_dot_products: bool) -> None:
         self.program = program
-        self.unroll = unroll
+        self.unroll_dot_products = unroll_dot_products
         self.buffers = buffer_identifiers(program.buffers)
         self.writer = Writer()
         self.full_tiles = False  # inside a tile known to be full: no clamping, no guards
@@ -460,7 +461,7 @@ class KernelPrinter:
         """Emit all dot products, one loop per shared segment shape, loads shared.
 
         With `width` > 1 each accumulator is a vector over consecutive units and k steps one
-        by one; otherwise (and with `unroll`) k steps by 4 with vector loads where the loads
+        by one; otherwise (and with `unroll_dot_products`) k steps by 4 with vector loads where the loads
         are contiguous in k."""
         w = self.writer
         groups: dict[tuple[tuple[int, int], ...], list[tuple[L.Let, _Context]]] = {}
@@ -472,7 +473,7 @@ class KernelPrinter:
             first = members[0][0].value
             assert isinstance(first, L.Dot)
             segments_of = [let.value.segments for let, _ in members]  # type: ignore[union-attr]
-            along_k = width == 1 and self.unroll and self.k_lanes == 4 and all(
+            along_k = width == 1 and self.unroll_dot_products and self.k_lanes == 4 and all(
                 _k_vectorisable(segment) for segments in segments_of for segment in segments)
             lanes, axis = (4, "k") if along_k else (width, "j")
             kind = _vector_type(lanes)
@@ -721,6 +722,6 @@ class KernelPrinter:
         return "\n".join([_PRELUDE, *helpers, w.text()]) if helpers else w.text()
 
 
-def emit_opencl(program: KernelProgram, unroll: bool = True) -> str:
+def emit_opencl(program: KernelProgram, unroll_dot_products: bool = True) -> str:
     """The OpenCL C source of every kernel of the program."""
-    return KernelPrinter(program, unroll).print()
+    return KernelPrinter(program, unroll_dot_products).print()

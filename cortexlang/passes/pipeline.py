@@ -12,7 +12,7 @@ Read aloud, the pipeline is:
     dense_intermediates temporaries sized by the largest batch         [dense_intermediates]
     plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
                                                                        persist_weights]
-    emit_opencl         kernel IR -> OpenCL C                          (stage 4) [unroll]
+    emit_opencl         kernel IR -> OpenCL C              (stage 4) [unroll_dot_products]
 
 A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
 a valid pipeline. Observability goes through instruments: objects whose `after_pass` sees each
@@ -76,7 +76,7 @@ class Options:
     dense_intermediates: bool = True
     fuse_levels: bool = True
     persist_weights: bool = True
-    unroll: bool = True
+    unroll_dot_products: bool = True
     node_tile: int = 4
 
     def __post_init__(self) -> None:
@@ -101,7 +101,8 @@ class Options:
             off.update(dynamic_batching=True, specialize_leaves=True, fold_constants=True)
         if number >= 2:
             off.update(fuse_operators=True, refactor_recursion=True, hoist_invariants=True,
-                       tabulate_leaves=True, dense_intermediates=True, unroll=True)
+                       tabulate_leaves=True, dense_intermediates=True,
+                       unroll_dot_products=True)
         if number >= 3:
             off.update(fuse_levels=True, persist_weights=True)
         return Options(**off)
@@ -274,7 +275,7 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
     for instrument in instruments:
         instrument.after_pass("parse_and_check", "program", program, 0.0, True)
     steps = list(PIPELINE) + [Step("emit_opencl", "opencl", None,
-                                   lambda ir, o, d: emit_opencl(ir, o.unroll),
+                                   lambda ir, o, d: emit_opencl(ir, o.unroll_dot_products),
                                    "kernel IR to OpenCL C")]
     for step in steps:
         if step.option is not None and not getattr(options, step.option):
