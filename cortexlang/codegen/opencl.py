@@ -461,8 +461,8 @@ class KernelPrinter:
         """Emit all dot products, one loop per shared segment shape, loads shared.
 
         With `width` > 1 each accumulator is a vector over consecutive units and k steps one
-        by one; otherwise (and with `unroll_dot_products`) k steps by 4 with vector loads where the loads
-        are contiguous in k."""
+        by one; otherwise (and with `unroll_dot_products`) k steps by 4 with vector loads
+        where the loads are contiguous in k."""
         w = self.writer
         groups: dict[tuple[tuple[int, int], ...], list[tuple[L.Let, _Context]]] = {}
         for let, context in dots:
