@@ -1,9 +1,11 @@
 """`cortexlang compile MODEL.cx`: print one stage of the lowering, or every step's result.
 
     --emit program|recursive|loops|kernels|opencl   the stage to print (default opencl)
-    --print-after STEP       the IR right after one pipeline step (repeatable)
+    --print-after STEP       the IR right after one pipeline step, or after the step that
+                             carries out an optimisation of Options.names() (repeatable)
     --print-after-all        the IR after every step, each under a header
-    --print-changed          like --print-after-all, but only steps that changed the IR
+    --print-changed          like --print-after-all, but only steps that changed the IR;
+                             for each other step, one line saying why it did not
     -o FILE                  write the text to FILE instead of stdout
 
 The kernel plan depends on the device's limits: they come from `--device` (or the device
@@ -27,8 +29,20 @@ from cortexlang.commands.common import (
     stderr_console,
 )
 from cortexlang.errors import Diagnostic, EnvironmentProblem, UsageError
-from cortexlang.passes.pipeline import STAGES, STEP_NAMES, Recorder, format_ir, run_pipeline
+from cortexlang.passes.pipeline import (
+    RUN_TIME_OPTIONS,
+    STAGES,
+    STEP_NAMES,
+    Options,
+    Recorder,
+    format_ir,
+    run_pipeline,
+    step_of,
+)
 from cortexlang.passes.plan_kernels import DeviceLimits
+
+# What `--print-after` accepts: every step, and every optimisation (see `step_of`).
+PRINTABLE = STEP_NAMES + tuple(name for name in Options.names() if name not in STEP_NAMES)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,11 +52,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emit", choices=STAGES, default="opencl",
                         help="the stage to print (default opencl)")
     parser.add_argument("--print-after", metavar="STEP", action="append", default=[],
-                        help="print the IR after this step: " + ", ".join(STEP_NAMES))
+                        help="print the IR after this step, or after the step that carries "
+                             "out this optimisation: " + ", ".join(PRINTABLE))
     parser.add_argument("--print-after-all", action="store_true",
                         help="print the IR after every step")
     parser.add_argument("--print-changed", action="store_true",
-                        help="print the IR after every step that changed it")
+                        help="print the IR after every step that changed it, and why "
+                             "each other step did not")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--device", metavar="SPEC", help="plan kernels for this device")
     target.add_argument("--generic", action="store_true",
@@ -72,11 +88,25 @@ def _header(step: str, stage: str, seconds: float, changed: bool) -> str:
     return f"=== after {step} ({stage}; {state}; {seconds * 1e3:.2f} ms) ==="
 
 
+def _wanted_steps(names: list[str]) -> tuple[set[str], list[str]]:
+    """The steps `--print-after` names (a step, or an optimisation: its step), and a line
+    for each optimisation no compiler step carries out."""
+    steps: set[str] = set()
+    notes: list[str] = []
+    for name in names:
+        if name in RUN_TIME_OPTIONS:
+            notes.append(f"=== {name}: no compiler step: {RUN_TIME_OPTIONS[name]} ===")
+            continue
+        step = step_of(name)
+        if step is None:
+            raise UsageError(Diagnostic("E0703", f"unknown pipeline step `{name}`", None, "",
+                                        "steps and optimisations: " + ", ".join(PRINTABLE)))
+        steps.add(step.name)
+    return steps, notes
+
+
 def execute(args: argparse.Namespace) -> int:
-    unknown = [step for step in args.print_after if step not in STEP_NAMES]
-    if unknown:
-        raise UsageError(Diagnostic("E0703", f"unknown pipeline step `{unknown[0]}`", None, "",
-                                    "steps: " + ", ".join(STEP_NAMES)))
+    wanted, notes = _wanted_steps(args.print_after)
     program = load_model(args.model, args)
     options = compiler_options(args)
     recorder = Recorder()
@@ -84,15 +114,16 @@ def execute(args: argparse.Namespace) -> int:
     parts: list[str] = []
     if args.print_after or args.print_after_all or args.print_changed:
         for record in recorder.records:
-            wanted = (args.print_after_all or record.step in args.print_after
-                      or (args.print_changed and record.changed))
-            if wanted:
+            if args.print_after_all or record.step in wanted or \
+                    (args.print_changed and record.changed):
                 parts.append(_header(record.step, record.stage, record.seconds, record.changed))
                 parts.append(format_ir(record.stage, record.ir).rstrip("\n"))
-        skipped = [step for step in args.print_after
-                   if step not in {record.step for record in recorder.records}]
-        for step in skipped:
-            parts.append(f"=== {step} did not run: its optimisation is switched off ===")
+            elif args.print_changed:
+                parts.append(f"=== {record.step} unchanged: {record.reason} ===")
+        for step, reason in recorder.skipped:
+            if step in wanted or args.print_changed:
+                parts.append(f"=== {step} did not run: {reason} ===")
+        parts += notes
     else:
         product = {"program": program, "recursive": result.recursive, "loops": result.loops,
                    "kernels": result.kernels, "opencl": result.source}[args.emit]

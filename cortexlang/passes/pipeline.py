@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from cortexlang.codegen.opencl import emit_opencl
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
 from cortexlang.ir import checked, kernels, loops, recursive
 from cortexlang.passes.dense_intermediates import dense_intermediates
@@ -122,13 +123,18 @@ class Options:
 
 @dataclass(frozen=True)
 class Step:
-    """One entry of the pipeline: a stage (changes the IR's type) or a pass."""
+    """One entry of the pipeline: a stage (changes the IR's type) or a pass.
+
+    Every step has the one signature `run(ir, options, limits)`. `option` switches the whole
+    step off (None: it always runs); `applies` names the other Options fields the step
+    carries out, so that `--print-after NAME` finds the step of every optimisation."""
 
     name: str
     stage: str           # the IR kind it produces: recursive, loops, kernels, opencl
     option: str | None   # the Options field that enables it (None: always runs)
     run: Callable[[Any, Options, DeviceLimits], Any]
     summary: str
+    applies: tuple[str, ...] = ()
 
 
 PIPELINE: tuple[Step, ...] = (
@@ -145,17 +151,36 @@ PIPELINE: tuple[Step, ...] = (
     Step("tabulate_leaves", "recursive", "tabulate_leaves",
          lambda ir, o, d: tabulate_leaves(ir), "leaves read per-token tables computed once"),
     Step("lower_loops", "loops", None, lambda ir, o, d: lower_loops(ir, o.fuse_operators),
-         "recursion to loops over batches, nodes and units; phases of fused operators"),
+         "recursion to loops over batches, nodes and units; phases of fused operators",
+         ("fuse_operators",)),
     Step("dense_intermediates", "loops", "dense_intermediates",
          lambda ir, o, d: dense_intermediates(ir), "temporaries sized by the largest batch"),
     Step("plan_kernels", "kernels", None,
          lambda ir, o, d: plan_kernels(ir, d, fuse_levels=o.fuse_levels,
                                        persist_weights=o.persist_weights,
                                        node_tile=o.node_tile),
-         "kernels, strategy, geometry, local memory and launch order"),
+         "kernels, strategy, geometry, local memory and launch order",
+         ("fuse_levels", "persist_weights")),
+    Step("emit_opencl", "opencl", None,
+         lambda ir, o, d: emit_opencl(ir, o.unroll_dot_products), "kernel IR to OpenCL C",
+         ("unroll_dot_products",)),
 )
+# The one optimisation no compiler step carries out: the linearizer's, at run time.
+RUN_TIME_OPTIONS = {"dynamic_batching": "the linearizer applies it at run time, when it "
+                    "groups the nodes of the input structures into batches"}
+
+
+def step_of(name: str) -> Step | None:
+    """The step called `name`, or the step that carries out the optimisation `name` (None
+    for a run-time optimisation, see RUN_TIME_OPTIONS, or an unknown name)."""
+    for step in PIPELINE:
+        if name in (step.name, step.option) or name in step.applies:
+            return step
+    return None
+
+
 STAGES = ("program", "recursive", "loops", "kernels", "opencl")
-STEP_NAMES = tuple(step.name for step in PIPELINE) + ("emit_opencl",)
+STEP_NAMES = tuple(step.name for step in PIPELINE)
 
 PRINTERS: dict[str, Callable[[Any], str]] = {
     "recursive": recursive.format_recursive,
@@ -192,17 +217,31 @@ class StepRecord:
     seconds: float
     changed: bool
     ran: bool
+    reason: str = ""  # why a step that ran changed nothing (its own note), else ""
 
 
 class Recorder:
-    """Keeps every step's IR and time: what `viz` and `--print-after` read."""
+    """Keeps every step's IR and time: what `viz` and `--print-after` read; and the steps
+    that did not run, with why (`skipped`: step name, reason)."""
 
     def __init__(self) -> None:
         self.records: list[StepRecord] = []
+        self.skipped: list[tuple[str, str]] = []
 
     def after_pass(self, step: str, stage: str, ir: Any, seconds: float,
                    changed: bool) -> None:
-        self.records.append(StepRecord(step, stage, ir, seconds, changed, True))
+        reason = "" if changed else unchanged_reason(step, ir)
+        self.records.append(StepRecord(step, stage, ir, seconds, changed, True, reason))
+
+    def skipped_step(self, step: str, stage: str, reason: str) -> None:
+        self.skipped.append((step, reason))
+
+
+def unchanged_reason(step: str, ir: Any) -> str:
+    """Why `step` left `ir` as it was: the note it wrote, else that it had nothing to do."""
+    notes = dict(getattr(ir, "notes", ()))
+    note = notes.get(step, "")
+    return note.removeprefix("not applied: ") or "nothing to change in this program"
 
 
 class Verify:
@@ -264,21 +303,23 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
                  instruments: Sequence[Instrument] = (),
                  stop_after: str | None = None) -> CompileResult | Any:
     """Walk PIPELINE over `program`; return every stage's product (or the IR after
-    `stop_after`). A failure inside a step is an InternalError naming that step."""
-    from cortexlang.codegen.opencl import emit_opencl
-
+    `stop_after`). A failure inside a step is an InternalError naming that step, with the IR
+    it was given dumped to a temporary directory. A step switched off is reported to the
+    instruments that have a `skipped_step` method."""
     options = options if options is not None else Options()
     limits = limits if limits is not None else DeviceLimits()
     started = time.perf_counter()
     ir: Any = program
+    stage = "program"
     products: dict[str, Any] = {"program": program}
     for instrument in instruments:
         instrument.after_pass("parse_and_check", "program", program, 0.0, True)
-    steps = list(PIPELINE) + [Step("emit_opencl", "opencl", None,
-                                   lambda ir, o, d: emit_opencl(ir, o.unroll_dot_products),
-                                   "kernel IR to OpenCL C")]
-    for step in steps:
+    for step in PIPELINE:
         if step.option is not None and not getattr(options, step.option):
+            for instrument in instruments:
+                skipped = getattr(instrument, "skipped_step", None)
+                if skipped is not None:
+                    skipped(step.name, step.stage, f"its optimisation `{step.option}` is off")
             continue
         begin = time.perf_counter()
         try:
@@ -286,10 +327,11 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
         except (CortexError, InternalError):
             raise
         except Exception as error:  # a bug in the step, not a user mistake
-            raise InternalError(step.name, f"{type(error).__name__}: {error}") from error
+            raise InternalError(step.name, f"{type(error).__name__}: {error}",
+                                _dump_input(step.name, stage, ir)) from error
         seconds = time.perf_counter() - begin
         changed = _changed(ir, result)
-        ir = result
+        ir, stage = result, step.stage
         products[step.stage] = ir
         for instrument in instruments:
             instrument.after_pass(step.name, step.stage, ir, seconds, changed)
@@ -298,3 +340,15 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
     return CompileResult(program, products["recursive"], products["loops"],
                          products["kernels"], products["opencl"], options,
                          time.perf_counter() - started)
+
+
+def _dump_input(step: str, stage: str, ir: Any) -> str | None:
+    """Write the IR a failing step was given (as text) to a fresh temporary directory."""
+    import tempfile
+
+    try:
+        directory = Path(tempfile.mkdtemp(prefix=f"cortexlang-{step}-failure-"))
+        (directory / f"before_{step}.txt").write_text(format_ir(stage, ir))
+    except Exception:  # the dump is best effort: the IR may be what broke the step
+        return None
+    return str(directory)
