@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from cortexlang.codegen.opencl import emit_opencl
+from cortexlang.codegen import opencl
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
 from cortexlang.ir import checked, kernels, loops, recursive
 from cortexlang.passes.dense_intermediates import dense_intermediates
@@ -162,8 +162,8 @@ PIPELINE: tuple[Step, ...] = (
          "kernels, strategy, geometry, local memory and launch order",
          ("fuse_levels", "persist_weights")),
     Step("emit_opencl", "opencl", None,
-         lambda ir, o, d: emit_opencl(ir, o.unroll_dot_products), "kernel IR to OpenCL C",
-         ("unroll_dot_products",)),
+         lambda ir, o, d: opencl.emit_opencl(ir, o.unroll_dot_products),
+         "kernel IR to OpenCL C", ("unroll_dot_products",)),
 )
 # The one optimisation no compiler step carries out: the linearizer's, at run time.
 RUN_TIME_OPTIONS = {"dynamic_batching": "the linearizer applies it at run time, when it "

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import re
 
-from cortexlang.codegen.opencl import (
-    Writer,
-    _Context,
-    _sigmoid_helper,
-    buffer_identifiers,
-    c_expr,
-    comment,
-)
+from cortexlang.codegen.dialect import buffer_identifiers
+from cortexlang.codegen.expressions import Context, c_expr, sigmoid_helper
+from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def context(**buffers: str) -> _Context:
-    return _Context(dict(buffers), {"node": "node_t0"}, {})
+def context(**buffers: str) -> Context:
+    return Context(dict(buffers), {"node": "node_t0"}, {})
 
 
 def test_the_writer_indents_blocks() -> None:
@@ -68,5 +63,5 @@ def test_sigmoid_records_the_helper_width_it_calls() -> None:
     ctx = context(**{"param:b": "p_b"})
     text = c_expr(L.Call("sigmoid", (L.Load("param:b", L.Var("j")),)), ctx, lanes=4)
     assert text.startswith("cx_sigmoid4(") and ctx.helpers == {4}
-    assert _sigmoid_helper(4).startswith("float4 cx_sigmoid4(float4 x)")
-    assert _sigmoid_helper(1).startswith("float cx_sigmoid(float x)")
+    assert sigmoid_helper(4).startswith("float4 cx_sigmoid4(float4 x)")
+    assert sigmoid_helper(1).startswith("float cx_sigmoid(float x)")

@@ -1,0 +1,230 @@
+"""The unit loops of a phase as OpenCL C: each work-item's units for every node of its tile,
+the dot products of the loop fused into shared loops over k (one accumulator per node and
+output, weight loads shared), then the loop's other values and its stores."""
+
+from __future__ import annotations
+
+from cortexlang.codegen.expressions import Context, c_expr, vector_type
+from cortexlang.codegen.writer import Writer, comment
+from cortexlang.ir import loops as L
+
+# Independent accumulator chains a dot-product loop needs to hide the latency of its
+# multiply-adds (about 4 cycles each on current CPUs, one or two issued per cycle).
+MIN_CHAINS = 4
+
+
+def _chain_split(accumulators: int, segments: tuple[L.Segment, ...]) -> int:
+    """Into how many partial sums to split each accumulator along k: a lone dot product
+    (one node, one output) is otherwise one chain of dependent multiply-adds, latency-bound
+    at a fraction of the machine's rate. Every segment's length must divide evenly."""
+    split = 1
+    while accumulators * split < MIN_CHAINS and \
+            all((s.stop - s.start) % (split * 2) == 0 for s in segments):
+        split *= 2
+    return split
+
+
+def _k_vectorisable(segment: L.Segment) -> bool:
+    """Can this scalar dot-product segment be unrolled by 4 along k with vector loads?"""
+    if (segment.stop - segment.start) % 4:
+        return False
+    for side in (segment.lhs, segment.rhs):
+        for sub in L.walk_exprs(side):
+            if isinstance(sub, L.Select):
+                return False
+            if isinstance(sub, L.Load) and L.stride(sub.index, "k") not in (0, 1):
+                return False
+    return True
+
+
+def _vector_lets(body: tuple[L.Stmt, ...]) -> set[str]:
+    """The float lets of a unit loop that differ from unit to unit (they read `j` or such a
+    let): with a vector width, these are vectors; the others (per-node conditions,
+    reductions) stay scalars."""
+    varying: set[str] = set()
+    for stmt in body:
+        if not isinstance(stmt, L.Let) or stmt.integer or isinstance(stmt.value, L.Reduce):
+            continue
+        names = {sub.name for sub in L.walk_exprs(stmt.value) if isinstance(sub, L.Var)}
+        if "j" in names or names & varying:
+            varying.add(stmt.name)
+    return varying
+
+
+def _dot_inputs(body: tuple[L.Stmt, ...]) -> set[str]:
+    """The lets the dot products of a unit loop read, and the lets those read."""
+    lets = {stmt.name: stmt for stmt in body if isinstance(stmt, L.Let)}
+    needed: set[str] = set()
+    pending = [sub.name for stmt in lets.values() if isinstance(stmt.value, L.Dot)
+               for sub in L.walk_exprs(stmt.value) if isinstance(sub, L.Var)]
+    while pending:
+        name = pending.pop()
+        if name in lets and name not in needed and not isinstance(lets[name].value, L.Dot):
+            needed.add(name)
+            pending += [sub.name for sub in L.walk_exprs(lets[name].value)
+                        if isinstance(sub, L.Var)]
+    return needed
+
+
+def _rename_lets(stmts: tuple[L.Stmt, ...], suffix: str, rename: dict[str, str]) -> None:
+    for stmt in stmts:
+        if isinstance(stmt, L.Let):
+            rename[stmt.name] = f"{stmt.name}{suffix}"
+
+
+
+class UnitLoopPrinter:
+    """The unit-loop half of the kernel printer (see `opencl.KernelPrinter`, which sets
+    `writer`, `buffers`, `full_tiles`, `unroll_dot_products` and `k_lanes`)."""
+
+    writer: Writer
+    buffers: dict[str, str]
+    full_tiles: bool
+    unroll_dot_products: bool
+    k_lanes: int
+
+    def unit_group(self, loop: L.Loop, contexts: list[Context], width: int,
+                   rows: tuple[int, int] | None = None) -> None:
+        """One unit loop: this work-item's `width` consecutive units, for every tile node;
+        with `rows` (count, length), the same columns of `count` consecutive rows of a
+        flattened matrix (units j, j + length, ...), whose per-column loads are shared."""
+        w = self.writer
+        extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 0
+        count, length = rows or (1, 0)
+        w.open(f"if (unit < {extent // width // count})")
+        if rows:
+            blocks = length // width
+            w.line(f"const int j = (unit / {blocks}) * {count * length} + "
+                   f"(unit % {blocks}) * {width};")
+        else:
+            w.line(f"const int j = unit * {width};")
+        vector_lets = _vector_lets(loop.body)
+        lanes: list[tuple[int, Context]] = []
+        for t, context in enumerate(contexts):
+            for row in range(count):
+                copy = Context(context.buffers, dict(context.rename), context.local,
+                                layouts=context.layouts, row_offset=row * length,
+                                row_length=length, helpers=context.helpers)
+                suffix = f"_t{t}" if not rows else f"_t{t}_r{row}"
+                _rename_lets(loop.body, suffix, copy.rename)
+                copy.vectors = {copy.rename[name] for name in vector_lets} \
+                    if width > 1 else set()
+                lanes.append((t, copy))
+        # Lets the dot products read (per-node conditions, the same in every unit) come
+        # before the fused dot loops; every other let after them.
+        early = _dot_inputs(loop.body)
+        self.lets(loop.body, lanes, width, early, len(contexts))
+        dots = [(stmt, context) for _, context in lanes for stmt in loop.body
+                if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot)]
+        self.fused_dots(dots, width)
+        self.lets(loop.body, lanes, width, None, len(contexts), skip=early)
+        w.close()
+
+    def lets(self, body: tuple[L.Stmt, ...], lanes: list[tuple[int, Context]], width: int,
+             only: set[str] | None, tile: int, skip: set[str] | None = None) -> None:
+        """The unit loop's lets other than dot products (those in `only`, when given, and
+        none in `skip`) and its stores, for every tile node."""
+        w = self.writer
+        vector = vector_type(width)
+        for t, context in lanes:
+            for stmt in body:
+                if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
+                    continue
+                if isinstance(stmt, L.Let) and (stmt.name in (skip or ()) or
+                                                (only is not None and stmt.name not in only)):
+                    continue
+                if only is not None and not isinstance(stmt, L.Let):
+                    continue
+                if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Reduce):
+                    self.reduce(stmt, context)
+                elif isinstance(stmt, L.Let):
+                    vectorised = context.rename[stmt.name] in context.vectors
+                    ctype = "int" if stmt.integer else vector if vectorised else "float"
+                    lanes_of = width if vectorised else 1
+                    w.line(f"const {ctype} {context.rename[stmt.name]} = "
+                           f"{c_expr(stmt.value, context, lanes_of)};")
+                elif isinstance(stmt, L.Store):
+                    guard = f"if (tile * {tile} + {t} < count) " \
+                        if t and not self.full_tiles else ""
+                    target = self.buffers[stmt.buffer]
+                    index = c_expr(stmt.index, context)
+                    value = c_expr(stmt.value, context, width)
+                    store = f"vstore{width}({value}, 0, {target} + ({index}));" if width > 1 \
+                        else f"{target}[{index}] = {value};"
+                    w.line(f"{guard}{store}  {comment(stmt.note)}")
+
+    def reduce(self, stmt: L.Let, context: Context) -> None:
+        w = self.writer
+        reduce = stmt.value
+        assert isinstance(reduce, L.Reduce)
+        name = context.rename[stmt.name]
+        start = "(-INFINITY)" if reduce.op == "max" else "0.0f"
+        w.line(f"float {name} = {start};")
+        body = c_expr(reduce.body, context)
+        update = f"{name} = fmax({name}, {body});" if reduce.op == "max" else f"{name} += {body};"
+        w.line(f"for (int k = {reduce.start}; k < {reduce.stop}; ++k) {update}")
+
+    def fused_dots(self, dots: list[tuple[L.Let, Context]], width: int) -> None:
+        """Emit all dot products, one loop per shared segment shape, loads shared.
+
+        With `width` > 1 each accumulator is a vector over consecutive units and k steps one
+        by one; otherwise (and with `unroll_dot_products`) k steps by 4 with vector loads
+        where the loads are contiguous in k."""
+        w = self.writer
+        groups: dict[tuple[tuple[int, int], ...], list[tuple[L.Let, Context]]] = {}
+        for let, context in dots:
+            assert isinstance(let.value, L.Dot)
+            shape = tuple((s.start, s.stop) for s in let.value.segments)
+            groups.setdefault(shape, []).append((let, context))
+        for members in groups.values():
+            first = members[0][0].value
+            assert isinstance(first, L.Dot)
+            segments_of = [let.value.segments for let, _ in members]  # type: ignore[union-attr]
+            along_k = width == 1 and self.unroll_dot_products and self.k_lanes == 4 and all(
+                _k_vectorisable(segment) for segments in segments_of for segment in segments)
+            lanes, axis = (4, "k") if along_k else (width, "j")
+            kind = vector_type(lanes)
+            zero = f"({kind})(0.0f)" if lanes > 1 else "0.0f"
+            split = 1 if along_k else _chain_split(len(members), first.segments)
+            accumulators = [f"acc_{context.rename[let.name]}" for let, context in members]
+            chains = [[f"{a}_p{p}" if p else a for p in range(split)] for a in accumulators]
+            w.line(f"{kind} " + ", ".join(f"{c} = {zero}" for chain in chains for c in chain)
+                   + ";")
+            for position, segment in enumerate(first.segments):
+                step = 4 if along_k else split
+                w.open(f"for (int k = {segment.start}; k < {segment.stop}; k += {step})")
+                loads: dict[str, str] = {}
+                updates: list[str] = []
+                for part_index in range(split):
+                    if split > 1:
+                        w.line(f"const int k{part_index} = k + {part_index};")
+                    for (_, context), chain, segments in zip(members, chains, segments_of,
+                                                             strict=True):
+                        context.rename["k"] = f"k{part_index}" if split > 1 else "k"
+                        part = segments[position]
+                        lhs = self._shared(c_expr(part.lhs, context, lanes, axis), loads, kind)
+                        rhs = self._shared(c_expr(part.rhs, context, lanes, axis), loads, kind)
+                        updates.append(f"{chain[part_index]} += {lhs} * {rhs};")
+                for _, context in members:
+                    context.rename.pop("k", None)
+                for text, name in loads.items():
+                    w.line(f"const {kind} {name} = {text};")
+                for update in updates:
+                    w.line(update)
+                w.close()
+            for (let, context), chain in zip(members, chains, strict=True):
+                accumulator = " + ".join(chain)
+                if along_k:
+                    total = " + ".join(f"{a}.{lane}" for a in chain for lane in "xyzw")
+                    w.line(f"const float {context.rename[let.name]} = {total};")
+                else:
+                    w.line(f"const {kind} {context.rename[let.name]} = {accumulator};")
+
+    @staticmethod
+    def _shared(text: str, loads: dict[str, str], kind: str) -> str:
+        """Name each distinct load once per loop iteration; leave other operands inline."""
+        if "[" not in text and "vload" not in text:
+            return text
+        if text not in loads:
+            loads[text] = f"r{len(loads)}"
+        return loads[text]
