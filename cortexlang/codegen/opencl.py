@@ -75,6 +75,13 @@ def index_buffers(program: KernelProgram) -> tuple[str, ...]:
     return tuple(buffer.name for buffer in program.buffers if buffer.role == "index")
 
 
+def kernel_buffers(program: KernelProgram, kernel: Kernel) -> tuple[L.Buffer, ...]:
+    """The buffers a kernel takes as arguments, in order: every buffer it reads or writes
+    but the index arrays (those are views into `indices`, the argument after them)."""
+    return tuple(buffer for buffer in program.buffers if buffer.role != "index" and
+                 (buffer.name in kernel.reads or buffer.name in kernel.writes))
+
+
 def comment(text: str) -> str:
     """A one-line comment that cannot end early or span lines, whatever `text` holds."""
     return "// " + re.sub(r"[\r\n]+", " ", text)
@@ -250,10 +257,7 @@ class KernelPrinter:
         integers and all the linearizer's arrays (one upload per run; see `run_header`),
         and the batch of a per-level launch: the same tail for every kernel."""
         args: list[str] = []
-        for buffer in self.program.buffers:
-            used = buffer.name in kernel.reads or buffer.name in kernel.writes
-            if not used or buffer.role == "index":
-                continue
+        for buffer in kernel_buffers(self.program, kernel):
             identifier = self.buffers[buffer.name]
             if buffer.role == "sync":
                 args.append(f"{DIALECT['global']} volatile int* restrict {identifier}")

@@ -13,6 +13,7 @@ Read aloud, the pipeline is:
     plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
                                                                        persist_weights]
     emit_opencl         kernel IR -> OpenCL C                          (stage 4) [unroll]
+    build_executable    everything the runtime runs, typed             (stage 5)
 
 A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
 a valid pipeline. Observability goes through instruments: objects whose `after_pass` sees each
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
-from cortexlang.ir import checked, kernels, loops, recursive
+from cortexlang.ir import checked, executable, kernels, loops, recursive
 from cortexlang.passes.dense_intermediates import dense_intermediates
 from cortexlang.passes.fold_constants import fold_constants
 from cortexlang.passes.hoist_invariants import hoist_invariants
@@ -137,18 +138,20 @@ PIPELINE: tuple[Step, ...] = (
                                        node_tile=o.node_tile),
          "kernels, strategy, geometry, local memory and launch order"),
 )
-STAGES = ("program", "recursive", "loops", "kernels", "opencl")
-STEP_NAMES = tuple(step.name for step in PIPELINE) + ("emit_opencl",)
+STAGES = ("program", "recursive", "loops", "kernels", "opencl", "executable")
+STEP_NAMES = tuple(step.name for step in PIPELINE) + ("emit_opencl", "build_executable")
 
 PRINTERS: dict[str, Callable[[Any], str]] = {
     "recursive": recursive.format_recursive,
     "loops": loops.format_loops,
     "kernels": kernels.format_kernels,
+    "executable": executable.format_executable,
 }
 VERIFIERS: dict[str, Callable[[Any], None]] = {
     "recursive": recursive.verify_recursive,
     "loops": loops.verify_loops,
     "kernels": kernels.verify_kernels,
+    "executable": executable.verify_executable,
 }
 
 
@@ -231,6 +234,7 @@ class CompileResult:
     source: str
     options: Options
     seconds: float
+    executable: executable.Executable
 
 
 def _changed(before: Any, after: Any) -> bool:
@@ -249,6 +253,7 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
     """Walk PIPELINE over `program`; return every stage's product (or the IR after
     `stop_after`). A failure inside a step is an InternalError naming that step."""
     from cortexlang.codegen.opencl import emit_opencl
+    from cortexlang.passes.build_executable import build_executable
 
     options = options if options is not None else Options()
     limits = limits if limits is not None else DeviceLimits()
@@ -257,9 +262,14 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
     products: dict[str, Any] = {"program": program}
     for instrument in instruments:
         instrument.after_pass("parse_and_check", "program", program, 0.0, True)
-    steps = list(PIPELINE) + [Step("emit_opencl", "opencl", None,
-                                   lambda ir, o, d: emit_opencl(ir, o.unroll),
-                                   "kernel IR to OpenCL C")]
+    steps = list(PIPELINE) + [
+        Step("emit_opencl", "opencl", None, lambda ir, o, d: emit_opencl(ir, o.unroll),
+             "kernel IR to OpenCL C"),
+        # The runtime's one input: it reads the stages before it, the runtime none of them.
+        Step("build_executable", "executable", None,
+             lambda ir, o, d: build_executable(program, products["recursive"],
+                                               products["kernels"], ir, o.dynamic_batching),
+             "kernels, buffers, weight bindings, host work and launches, typed")]
     for step in steps:
         if step.option is not None and not getattr(options, step.option):
             continue
@@ -280,4 +290,4 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
             return ir
     return CompileResult(program, products["recursive"], products["loops"],
                          products["kernels"], products["opencl"], options,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, products["executable"])

@@ -1,4 +1,10 @@
-"""The compiled backend: compile once per program, options and device; bind weights once.
+"""The compiled backend, where the compiler meets the runtime: compile once per program,
+options and device; bind weights once per weights' contents.
+
+Both caches are keyed by value, never by `id()`: a model by the program itself (a frozen,
+hashable IR), the compiler options, the device and the cache setting; its bound weights by a
+content hash of the arrays of the parameters the model declares. A new dict at a reused
+address, or a dict whose arrays were changed in place, is bound again.
 
 Backend settings (from `cortexlang run --set NAME=VALUE`, or the dedicated flags
 `--disable`, `-O` and `--no-cache`):
@@ -11,6 +17,7 @@ Backend settings (from `cortexlang run --set NAME=VALUE`, or the dedicated flags
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -57,14 +64,29 @@ def _integer(text: str, name: str) -> int:
                                     f"`{text}`", None)) from None
 
 
+def weights_fingerprint(names: Sequence[str], weights: Mapping[str, np.ndarray]) -> bytes:
+    """A content hash of the named arrays of `weights` (name, dtype, shape and bytes; a
+    missing name counts as missing), so that equal weights give equal fingerprints."""
+    digest = hashlib.blake2b(digest_size=20)
+    for name in names:
+        digest.update(name.encode() + b"\0")
+        if name not in weights:
+            digest.update(b"missing\0")
+            continue
+        value = np.ascontiguousarray(weights[name])
+        digest.update(f"{value.dtype.str}{value.shape}\0".encode())
+        digest.update(memoryview(value.reshape(-1).view(np.uint8)))
+    return digest.digest()
+
+
 def compiled_backend() -> Backend:
     """A backend that keeps its compiled models, so chunked runs compile and bind once."""
     from cortexlang.passes.pipeline import run_pipeline
-    from cortexlang.runtime.devices import select_device
-    from cortexlang.runtime.execute import CompiledModel, device_limits
+    from cortexlang.runtime.devices import device_limits, select_device
+    from cortexlang.runtime.execute import CompiledModel
 
     models: dict[tuple[object, ...], CompiledModel] = {}
-    bound: dict[tuple[object, ...], int] = {}
+    bound: dict[tuple[object, ...], bytes] = {}
 
     def run(program: CheckedProgram, structures: Sequence[Structure],
             weights: Mapping[str, np.ndarray], options: BackendOptions) -> Outputs:
@@ -74,15 +96,17 @@ def compiled_backend() -> Backend:
                 "use --backend interp for float64"))
         compile_options, use_cache = options_from_settings(options)
         device = select_device(options.device)
-        key = (id(program), program, compile_options, device.info.spec, use_cache)
+        key = (program, program.source, compile_options, device.info.spec, use_cache)
         model = models.get(key)
         if model is None:
             result = run_pipeline(program, compile_options, device_limits(device))
             model = CompiledModel(result, device, use_cache=use_cache)
             models[key] = model
-        if bound.get(key) != id(weights):
+        fingerprint = weights_fingerprint(
+            [parameter.name for parameter in model.executable.parameters], weights)
+        if bound.get(key) != fingerprint:
             model.bind_weights(weights)
-            bound[key] = id(weights)
+            bound[key] = fingerprint
         return model.run(structures)
 
     return run
