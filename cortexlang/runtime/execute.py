@@ -37,7 +37,12 @@ from cortexlang.runtime.plan import (
 )
 from cortexlang.runtime.results import run_outputs
 from cortexlang.runtime.tokens import check_tokens
-from cortexlang.runtime.weights import check_allocations, weight_arrays, weight_buffers
+from cortexlang.runtime.weights import (
+    check_allocations,
+    checked_weights,
+    weight_arrays,
+    weight_buffers,
+)
 
 __all__ = ["CompiledModel", "LaunchRecord", "chunk_structures", "device_limits",
            "first_fused_batch", "launch_plan"]
@@ -138,10 +143,11 @@ class CompiledModel:
         Before anything is uploaded, the weights are checked as the interpreter checks them
         (`InputError` E0530 missing, E0535 not floats, E0532 wrong shape), and every buffer
         they fill must fit one allocation of the device (`EnvironmentProblem` E0604)."""
-        arrays = weight_arrays(self.executable, weights)
+        values = checked_weights(self.executable, weights)
         info = self.device.info
         check_allocations(weight_buffers(self.executable), int(info.max_mem_alloc_size or 0),
                           info.device_name)
+        arrays = weight_arrays(self.executable, values)
         # Exact sizes: the slack per-run buffers get could push a weight past the limit.
         for ref in arrays:
             nbytes = max(self.executable.buffer(ref).fixed_bytes, 4)

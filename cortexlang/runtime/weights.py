@@ -1,11 +1,12 @@
 """The device-free part of binding weights: what each weight buffer holds, and whether it
 fits the device.
 
-`weight_arrays` checks the weights as the interpreter checks them (E0530 missing, E0535 not
-floats, E0532 wrong shape), computes the host program (hoisted uniforms, leaf tables) and
-returns, for exactly the weight, uniform and table buffers the executable declares (those some
-kernel reads), the float32 array to upload in its layout. `check_allocations` raises
-`EnvironmentProblem` E0604 for such a buffer larger than the device's largest allocation.
+`checked_weights` checks the weights as the interpreter checks them (E0530 missing, E0535 not
+floats, E0532 wrong shape); `weight_arrays` computes the host program (hoisted uniforms, leaf
+tables) and returns, for exactly the weight, uniform and table buffers the executable
+declares (those some kernel reads), the float32 array to upload in its layout.
+`check_allocations` raises `EnvironmentProblem` E0604 for such a buffer larger than the
+device's largest allocation.
 """
 
 from __future__ import annotations
@@ -43,12 +44,18 @@ def in_layout(value: np.ndarray, layout: Layout) -> np.ndarray:
     return np.ascontiguousarray(matrix).reshape(-1)
 
 
+def checked_weights(executable: Executable,
+                    weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every parameter as float32, checked as the interpreter checks it (InputError E0530,
+    E0535, E0532)."""
+    return check_parameters(executable.parameters, weights, np.dtype(np.float32),
+                            executable.cx_source)
+
+
 def weight_arrays(executable: Executable,
-                  weights: Mapping[str, np.ndarray]) -> dict[BufferRef, np.ndarray]:
-    """The float32 contents of every weight, uniform and table buffer (see the module
-    docstring). Raises the interpreter's InputError for weights that do not fit the model."""
-    values = check_parameters(executable.parameters, weights, np.dtype(np.float32),
-                              executable.cx_source)
+                  values: Mapping[str, np.ndarray]) -> dict[BufferRef, np.ndarray]:
+    """The float32 contents of every weight, uniform and table buffer the executable
+    declares, from checked parameter `values` (see `checked_weights`)."""
     arrays = {binding.buffer: in_layout(values[binding.parameter], binding.layout)
               for binding in executable.bindings}
     wanted = {buffer.ref for buffer in executable.buffers_of(Role.UNIFORM, Role.TABLE)}
@@ -61,7 +68,7 @@ def weight_arrays(executable: Executable,
         computed.update((BufferRef(Role.TABLE, name), value) for name, value in
                         host_eval.evaluate_tables(tables.ops, tables.results, tables.rows,
                                                   uniforms, values).items())
-    for ref in wanted:
+    for ref in sorted(wanted, key=str):
         arrays[ref] = np.ascontiguousarray(computed[ref], dtype=np.float32).reshape(-1)
     return arrays
 
