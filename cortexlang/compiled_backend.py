@@ -75,7 +75,7 @@ def weights_fingerprint(names: Sequence[str], weights: Mapping[str, np.ndarray])
             continue
         value = np.ascontiguousarray(weights[name])
         digest.update(f"{value.dtype.str}{value.shape}\0".encode())
-        digest.update(memoryview(value.reshape(-1).view(np.uint8)))
+        digest.update(value.reshape(-1).view(np.uint8).data)
     return digest.digest()
 
 
