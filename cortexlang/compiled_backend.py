@@ -11,13 +11,15 @@ Backend settings (from `cortexlang run --set NAME=VALUE`, or the dedicated flags
 
     disable=NAME[,NAME...]   switch optimisations off (see `Options.names()`)
     level=N                  start from -ON instead of -O3
-    node_tile=N              nodes per work-item
+    node_tile=N              nodes per work-item (1 to 32)
     cache=off                rebuild kernels instead of using the build cache
+    verbose=on               print the OpenCL compiler's log of a build (`--verbose`)
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -28,9 +30,9 @@ from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.inputs.structure import Structure
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
-from cortexlang.passes.pipeline import Options
+from cortexlang.passes.pipeline import Options, node_tile_problem
 
-SETTINGS = ("disable", "level", "node_tile", "cache")
+SETTINGS = ("disable", "level", "node_tile", "cache", "verbose")
 
 
 def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
@@ -47,11 +49,11 @@ def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
     tile = options.setting("node_tile")
     if tile is not None:
         nodes = _integer(tile, "node_tile")
-        if nodes < 1:
+        problem = node_tile_problem(nodes)
+        if problem is not None:
             # The same mistake as `--node-tile 0`, the same error.
-            raise UsageError(Diagnostic(
-                "E0705", f"node_tile={nodes}: a node tile is a number of nodes, at least 1",
-                None))
+            raise UsageError(Diagnostic("E0705", f"node_tile={nodes}: a node tile {problem}",
+                                        None))
         compiled = replace(compiled, node_tile=nodes)
     return compiled, options.setting("cache", "on") != "off"
 
@@ -102,6 +104,8 @@ def compiled_backend() -> Backend:
             result = run_pipeline(program, compile_options, device_limits(device))
             model = CompiledModel(result, device, use_cache=use_cache)
             models[key] = model
+            if options.setting("verbose") == "on" and model.build_log:
+                print(f"OpenCL build log:\n{model.build_log}", file=sys.stderr)
         fingerprint = weights_fingerprint(
             [parameter.name for parameter in model.executable.parameters], weights)
         if bound.get(key) != fingerprint:

@@ -69,6 +69,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="OpenCL device for backends that use one (see cortexlang devices)")
     group.add_argument("--set", dest="settings", metavar="NAME=VALUE", type=_setting,
                        action="append", default=[], help="a backend-specific setting")
+    group.add_argument("--verbose", action="store_true",
+                       help="compiled backend: show the OpenCL compiler's log of a build")
     group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
                        help=f"structures per backend call (default {DEFAULT_CHUNK})")
     add_compiler_options(parser)
@@ -103,6 +105,8 @@ def execute(args: argparse.Namespace) -> int:
     settings = tuple(args.settings)
     if args.backend == "compiled":
         settings = compiler_settings(args) + settings
+        if args.verbose:
+            settings += (("verbose", "on"),)
     elif compiler_settings(args):
         raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
                                     "compiled backend", None, "",

@@ -88,6 +88,7 @@ class CompiledModel:
         self.queue = device.queue
         build = build_program(device, executable.opencl, BUILD_OPTIONS, use_cache=use_cache)
         self.build_seconds = build.seconds
+        self.build_log = build.log  # the OpenCL compiler's messages; shown with --verbose
         self.cache_hit = build.cache_hit
         self.kernels = {kernel.name: cl.Kernel(build.program, kernel.name)
                         for kernel in executable.kernels}
