@@ -37,7 +37,7 @@ def make_baseline(implementation: str, model: str, weights: dict[str, np.ndarray
     module = importlib.import_module(f"benchmarks.baselines.{implementation}")
     make = getattr(module, f"make_{implementation}")
     if device is None:
-        return make(model, weights, H)  # type: ignore[no-any-return]
+        return make(model, weights, H)
     if not implementation.startswith("torch_"):
         raise ValueError(f"{TITLES[implementation]} runs on the CPU only, not on {device!r}")
-    return make(model, weights, H, device=device)  # type: ignore[no-any-return]
+    return make(model, weights, H, device=device)

@@ -7,6 +7,7 @@ Backend settings (from `cortexlang run --set NAME=VALUE`, or the dedicated flags
     level=N                  start from -ON instead of -O3
     node_tile=N              nodes per work-item
     cache=off                rebuild kernels instead of using the build cache
+    vector_width=W           plan for float vectors of W (1, 2, 4, 8, 16), not the device's
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 from cortexlang.passes.pipeline import Options
 
-SETTINGS = ("disable", "level", "node_tile", "cache")
+SETTINGS = ("disable", "level", "node_tile", "cache", "vector_width")
 
 
 def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
@@ -57,6 +58,18 @@ def _integer(text: str, name: str) -> int:
                                     f"`{text}`", None)) from None
 
 
+def _vector_width(text: str | None) -> int | None:
+    from cortexlang.runtime.devices import VECTOR_WIDTHS
+
+    if text is None:
+        return None
+    width = _integer(text, "vector_width")
+    if width not in VECTOR_WIDTHS:
+        raise UsageError(Diagnostic("E0013", f"vector_width={width}: OpenCL's float vectors "
+                                    f"have {', '.join(map(str, VECTOR_WIDTHS))} lanes", None))
+    return width
+
+
 def compiled_backend() -> Backend:
     """A backend that keeps its compiled models, so chunked runs compile and bind once."""
     from cortexlang.passes.pipeline import run_pipeline
@@ -73,7 +86,8 @@ def compiled_backend() -> Backend:
                 "E0011", "the compiled backend computes in float32", None, "",
                 "use --backend interp for float64"))
         compile_options, use_cache = options_from_settings(options)
-        device = select_device(options.device)
+        width = options.setting("vector_width")
+        device = select_device(options.device, vector_width=_vector_width(width))
         key = (id(program), program, compile_options, device.info.spec, use_cache)
         model = models.get(key)
         if model is None:
