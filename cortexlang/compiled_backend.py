@@ -14,6 +14,7 @@ Backend settings (from `cortexlang run --set NAME=VALUE`, or the dedicated flags
     node_tile=N              nodes per work-item (1 to 32)
     cache=off                rebuild kernels instead of using the build cache
     verbose=on               print the OpenCL compiler's log of a build (`--verbose`)
+    vector_width=W           plan for float vectors of W (1, 2, 4, 8, 16), not the device's
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 from cortexlang.passes.pipeline import Options, node_tile_problem
 
-SETTINGS = ("disable", "level", "node_tile", "cache", "verbose")
+SETTINGS = ("disable", "level", "node_tile", "cache", "verbose", "vector_width")
 
 
 def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
@@ -81,6 +82,18 @@ def weights_fingerprint(names: Sequence[str], weights: Mapping[str, np.ndarray])
     return digest.digest()
 
 
+def _vector_width(text: str | None) -> int | None:
+    from cortexlang.runtime.devices import VECTOR_WIDTHS
+
+    if text is None:
+        return None
+    width = _integer(text, "vector_width")
+    if width not in VECTOR_WIDTHS:
+        raise UsageError(Diagnostic("E0013", f"vector_width={width}: OpenCL's float vectors "
+                                    f"have {', '.join(map(str, VECTOR_WIDTHS))} lanes", None))
+    return width
+
+
 def compiled_backend() -> Backend:
     """A backend that keeps its compiled models, so chunked runs compile and bind once."""
     from cortexlang.passes.pipeline import run_pipeline
@@ -97,8 +110,9 @@ def compiled_backend() -> Backend:
                 "E0011", "the compiled backend computes in float32", None, "",
                 "use --backend interp for float64"))
         compile_options, use_cache = options_from_settings(options)
-        device = select_device(options.device)
-        key = (program, program.source, compile_options, device.info.spec, use_cache)
+        width = _vector_width(options.setting("vector_width"))
+        device = select_device(options.device, vector_width=width)
+        key = (program, program.source, compile_options, device.info.spec, width, use_cache)
         model = models.get(key)
         if model is None:
             result = run_pipeline(program, compile_options, device_limits(device))
