@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from cortexlang.ir import loops as L
-from cortexlang.ir.kernels import KernelProgram
+from cortexlang.ir.kernels import Kernel, KernelProgram
 
 DIALECT = {
     "kernel": "__kernel",
@@ -26,6 +26,13 @@ _PREFIX = {"param": "p", "param_t": "pt", "state": "s", "temp": "t", "uniform": 
 def index_buffers(program: KernelProgram) -> tuple[str, ...]:
     """The linearizer's integer arrays, in the order their offsets are passed."""
     return tuple(buffer.name for buffer in program.buffers if buffer.role == "index")
+
+
+def kernel_buffers(program: KernelProgram, kernel: Kernel) -> tuple[L.Buffer, ...]:
+    """The buffers a kernel takes as arguments, in order: every buffer it reads or writes
+    but the index arrays (those are views into `indices`, the argument after them)."""
+    return tuple(buffer for buffer in program.buffers if buffer.role != "index" and
+                 (buffer.name in kernel.reads or buffer.name in kernel.writes))
 
 
 def buffer_identifiers(buffers: tuple[L.Buffer, ...]) -> dict[str, str]:

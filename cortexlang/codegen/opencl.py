@@ -18,7 +18,13 @@ names from the program appear only in `//` comments, with line breaks removed.
 
 from __future__ import annotations
 
-from cortexlang.codegen.dialect import DIALECT, RUN_HEADER, buffer_identifiers, index_buffers
+from cortexlang.codegen.dialect import (
+    DIALECT,
+    RUN_HEADER,
+    buffer_identifiers,
+    index_buffers,
+    kernel_buffers,
+)
 from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, sigmoid_helper
 from cortexlang.codegen.unit_loops import UnitLoopPrinter
 from cortexlang.codegen.writer import Writer, comment
@@ -31,7 +37,7 @@ from cortexlang.ir.kernels import (
     phase_items,
 )
 
-__all__ = ["RUN_HEADER", "emit_opencl", "index_buffers"]
+__all__ = ["RUN_HEADER", "emit_opencl", "index_buffers", "kernel_buffers"]
 
 
 class KernelPrinter(UnitLoopPrinter):
@@ -59,10 +65,7 @@ class KernelPrinter(UnitLoopPrinter):
         integers and all the linearizer's arrays (one upload per run; see `run_header`),
         and the batch of a per-level launch: the same tail for every kernel."""
         args: list[str] = []
-        for buffer in self.program.buffers:
-            used = buffer.name in kernel.reads or buffer.name in kernel.writes
-            if not used or buffer.role == "index":
-                continue
+        for buffer in kernel_buffers(self.program, kernel):
             identifier = self.buffers[buffer.name]
             if buffer.role == "sync":
                 args.append(f"{DIALECT['global']} volatile int* restrict {identifier}")

@@ -1,6 +1,7 @@
 """`cortexlang compile MODEL.cx`: print one stage of the lowering, or every step's result.
 
-    --emit program|recursive|loops|kernels|opencl   the stage to print (default opencl)
+    --emit STAGE             the stage to print: program, recursive, loops, kernels, opencl
+                             (default) or executable (what the runtime runs)
     --print-after STEP       the IR right after one pipeline step, or after the step that
                              carries out an optimisation of Options.names() (repeatable)
     --print-after-all        the IR after every step, each under a header
@@ -30,7 +31,6 @@ from cortexlang.commands.common import (
 )
 from cortexlang.errors import Diagnostic, EnvironmentProblem, UsageError
 from cortexlang.passes.pipeline import (
-    RUN_TIME_OPTIONS,
     STAGES,
     STEP_NAMES,
     Options,
@@ -88,25 +88,20 @@ def _header(step: str, stage: str, seconds: float, changed: bool) -> str:
     return f"=== after {step} ({stage}; {state}; {seconds * 1e3:.2f} ms) ==="
 
 
-def _wanted_steps(names: list[str]) -> tuple[set[str], list[str]]:
-    """The steps `--print-after` names (a step, or an optimisation: its step), and a line
-    for each optimisation no compiler step carries out."""
+def _wanted_steps(names: list[str]) -> set[str]:
+    """The steps `--print-after` names (a step, or an optimisation: its step)."""
     steps: set[str] = set()
-    notes: list[str] = []
     for name in names:
-        if name in RUN_TIME_OPTIONS:
-            notes.append(f"=== {name}: no compiler step: {RUN_TIME_OPTIONS[name]} ===")
-            continue
         step = step_of(name)
         if step is None:
             raise UsageError(Diagnostic("E0703", f"unknown pipeline step `{name}`", None, "",
                                         "steps and optimisations: " + ", ".join(PRINTABLE)))
         steps.add(step.name)
-    return steps, notes
+    return steps
 
 
 def execute(args: argparse.Namespace) -> int:
-    wanted, notes = _wanted_steps(args.print_after)
+    wanted = _wanted_steps(args.print_after)
     program = load_model(args.model, args)
     options = compiler_options(args)
     recorder = Recorder()
@@ -123,10 +118,10 @@ def execute(args: argparse.Namespace) -> int:
         for step, reason in recorder.skipped:
             if step in wanted or args.print_changed:
                 parts.append(f"=== {step} did not run: {reason} ===")
-        parts += notes
     else:
         product = {"program": program, "recursive": result.recursive, "loops": result.loops,
-                   "kernels": result.kernels, "opencl": result.source}[args.emit]
+                   "kernels": result.kernels, "opencl": result.source,
+                   "executable": result.executable}[args.emit]
         parts.append(format_ir(args.emit, product).rstrip("\n"))
     text = "\n".join(parts) + "\n"
     if args.output:

@@ -67,6 +67,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="compute in float64 instead of float32")
     group.add_argument("--device", metavar="SPEC",
                        help="OpenCL device for backends that use one (see cortexlang devices)")
+    group.add_argument("--vector-width", type=int, choices=(1, 2, 4, 8, 16), metavar="W",
+                       help="compiled backend: plan kernels as if the device preferred float "
+                            "vectors of W (1, 2, 4, 8, 16) instead of its own width")
     group.add_argument("--set", dest="settings", metavar="NAME=VALUE", type=_setting,
                        action="append", default=[], help="a backend-specific setting")
     group.add_argument("--verbose", action="store_true",
@@ -107,6 +110,8 @@ def execute(args: argparse.Namespace) -> int:
         settings = compiler_settings(args) + settings
         if args.verbose:
             settings += (("verbose", "on"),)
+        if args.vector_width is not None:
+            settings += (("vector_width", str(args.vector_width)),)
     elif compiler_settings(args):
         raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
                                     "compiled backend", None, "",

@@ -13,6 +13,7 @@ Read aloud, the pipeline is:
     plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
                                                                        persist_weights]
     emit_opencl         kernel IR -> OpenCL C              (stage 4) [unroll_dot_products]
+    build_executable    everything the runtime runs, typed (stage 5) [dynamic_batching]
 
 A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
 a valid pipeline. Observability goes through instruments: objects whose `after_pass` sees each
@@ -25,14 +26,15 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from cortexlang.codegen import opencl
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
-from cortexlang.ir import checked, kernels, loops, recursive
+from cortexlang.ir import checked, executable, kernels, loops, recursive
+from cortexlang.passes.build_executable import build_executable
 from cortexlang.passes.dense_intermediates import dense_intermediates
 from cortexlang.passes.fold_constants import fold_constants
 from cortexlang.passes.hoist_invariants import hoist_invariants
@@ -125,72 +127,77 @@ class Options:
 class Step:
     """One entry of the pipeline: a stage (changes the IR's type) or a pass.
 
-    Every step has the one signature `run(ir, options, limits)`. `option` switches the whole
-    step off (None: it always runs); `applies` names the other Options fields the step
-    carries out, so that `--print-after NAME` finds the step of every optimisation."""
+    Every step has the one signature `run(ir, options, limits, products)`: `products` holds
+    the earlier stages' IR by stage name (build_executable reads several). `option` switches
+    the whole step off (None: it always runs); `applies` names the other Options fields the
+    step carries out, so that `--print-after NAME` finds the step of every optimisation."""
 
     name: str
     stage: str           # the IR kind it produces: recursive, loops, kernels, opencl
     option: str | None   # the Options field that enables it (None: always runs)
-    run: Callable[[Any, Options, DeviceLimits], Any]
+    run: Callable[[Any, Options, DeviceLimits, Mapping[str, Any]], Any]
     summary: str
     applies: tuple[str, ...] = ()
 
 
 PIPELINE: tuple[Step, ...] = (
-    Step("to_recursive", "recursive", None, lambda ir, o, d: to_recursive(ir),
+    Step("to_recursive", "recursive", None, lambda ir, o, d, p: to_recursive(ir),
          "checked program to node-indexed operators and recursion edges"),
     Step("specialize_leaves", "recursive", "specialize_leaves",
-         lambda ir, o, d: specialize_leaves(ir), "separate code for leaves"),
-    Step("fold_constants", "recursive", "fold_constants", lambda ir, o, d: fold_constants(ir),
+         lambda ir, o, d, p: specialize_leaves(ir), "separate code for leaves"),
+    Step("fold_constants", "recursive", "fold_constants", lambda ir, o, d, p: fold_constants(ir),
          "fold constants and identities with 0 and 1"),
     Step("refactor_recursion", "recursive", "refactor_recursion",
-         lambda ir, o, d: refactor_recursion(ir), "move W @ child states into the child's step"),
+         lambda ir, o, d, p: refactor_recursion(ir),
+         "move W @ child states into the child's step"),
     Step("hoist_invariants", "recursive", "hoist_invariants",
-         lambda ir, o, d: hoist_invariants(ir), "compute node-independent work once"),
+         lambda ir, o, d, p: hoist_invariants(ir), "compute node-independent work once"),
     Step("tabulate_leaves", "recursive", "tabulate_leaves",
-         lambda ir, o, d: tabulate_leaves(ir), "leaves read per-token tables computed once"),
-    Step("lower_loops", "loops", None, lambda ir, o, d: lower_loops(ir, o.fuse_operators),
+         lambda ir, o, d, p: tabulate_leaves(ir), "leaves read per-token tables computed once"),
+    Step("lower_loops", "loops", None, lambda ir, o, d, p: lower_loops(ir, o.fuse_operators),
          "recursion to loops over batches, nodes and units; phases of fused operators",
          ("fuse_operators",)),
     Step("dense_intermediates", "loops", "dense_intermediates",
-         lambda ir, o, d: dense_intermediates(ir), "temporaries sized by the largest batch"),
+         lambda ir, o, d, p: dense_intermediates(ir), "temporaries sized by the largest batch"),
     Step("plan_kernels", "kernels", None,
-         lambda ir, o, d: plan_kernels(ir, d, fuse_levels=o.fuse_levels,
+         lambda ir, o, d, p: plan_kernels(ir, d, fuse_levels=o.fuse_levels,
                                        persist_weights=o.persist_weights,
                                        node_tile=o.node_tile),
          "kernels, strategy, geometry, local memory and launch order",
          ("fuse_levels", "persist_weights")),
     Step("emit_opencl", "opencl", None,
-         lambda ir, o, d: opencl.emit_opencl(ir, o.unroll_dot_products),
+         lambda ir, o, d, p: opencl.emit_opencl(ir, o.unroll_dot_products),
          "kernel IR to OpenCL C", ("unroll_dot_products",)),
+    # The runtime's one input: it reads the stages before it, the runtime none of them.
+    Step("build_executable", "executable", None,
+         lambda ir, o, d, p: build_executable(p["program"], p["recursive"], p["kernels"], ir,
+                                              o.dynamic_batching),
+         "kernels, buffers, weight bindings, host work and launches, typed",
+         ("dynamic_batching",)),
 )
-# The one optimisation no compiler step carries out: the linearizer's, at run time.
-RUN_TIME_OPTIONS = {"dynamic_batching": "the linearizer applies it at run time, when it "
-                    "groups the nodes of the input structures into batches"}
-
-
 def step_of(name: str) -> Step | None:
     """The step called `name`, or the step that carries out the optimisation `name` (None
-    for a run-time optimisation, see RUN_TIME_OPTIONS, or an unknown name)."""
+    for an unknown name)."""
     for step in PIPELINE:
         if name in (step.name, step.option) or name in step.applies:
             return step
     return None
 
 
-STAGES = ("program", "recursive", "loops", "kernels", "opencl")
+STAGES = ("program", "recursive", "loops", "kernels", "opencl", "executable")
 STEP_NAMES = tuple(step.name for step in PIPELINE)
 
 PRINTERS: dict[str, Callable[[Any], str]] = {
     "recursive": recursive.format_recursive,
     "loops": loops.format_loops,
     "kernels": kernels.format_kernels,
+    "executable": executable.format_executable,
 }
 VERIFIERS: dict[str, Callable[[Any], None]] = {
     "recursive": recursive.verify_recursive,
     "loops": loops.verify_loops,
     "kernels": kernels.verify_kernels,
+    "executable": executable.verify_executable,
 }
 
 
@@ -287,6 +294,7 @@ class CompileResult:
     source: str
     options: Options
     seconds: float
+    executable: executable.Executable
 
 
 def _changed(before: Any, after: Any) -> bool:
@@ -323,7 +331,7 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
             continue
         begin = time.perf_counter()
         try:
-            result = step.run(ir, options, limits)
+            result = step.run(ir, options, limits, products)
         except (CortexError, InternalError):
             raise
         except Exception as error:  # a bug in the step, not a user mistake
@@ -339,7 +347,7 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
             return ir
     return CompileResult(program, products["recursive"], products["loops"],
                          products["kernels"], products["opencl"], options,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, products["executable"])
 
 
 def _dump_input(step: str, stage: str, ir: Any) -> str | None:

@@ -11,13 +11,13 @@ from compiler_support import small_example
 
 from cortexlang.errors import InternalError
 from cortexlang.passes import pipeline
-from cortexlang.passes.pipeline import PIPELINE, RUN_TIME_OPTIONS, Options, Recorder, step_of
+from cortexlang.passes.pipeline import PIPELINE, Options, Recorder, step_of
 
 
-def test_every_optimisation_is_carried_out_by_a_step_or_the_run_time() -> None:
+def test_every_optimisation_is_carried_out_by_a_step() -> None:
     for name in Options.names():
-        assert (step_of(name) is None) == (name in RUN_TIME_OPTIONS), name
-    assert PIPELINE[-1].name == "emit_opencl"
+        assert step_of(name) is not None, name
+    assert [step.stage for step in PIPELINE[-2:]] == ["opencl", "executable"]
 
 
 def test_a_switched_off_step_is_reported_with_its_reason() -> None:
@@ -29,7 +29,7 @@ def test_a_switched_off_step_is_reported_with_its_reason() -> None:
 
 
 def test_a_failing_step_dumps_the_ir_it_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(ir: object, options: Options, limits: object) -> object:
+    def broken(ir: object, options: Options, limits: object, products: object) -> object:
         raise KeyError("boom")
 
     steps = tuple(replace(step, run=broken) if step.name == "dense_intermediates" else step
