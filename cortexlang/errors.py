@@ -8,6 +8,8 @@ User errors (`CortexError` and its subclasses) are kept apart from bugs in corte
     2  usage error on the command line              (UsageError)
     3  environment: no OpenCL device, no Graphviz   (EnvironmentProblem)
     70 internal error, a bug in cortexlang           (InternalError)
+
+Every code and its one meaning are registered in `cortexlang.error_codes`.
 """
 
 from __future__ import annotations
