@@ -391,8 +391,9 @@ class _Job:
 
 class Workers:
     """One process of its own per implementation, started on first use and kept for the
-    run's later cells (the interpreter and each framework apart from each other and from
-    cortexlang; a framework's start-up, seconds for torch, is paid once per run)."""
+    run's later cells (the interpreter and each baseline apart from each other and from
+    cortexlang: even torch's two baselines, whose thread pools would meet in one process;
+    a framework's start-up, seconds for torch, is paid once per implementation)."""
 
     def __init__(self) -> None:
         self.executors: dict[str, Any] = {}
@@ -402,10 +403,11 @@ class Workers:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        if job.impl not in self.executors:
+        group = job.impl
+        if group not in self.executors:
             context = multiprocessing.get_context("spawn")
-            self.executors[job.impl] = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        return self.executors[job.impl].submit(_measure_job, job).result()
+            self.executors[group] = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self.executors[group].submit(_measure_job, job).result()
 
     def close(self) -> None:
         for executor in self.executors.values():
