@@ -203,31 +203,33 @@ def _compiled(program: CheckedProgram, weights: dict[str, np.ndarray], device: A
 def _bytes_moved(model: Any, batch: Sequence[Structure]) -> int:
     """An estimate of device-memory traffic per batch: every launch reads the weights its
     kernel reads, and each node writes its states and reads its children's."""
-    from cortexlang.runtime.execute import first_fused_batch, launch_plan
-    from cortexlang.runtime.linearize import linearize
+    from cortexlang.ir.executable import Role
+    from cortexlang.runtime.plan import run_layout
 
-    result = model.result
-    kernels = result.kernels
-    linearized = linearize(batch, max_children=result.recursive.max_children,
-                           dynamic_batching=result.options.dynamic_batching)
-    leaf_batches = int(np.count_nonzero(linearized.batch_start < linearized.num_leaves))
-    first = first_fused_batch(kernels, linearized.batch_len)
-    plan = launch_plan(kernels, linearized.batch_len, leaf_batches, len(batch), first)
-    buffers = {buffer.name: buffer for buffer in kernels.buffers}
-    state_bytes = 4 * sum(buffer.row_size for buffer in kernels.buffers
-                          if buffer.role == "state")
+    executable = model.executable
+    linearized = model.linearize(batch)
+    layout = run_layout(executable, linearized, linearized.num_nodes)
+    plan = _launches(model, linearized, layout)
+    buffers = {buffer.ref: buffer for buffer in executable.buffers}
+    state_bytes = 4 * sum(buffer.row_size for buffer in executable.buffers_of(Role.STATE))
     total = 0
-    for name, _, count, _, _ in plan:
-        kernel = kernels.kernel(name)
-        for read in kernel.reads:
-            buffer = buffers[read]
-            if buffer.role in ("param", "param_t") or \
-                    (buffer.role == "uniform" and buffer.rows == "one"):
-                total += 4 * buffer.row_size
-            elif buffer.role == "uniform":
-                total += 4 * buffer.row_size * count
-        total += count * state_bytes * (1 + result.recursive.max_children)
+    for launch in plan:
+        for ref in executable.kernel(launch.kernel).args:
+            buffer = buffers[ref]
+            if ref.role in (Role.WEIGHT, Role.WEIGHT_T, Role.UNIFORM):
+                total += buffer.fixed_bytes
+            elif ref.role is Role.TABLE:
+                total += 4 * buffer.row_size * launch.nodes
+        total += launch.nodes * state_bytes * (1 + executable.max_children)
     return total
+
+
+def _launches(model: Any, linearized: Any, layout: Any) -> list[Any]:
+    """The launches a model makes for a linearized batch (see `runtime.plan.launch_plan`)."""
+    from cortexlang.runtime.plan import launch_plan
+
+    return launch_plan(model.executable, linearized.batch_len, layout.num_leaf_batches,
+                       len(layout.head_nodes), layout.first_fused)
 
 
 def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchReport:

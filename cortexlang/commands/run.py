@@ -72,6 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "vectors of W (1, 2, 4, 8, 16) instead of its own width")
     group.add_argument("--set", dest="settings", metavar="NAME=VALUE", type=_setting,
                        action="append", default=[], help="a backend-specific setting")
+    group.add_argument("--verbose", action="store_true",
+                       help="compiled backend: show the OpenCL compiler's log of a build")
     group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
                        help=f"structures per backend call (default {DEFAULT_CHUNK})")
     add_compiler_options(parser)
@@ -106,6 +108,8 @@ def execute(args: argparse.Namespace) -> int:
     settings = tuple(args.settings)
     if args.backend == "compiled":
         settings = compiler_settings(args) + settings
+        if args.verbose:
+            settings += (("verbose", "on"),)
         if args.vector_width is not None:
             settings += (("vector_width", str(args.vector_width)),)
     elif compiler_settings(args):

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cortexlang.errors import Diagnostic, EnvironmentProblem
+from cortexlang.ir.limits import DeviceLimits
 
 # PoCL's CPU driver runs work-groups on one thread per core. Unpinned, the kernel's second
 # thread often wakes on the core of the first and the two run one after the other (measured
@@ -447,3 +448,14 @@ def _format_bytes(size: int) -> str:
         if value < 1024:
             return f"{value:.1f} {unit}"
     return f"{value / 1024:.1f} TiB"
+
+
+def device_limits(device: Device) -> DeviceLimits:
+    """The planner's view of a device, read from its OpenCL properties."""
+    info = device.info
+    return DeviceLimits(
+        max_work_group_size=int(info.max_work_group_size),
+        local_mem_size=int(info.local_mem_size),
+        is_gpu=info.device_type == "GPU",
+        compute_units=int(info.max_compute_units),
+        preferred_vector_width=int(info.preferred_vector_width_float or 4))
