@@ -245,6 +245,14 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
     trees = list(loaded.structures[:config.trees_used])
     report.inputs = f"{len(trees)} trees of {source}"
     impls = ["interp"] + (_available_baselines(report) if config.baselines else [])
+    if config.quick:
+        # A framework's process takes seconds to start (torch: 3-10 s here): --quick keeps
+        # the interpreter and numpy, which prove the path end to end.
+        slow = [impl for impl in impls if impl not in ("interp", "numpy-nodes")]
+        impls = [impl for impl in impls if impl not in slow]
+        if slow:
+            report.skipped.append(f"{', '.join(slow)}: not run with --quick (each starts a "
+                                  "framework in a process of its own; run without --quick)")
     workers = Workers()
     try:
         _measure_cells(config, report, device, trees, str(source), impls, workers, log)
