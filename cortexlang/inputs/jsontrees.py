@@ -295,7 +295,7 @@ def _flat(record: dict[str, Any], lookup: Lookup, where: str, fail: Callable[...
     if "features" in record:
         feature_rows = _per_node_list(record, "features", count, where, fail)
         try:
-            features = np.array(feature_rows, dtype=np.float32)
+            features = np.array(feature_rows, dtype=np.float64)
         except (TypeError, ValueError):
             features = None
         if features is None or features.ndim != 2:
