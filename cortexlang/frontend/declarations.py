@@ -78,7 +78,7 @@ class DeclarationChecker:
                 continue
             typer.sizes[size.name] = value
         for name in self.overrides:
-            known = ", ".join(s.name for s in self.program.sizes) or "none"
+            known = ", ".join(dict.fromkeys(s.name for s in self.program.sizes)) or "none"
             raise UsageError(Diagnostic(
                 "E0213", f"-D {name}=...: the model has no size `{name}`", None, "",
                 did_you_mean(name, [s.name for s in self.program.sizes])
