@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -121,11 +122,21 @@ def test_flags_out_of_range_are_usage_errors(argv: list[str], code: str,
     assert f"error[{code}]" in err and "hint:" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv", [["--batch", "0"], ["--hidden", "100000"], ["--passes", "0"],
+                                  ["--trees", "no-such-file.ptb"]])
+def test_bench_flags_out_of_range_are_usage_errors_before_measuring(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", *argv]) == 2
+    captured = capsys.readouterr()
+    assert re.search(r"error\[E002[01]\]", captured.err) and "machine:" not in captured.err
+
+
 def test_a_device_spec_that_names_nothing_is_a_usage_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("pyopencl")
     for argv in (["run", TREEFC, "-D", "H=4", "--synthetic", "1", "--device", "bogus"],
-                 ["compile", TREEFC, "-D", "H=4", "--device", "bogus"]):
+                 ["compile", TREEFC, "-D", "H=4", "--device", "bogus"],
+                 ["bench", "--quick", "--device", "bogus"]):
         status = main(argv)
         err = capsys.readouterr().err
         if "E0603" in err:
@@ -161,7 +172,7 @@ def test_nonfinite_weights_are_refused_at_the_parameter(
     weights["W"][1, 2] = np.nan
     weights["b"][3] = np.inf
     path = tmp_path / "w.npz"
-    np.savez(path, **weights)
+    np.savez(path, **weights)  # type: ignore[arg-type]
     argv = [TREEFC, "-D", "H=4", "-D", "V=30", "--synthetic", "1", "--backend", "interp",
             "--weights", str(path)]
     code, err = run(capsys, *argv)
