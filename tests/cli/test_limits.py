@@ -131,12 +131,22 @@ def test_bench_flags_out_of_range_are_usage_errors_before_measuring(
     assert re.search(r"error\[E002[01]\]", captured.err) and "machine:" not in captured.err
 
 
+@pytest.mark.parametrize("argv, code", [(["--seed", "-1", "--no-run"], "E0021"),
+                                        (["--trees", "no-such-file.ptb", "--no-run"], "E0020")])
+def test_viz_flags_out_of_range_are_usage_errors(argv: list[str], code: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["viz", TREEFC, "-D", "H=4", "-o", str(tmp_path / "viz"), *argv]) == 2
+    assert f"error[{code}]" in capsys.readouterr().err
+    assert not (tmp_path / "viz").exists()
+
+
 def test_a_device_spec_that_names_nothing_is_a_usage_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("pyopencl")
     for argv in (["run", TREEFC, "-D", "H=4", "--synthetic", "1", "--device", "bogus"],
                  ["compile", TREEFC, "-D", "H=4", "--device", "bogus"],
-                 ["bench", "--quick", "--device", "bogus"]):
+                 ["bench", "--quick", "--device", "bogus"],
+                 ["viz", TREEFC, "-D", "H=4", "--device", "bogus", "-o", "unused"]):
         status = main(argv)
         err = capsys.readouterr().err
         if "E0603" in err:
