@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from cortexlang.errors import CortexError, Diagnostic, InternalError, Span
 from cortexlang.frontend import ast
 from cortexlang.frontend.declarations import DeclarationChecker
+from cortexlang.frontend.scope import collector_paused
 from cortexlang.frontend.typing import (
     BUILTIN_FUNCTIONS,
     ExpressionTyper,
@@ -290,7 +291,8 @@ def check_program(program: ast.Program,
 
     Raises `CortexError` with every problem found, or `UsageError` for an unknown -D name.
     """
-    return _Checker(program, overrides or {}).check()
+    with collector_paused():
+        return _Checker(program, overrides or {}).check()
 
 
 def load_program(path: str, overrides: Mapping[str, int] | None = None) -> ir.CheckedProgram:

@@ -25,6 +25,7 @@ from lark.exceptions import UnexpectedInput
 
 from cortexlang.errors import CortexError, Diagnostic, Span
 from cortexlang.frontend import ast
+from cortexlang.frontend.scope import collector_paused
 from cortexlang.frontend.syntax_errors import blank_logical_line, error_offset, syntax_diagnostic
 
 # Limits that keep every later stage (typer, printer, interpreter, compiler: all recursive)
@@ -383,12 +384,13 @@ def parse_program(source: str, path: str = "<input>") -> ast.Program:
 
     Every syntax error of the file is reported (up to MAX_SYNTAX_ERRORS), sorted by position.
     """
-    tree = _parse_tree(source, path)
-    limits = _check_limits(tree, path)
-    if limits:
-        raise CortexError(limits, source)
-    items = _Builder(path).transform(tree)
-    return _group_lines(items, path, source)
+    with collector_paused():
+        tree = _parse_tree(source, path)
+        limits = _check_limits(tree, path)
+        if limits:
+            raise CortexError(limits, source)
+        items = _Builder(path).transform(tree)
+        return _group_lines(items, path, source)
 
 
 def parse_file(path: str | Path) -> ast.Program:

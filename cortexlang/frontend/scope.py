@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import difflib
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from cortexlang.errors import Diagnostic, Span
@@ -204,3 +206,21 @@ def starts_after(later: Span | None, span: Span | None) -> bool:
     return (later is not None and span is not None
             and (later.line, later.column) > (span.line, span.column))
 
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (if it runs at all).
+
+    Parsing and checking allocate millions of small objects that all survive, and each full
+    collection rescans every one of them: with the collector on, a rule of 16,000 statements
+    took twice as long per statement as one of 8,000. The trees are acyclic, so pausing frees
+    nothing late; whatever cycles there are go at the next collection after the block.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
