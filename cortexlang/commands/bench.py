@@ -65,7 +65,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
     for flag, values, limit in (("--hidden", args.hidden, MAX_HIDDEN),
                                 ("--batch", args.batch, MAX_BATCH),
                                 ("--passes", None if args.passes is None else [args.passes],
-                                 MAX_PASSES)):
+                                 MAX_PASSES),
+                                ("--max-passes", None if args.max_passes is None
+                                 else [args.max_passes], MAX_PASSES)):
         for value in values or ():
             if not 1 <= value <= limit:
                 raise usage("E0021", f"{flag} {value}: the bench measures values from 1 to "

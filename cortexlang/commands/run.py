@@ -123,10 +123,10 @@ def execute(args: argparse.Namespace) -> int:
             settings += (("verbose", "on"),)
         if args.vector_width is not None:
             settings += (("vector_width", str(args.vector_width)),)
-    elif compiler_settings(args):
-        raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
-                                    "compiled backend", None, "",
-                                    "drop them, or use --backend compiled"))
+    elif compiler_settings(args) or args.verbose or args.vector_width is not None:
+        raise UsageError(Diagnostic("E0011", "-O, --disable, --no-cache, --node-tile, "
+                                    "--verbose and --vector-width apply to the compiled "
+                                    "backend", None, "", "drop them, or use --backend compiled"))
     if args.backend == "compiled" and args.float64:
         raise UsageError(Diagnostic("E0011", "the compiled backend computes in float32", None,
                                     "", "use --backend interp for float64"))

@@ -114,6 +114,8 @@ def test_weights_init_checks_memory_too(tmp_path: Path,
     (["--synthetic", "1", "--weights", "no-such-file.npz"], "E0020"),
     (["--synthetic", "1", "--backend", "interp", "--device", "0:0"], "E0022"),
     (["--synthetic", "1", "--backend", "compiled", "--float64"], "E0011"),
+    (["--synthetic", "1", "--backend", "interp", "--verbose"], "E0011"),
+    (["--synthetic", "1", "--backend", "interp", "--vector-width", "4"], "E0011"),
 ])
 def test_flags_out_of_range_are_usage_errors(argv: list[str], code: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,7 +125,7 @@ def test_flags_out_of_range_are_usage_errors(argv: list[str], code: str,
 
 
 @pytest.mark.parametrize("argv", [["--batch", "0"], ["--hidden", "100000"], ["--passes", "0"],
-                                  ["--trees", "no-such-file.ptb"]])
+                                  ["--max-passes", "-1"], ["--trees", "no-such-file.ptb"]])
 def test_bench_flags_out_of_range_are_usage_errors_before_measuring(
         argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", *argv]) == 2
