@@ -5,17 +5,55 @@ of the kernels)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import Kernel, KernelProgram
 
-DIALECT = {
-    "kernel": "__kernel",
-    "global": "__global",
-    "local": "__local",
-    "barrier_all": "barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)",
-    "barrier_local": "barrier(CLK_LOCAL_MEM_FENCE)",
-}
+
+@dataclass(frozen=True)
+class Dialect:
+    """Every OpenCL C spelling the kernel printer writes: qualifiers, work-item ids,
+    barriers and fences, atomics, attributes and vector loads and stores. The printer says
+    what it wants; this table says how OpenCL writes it."""
+
+    kernel: str = "__kernel"
+    global_: str = "__global"
+    local: str = "__local"
+    restrict: str = "restrict"
+    volatile: str = "volatile"
+    barrier_all: str = "barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);"
+    barrier_local: str = "barrier(CLK_LOCAL_MEM_FENCE);"
+    fence_global: str = "mem_fence(CLK_GLOBAL_MEM_FENCE);"
+
+    def global_id(self, dimension: int) -> str:
+        return f"get_global_id({dimension})"
+
+    def local_id(self, dimension: int) -> str:
+        return f"get_local_id({dimension})"
+
+    def group_id(self, dimension: int) -> str:
+        return f"get_group_id({dimension})"
+
+    def atomic_inc(self, pointer: str) -> str:
+        """The counter's value before adding 1."""
+        return f"atomic_inc({pointer})"
+
+    def atomic_add(self, pointer: str, value: str) -> str:
+        """The counter's value before adding `value` (0: an atomic read)."""
+        return f"atomic_add({pointer}, {value})"
+
+    def work_group_size(self, size: int) -> str:
+        return f"__attribute__((reqd_work_group_size({size}, 1, 1)))"
+
+    def vload(self, lanes: int, pointer: str) -> str:
+        return f"vload{lanes}(0, {pointer})"
+
+    def vstore(self, lanes: int, value: str, pointer: str) -> str:
+        return f"vstore{lanes}({value}, 0, {pointer});"
+
+
+OPENCL = Dialect()
 # The run's integers lead the `indices` buffer (one upload per run, no argument to set), then
 # the offset of each index array in it. Only the batch of a per-level launch is an argument.
 RUN_HEADER = ("num_leaf_batches", "num_batches", "num_leaves", "zero_row", "num_heads",

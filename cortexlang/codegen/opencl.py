@@ -19,7 +19,7 @@ names from the program appear only in `//` comments, with line breaks removed.
 from __future__ import annotations
 
 from cortexlang.codegen.dialect import (
-    DIALECT,
+    OPENCL,
     RUN_HEADER,
     buffer_identifiers,
     index_buffers,
@@ -37,6 +37,7 @@ from cortexlang.ir.kernels import (
     phase_items,
 )
 
+D = OPENCL  # the spelling of every OpenCL construct below
 __all__ = ["RUN_HEADER", "emit_opencl", "index_buffers", "kernel_buffers"]
 
 
@@ -68,14 +69,14 @@ class KernelPrinter(UnitLoopPrinter):
         for buffer in kernel_buffers(self.program, kernel):
             identifier = self.buffers[buffer.name]
             if buffer.role == "sync":
-                args.append(f"{DIALECT['global']} volatile int* restrict {identifier}")
+                args.append(f"{D.global_} {D.volatile} int* {D.restrict} {identifier}")
                 continue
             const = "" if buffer.name in kernel.writes else "const "
-            args.append(f"{DIALECT['global']} {const}float* restrict {identifier}")
-        args.append(f"{DIALECT['global']} const int* restrict indices")
+            args.append(f"{D.global_} {const}float* {D.restrict} {identifier}")
+        args.append(f"{D.global_} const int* {D.restrict} indices")
         args.append("const int b")
         separator = ",\n        "
-        return f"{DIALECT['kernel']} void {kernel.name}(\n        {separator.join(args)})"
+        return f"{D.kernel} void {kernel.name}(\n        {separator.join(args)})"
 
     def index_views(self, kernel: Kernel) -> None:
         """The run's integers from the header of `indices`, and each index array the kernel
@@ -85,7 +86,7 @@ class KernelPrinter(UnitLoopPrinter):
         for position, name in enumerate(index_buffers(self.program), start=len(RUN_HEADER)):
             if name in kernel.reads:
                 identifier = self.buffers[name]
-                self.writer.line(f"{DIALECT['global']} const int* restrict {identifier} = "
+                self.writer.line(f"{D.global_} const int* {D.restrict} {identifier} = "
                                  f"indices + indices[{position}];")
 
     # -- a phase for the nodes of one tile -----------------------------------------------------
@@ -203,7 +204,7 @@ class KernelPrinter(UnitLoopPrinter):
         w = self.writer
         w.open(self.signature(kernel))
         self.index_views(kernel)
-        w.line("const int unit = get_global_id(0);")
+        w.line(f"const int unit = {D.global_id(0)};")
         if kernel.over == "heads":
             w.line("const int start = 0;")
             w.line("const int count = num_heads;")
@@ -216,7 +217,7 @@ class KernelPrinter(UnitLoopPrinter):
             w.line(f"if (unit >= {kernel.units}) return;")
             w.open(f"for (int tile = 0; tile * {kernel.node_tile} < count; ++tile)")
         else:
-            w.line("const int tile = get_global_id(1);")
+            w.line(f"const int tile = {D.global_id(1)};")
             w.line(f"if (unit >= {kernel.units} || tile * {kernel.node_tile} >= count) return;")
         self.tile_body(kernel, kernel.over, kernel.node_lets, kernel.phases)
         if kernel.tiles_in_kernel:
@@ -227,20 +228,20 @@ class KernelPrinter(UnitLoopPrinter):
         w = self.writer
         size = kernel.local_size or 1
         cooperative = self.program.strategy == "cooperative"
-        w.line(f"__attribute__((reqd_work_group_size({size}, 1, 1)))")
+        w.line(D.work_group_size(size))
         w.open(self.signature(kernel))
         self.index_views(kernel)
-        w.line("const int lid = get_local_id(0);")
+        w.line(f"const int lid = {D.local_id(0)};")
         if cooperative:
-            w.line("const int group = get_group_id(0);")
+            w.line(f"const int group = {D.group_id(0)};")
         for name in kernel.cached_params:
             buffer = next(b for b in self.program.buffers if b.name == name)
             local = f"l_{self.buffers[name]}"
-            w.line(f"{DIALECT['local']} float {local}[{buffer.row_size}];")
+            w.line(f"{D.local} float {local}[{buffer.row_size}];")
             w.line(f"for (int e = lid; e < {buffer.row_size}; e += {size}) "
                    f"{local}[e] = {self.buffers[name]}[e];")
         if kernel.cached_params and size > 1:
-            w.line(DIALECT["barrier_local"] + ";")
+            w.line(D.barrier_local)
         ranges = {"leaf": ("0", "num_leaf_batches"), "internal": ("num_leaf_batches",
                                                                    "num_batches"),
                   "all": ("0", "num_batches")}
@@ -273,7 +274,7 @@ class KernelPrinter(UnitLoopPrinter):
                 self.tile_body(kernel, over, lets, (phase,), "batch")
                 w.close()
                 if size > 1:  # one work-item orders its own memory accesses
-                    w.line(DIALECT["barrier_all"] + ";")
+                    w.line(D.barrier_all)
             w.close()
         if cooperative:
             self.cooperative_exit(kernel)
@@ -287,10 +288,10 @@ class KernelPrinter(UnitLoopPrinter):
         # The steps' rows, then the finished-groups counter (see ir.kernels.sync_rows).
         rows = f"(num_batches + 1) * {kernel.phases_per_step}"
         w.line(comment("the last group to finish resets the counters for the next run"))
-        w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
-        w.open(f"if (atomic_inc({sync} + {rows} * {row}) == {kernel.groups - 1})")
+        w.line(D.fence_global)
+        w.open(f"if ({D.atomic_inc(f'{sync} + {rows} * {row}')} == {kernel.groups - 1})")
         w.line(f"for (int e = 0; e < ({rows} + 1) * {row}; ++e) {sync}[e] = 0;")
-        w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
+        w.line(D.fence_global)
         w.close()
 
     def cooperative_phase(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
@@ -306,7 +307,8 @@ class KernelPrinter(UnitLoopPrinter):
         groups = kernel.groups
         sync, row = self.buffers[SYNC_BUFFER], self.sizes[SYNC_BUFFER]
         w.open("")
-        w.line(f"{DIALECT['global']} volatile int* restrict counters = {sync} + {step} * {row};")
+        w.line(f"{D.global_} {D.volatile} int* {D.restrict} counters = "
+               f"{sync} + {step} * {row};")
         w.line(f"const int total = tiles * {units};")
         w.line("int finished = 0;")
         w.open(f"for (int round = 0; round < {groups}; ++round)")
@@ -314,8 +316,8 @@ class KernelPrinter(UnitLoopPrinter):
         w.line(f"const int first = owner * total / {groups};")
         w.line(f"const int last = (owner + 1) * total / {groups};")
         stride = counter_stride(groups)
-        claim = f"atomic_inc(counters + owner * {stride})" if stride > 1 else \
-            "atomic_inc(counters + owner)"
+        claim = D.atomic_inc(f"counters + owner * {stride}" if stride > 1 else
+                             "counters + owner")
         w.open(f"for (int work = first + {claim}; work < last; work = first + {claim})")
         w.line("const int unit = work / tiles;")
         w.line("const int tile = work % tiles;")
@@ -323,10 +325,11 @@ class KernelPrinter(UnitLoopPrinter):
         w.line("++finished;")
         w.close()
         w.close()
-        w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
-        w.line(f"atomic_add(counters + {groups * stride}, finished);")
-        w.line(f"while (atomic_add(counters + {groups * stride}, 0) < total) {{}}")
-        w.line("mem_fence(CLK_GLOBAL_MEM_FENCE);")
+        finished = f"counters + {groups * stride}"
+        w.line(D.fence_global)
+        w.line(f"{D.atomic_add(finished, 'finished')};")
+        w.line(f"while ({D.atomic_add(finished, '0')} < total) {{}}")
+        w.line(D.fence_global)
         w.close()
 
     def print(self) -> str:

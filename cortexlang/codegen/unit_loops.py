@@ -4,6 +4,7 @@ output, weight loads shared), then the loop's other values and its stores."""
 
 from __future__ import annotations
 
+from cortexlang.codegen.dialect import OPENCL
 from cortexlang.codegen.expressions import Context, c_expr, vector_type
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
@@ -149,7 +150,7 @@ class UnitLoopPrinter:
                     target = self.buffers[stmt.buffer]
                     index = c_expr(stmt.index, context)
                     value = c_expr(stmt.value, context, width)
-                    store = f"vstore{width}({value}, 0, {target} + ({index}));" if width > 1 \
+                    store = OPENCL.vstore(width, value, f"{target} + ({index})") if width > 1 \
                         else f"{target}[{index}] = {value};"
                     w.line(f"{guard}{store}  {comment(stmt.note)}")
 
@@ -202,8 +203,8 @@ class UnitLoopPrinter:
                                                              strict=True):
                         context.rename["k"] = f"k{part_index}" if split > 1 else "k"
                         part = segments[position]
-                        lhs = self._shared(c_expr(part.lhs, context, lanes, axis), loads, kind)
-                        rhs = self._shared(c_expr(part.rhs, context, lanes, axis), loads, kind)
+                        lhs = self._shared(part.lhs, context, lanes, axis, loads)
+                        rhs = self._shared(part.rhs, context, lanes, axis, loads)
                         updates.append(f"{chain[part_index]} += {lhs} * {rhs};")
                 for _, context in members:
                     context.rename.pop("k", None)
@@ -221,9 +222,13 @@ class UnitLoopPrinter:
                     w.line(f"const {kind} {context.rename[let.name]} = {accumulator};")
 
     @staticmethod
-    def _shared(text: str, loads: dict[str, str], kind: str) -> str:
-        """Name each distinct load once per loop iteration; leave other operands inline."""
-        if "[" not in text and "vload" not in text:
+    def _shared(operand: L.Expr, context: Context, lanes: int, axis: str,
+                loads: dict[str, str]) -> str:
+        """An operand of a dot product: one that reads memory is named once per loop
+        iteration (`r0`, `r1`, ...), shared by every accumulator that reads the same;
+        others stay inline."""
+        text = c_expr(operand, context, lanes, axis)
+        if not any(isinstance(sub, L.Load) for sub in L.walk_exprs(operand)):
             return text
         if text not in loads:
             loads[text] = f"r{len(loads)}"
