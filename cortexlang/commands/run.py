@@ -47,6 +47,7 @@ from cortexlang.commands.loading import (
 from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
+from cortexlang.ray.cli import add_ray_options, run_on_ray
 
 PREVIEW_STRUCTURES = 3
 PREVIEW_VALUES = 6
@@ -78,6 +79,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "node_offset)")
     group.add_argument("--json", action="store_true",
                        help="print a machine-readable summary on stdout")
+    add_ray_options(parser)
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -95,6 +97,8 @@ def _positive(text: str) -> int:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
+    if args.ray is not None:
+        return run_on_ray(args)
     started = time.perf_counter()
     program = load_model(args.model, args)
     if args.backend is None:
