@@ -96,7 +96,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
     files = expand_patterns([args.trees])
     chunks = chunk_files(files, args.format)
     total = sum(chunk.rows for chunk in chunks)
-    connect(args.ray)
+    connected = connect(args.ray)
     try:
         import ray
 
@@ -116,7 +116,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
                              cpus_per_actor=args.cpus_per_actor, batch_size=args.chunk,
                              progress=lambda count: progress.advance(task, count))
     finally:
-        if args.ray == "local":
+        if connected:
             import ray
 
             ray.shutdown()

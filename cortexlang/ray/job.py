@@ -45,9 +45,11 @@ def pocl_thread_limit(threads: int) -> dict[str, str]:
     return {"POCL_MAX_PTHREAD_COUNT": str(threads), "POCL_CPU_MAX_CU_COUNT": str(threads)}
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> None:
+def connect(address: str | None, num_cpus: int | None = None) -> bool:
     """Start or join a cluster: `address` None or "local" starts one on this machine (with
     `num_cpus` CPUs), anything else ("auto", "HOST:PORT", "ray://HOST:PORT") joins one.
+    When this process is already connected, that cluster is used. True when this call
+    started or joined one (the caller then shuts it down), False when one was connected.
 
     Raises `EnvironmentProblem` E0620 without Ray, E0621 when the cluster cannot be reached.
     """
@@ -58,7 +60,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     import ray.data
 
     if ray.is_initialized():
-        return
+        return False
     local = address in (None, "local")
     try:
         ray.init(address="local" if local else address, num_cpus=num_cpus if local else None,
@@ -73,6 +75,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    return True
 
 
 def read_trees(chunks: Sequence[Chunk]) -> Any:
