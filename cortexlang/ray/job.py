@@ -2,7 +2,7 @@
 
     chunks ──read_trees──> rows {id, path, line, text, format}
            ──map_batches(TreePredictor, compute=ActorPoolStrategy(size=actors))──>
-              {id, code, error, nodes, outputs/NAME, states/NAME}
+              {id, code, error, nodes, arrays}
            ──map_batches(ShardWriter)──> {id, shard, code, error}  ──> the driver: manifest
 
 `TreePredictor` is a callable class: Ray builds one per actor, and its constructor is where
@@ -22,6 +22,7 @@ every structure exactly once, and `finish_directory` removes what a dead attempt
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cortexlang.errors import Diagnostic, EnvironmentProblem
+from cortexlang.errors import CortexError, Diagnostic, EnvironmentProblem
 from cortexlang.ray import require_ray
 from cortexlang.ray.corpus import Chunk, Row, first_tokens, read_chunk, split_id
 from cortexlang.ray.model import LoadedModel, ModelSpec, StructureResult, selectors_of
@@ -117,33 +118,39 @@ def rows_of(batch: Batch) -> list[Row]:
                                               batch["format"], strict=True)]
 
 
-def results_to_batch(results: Sequence[StructureResult], keys: Sequence[str]) -> Batch:
-    """Columns of results: id, code, error, nodes, and one column of per-row arrays per key
-    (an empty array where the row failed)."""
-    batch: Batch = {
+def results_to_batch(results: Sequence[StructureResult]) -> Batch:
+    """Columns of results: id, code, error, nodes, and `arrays`, each row's arrays as the
+    bytes of an .npz archive (b"" where the row failed). One binary column, not a column per
+    array: Arrow cannot hold a column whose rows are tensors in some blocks and empty in
+    others, and node-indexed arrays differ in length from row to row anyway."""
+    return {
         "id": np.array([result.id for result in results], dtype=object),
         "code": np.array([result.code for result in results], dtype=object),
         "error": np.array([result.error for result in results], dtype=object),
         "nodes": np.array([result.nodes for result in results], dtype=np.int64),
+        "arrays": np.array([b"" if result.arrays is None else _npz_bytes(result.arrays)
+                            for result in results], dtype=object),
     }
-    empty = np.zeros(0, dtype=np.float32)
-    for key in keys:
-        column = np.empty(len(results), dtype=object)
-        for position, result in enumerate(results):
-            column[position] = empty if result.arrays is None else result.arrays[key]
-        batch[key] = column
-    return batch
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
 
 
 def batch_to_results(batch: Batch) -> list[StructureResult]:
     """The inverse of `results_to_batch`."""
-    keys = [key for key in batch if key.startswith(("outputs/", "states/"))]
     results = []
     for position, identifier in enumerate(batch["id"]):
-        code = str(batch["code"][position])
-        arrays = None if code else {key: np.asarray(batch[key][position]) for key in keys}
+        data = bytes(batch["arrays"][position])
+        arrays = None
+        if data:
+            with np.load(io.BytesIO(data)) as archive:
+                arrays = {key: archive[key] for key in archive.files}
         results.append(StructureResult(str(identifier), arrays, int(batch["nodes"][position]),
-                                       code, str(batch["error"][position])))
+                                       str(batch["code"][position]),
+                                       str(batch["error"][position])))
     return results
 
 
@@ -155,7 +162,7 @@ class TreePredictor:
         self.model = LoadedModel(spec)
 
     def __call__(self, batch: Batch) -> Batch:
-        return results_to_batch(self.model.run_rows(rows_of(batch)), self.model.keys)
+        return results_to_batch(self.model.run_rows(rows_of(batch)))
 
 
 class ShardWriter:
@@ -211,20 +218,42 @@ def run_job(spec: ModelSpec, chunks: Sequence[Chunk], files: Sequence[str], dire
                                     compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0)
     shards: dict[str, list[str]] = {}
     failures: list[Failure] = []
-    for batch in written.iter_batches(batch_format="numpy", batch_size=None):
-        for identifier, shard, code, error in zip(batch["id"], batch["shard"], batch["code"],
-                                                  batch["error"], strict=True):
-            if shard:
-                shards.setdefault(str(shard), []).append(str(identifier))
-            else:
-                failures.append(Failure(str(identifier), str(code), str(error)))
-        if progress is not None:
-            progress(len(batch["id"]))
+    try:
+        for batch in written.iter_batches(batch_format="numpy", batch_size=None):
+            for identifier, shard, code, error in zip(batch["id"], batch["shard"],
+                                                      batch["code"], batch["error"],
+                                                      strict=True):
+                if shard:
+                    shards.setdefault(str(shard), []).append(str(identifier))
+                else:
+                    failures.append(Failure(str(identifier), str(code), str(error)))
+            if progress is not None:
+                progress(len(batch["id"]))
+    except Exception as error:
+        # A user error raised inside a task (an unreadable file, a model that does not
+        # build) reaches the driver wrapped by Ray: raise it as itself, located as it was.
+        cause = user_error_inside(error)
+        if cause is None:
+            raise
+        raise cause from None
     failures.sort(key=lambda failure: _order(files, failure.id))
     manifest = Manifest(tuple(files), {name: tuple(ids) for name, ids in shards.items()},
                         tuple(failures))
     removed = finish_directory(directory, manifest)
     return JobReport(manifest, tuple(removed), time.perf_counter() - started)
+
+
+def user_error_inside(error: BaseException) -> CortexError | None:
+    """The `CortexError` that a Ray exception wraps (`cause`, `__cause__`), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CortexError):
+            return current
+        seen.add(id(current))
+        inner = getattr(current, "cause", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return None
 
 
 def _order(files: Sequence[str], identifier: str) -> tuple[int, int]:

@@ -79,8 +79,6 @@ class LoadedModel:
         # Compile and bind now: an empty run builds the kernels and uploads the weights.
         empty = self._run(())
         self.selectors = dict(empty.selectors)
-        self.keys = ([f"outputs/{name}" for name in empty.outputs]
-                     + [f"states/{name}" for name in empty.states])
 
     @property
     def max_children(self) -> int:
