@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,6 +40,7 @@ from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.inputs.vocab import Vocab
 from cortexlang.ray.corpus import chunk_files, expand_patterns, merge_tokens
 from cortexlang.ray.model import ModelSpec
+from cortexlang.ray.shards import MANIFEST, Failure
 
 SHOWN_FAILURES = 10
 
@@ -131,7 +135,13 @@ def run_on_ray(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary)
+        rate = manifest.structures / report.seconds if report.seconds else 0.0
+        console = stdout_console()
+        console.print(f"ran {manifest.structures} of {total} structures from {len(files)} "
+                      f"files on {actors} actors ({args.cpus_per_actor} CPU each) in "
+                      f"{report.seconds:.2f} s ({rate:.0f} structures/s)", markup=False)
+        console.print(f"saved {len(manifest.shards)} shards and manifest.json in {args.out}",
+                      markup=False)
     _print_failures(report.failures, args.out)
     return 1 if manifest.failures else 0
 
@@ -143,26 +153,13 @@ def _progress(total: int, visible: bool) -> Progress:
                     disable=not (visible and console.is_terminal))
 
 
-def _print_summary(summary: dict[str, object]) -> None:
-    console = stdout_console()
-    seconds = summary["seconds"]
-    assert isinstance(seconds, dict)
-    rate = float(summary["done"]) / seconds["job"] if seconds["job"] else 0.0  # type: ignore[arg-type]
-    console.print(f"ran {summary['done']} of {summary['structures']} structures from "
-                  f"{summary['files']} files on {summary['actors']} actors "
-                  f"({summary['cpus_per_actor']} CPU each) in {seconds['job']:.2f} s "
-                  f"({rate:.0f} structures/s)")
-    console.print(f"saved {summary['shards']} shards and manifest.json in {summary['out']}")
-
-
-def _print_failures(failures: tuple, directory: str) -> None:  # type: ignore[type-arg]
+def _print_failures(failures: Sequence[Failure], directory: str) -> None:
+    """The first failures with their located errors, on stderr as plain text."""
     if not failures:
         return
-    console = stderr_console()
     for failure in failures[:SHOWN_FAILURES]:
-        console.print(f"{failure.id} failed:", style="bold", markup=False)
-        console.print(failure.error, markup=False)
+        print(f"{failure.id} failed:\n{failure.error}", file=sys.stderr)
     more = len(failures) - SHOWN_FAILURES
     tail = f" ({more} more not shown)" if more > 0 else ""
-    console.print(f"{len(failures)} structures failed{tail}; every failure is listed in "
-                  f"{directory}/manifest.json", markup=False)
+    print(f"{len(failures)} structures failed{tail}; every failure is listed in "
+          f"{os.path.join(directory, MANIFEST)}", file=sys.stderr)

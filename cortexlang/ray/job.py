@@ -22,8 +22,8 @@ every structure exactly once, and `finish_directory` removes what a dead attempt
 
 from __future__ import annotations
 
-import io
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -119,24 +119,20 @@ def rows_of(batch: Batch) -> list[Row]:
 
 
 def results_to_batch(results: Sequence[StructureResult]) -> Batch:
-    """Columns of results: id, code, error, nodes, and `arrays`, each row's arrays as the
-    bytes of an .npz archive (b"" where the row failed). One binary column, not a column per
-    array: Arrow cannot hold a column whose rows are tensors in some blocks and empty in
-    others, and node-indexed arrays differ in length from row to row anyway."""
+    """Columns of results: id, code, error, nodes, and `arrays`, each row's arrays pickled
+    (b"" where the row failed; only the job's own predictor writes them, for its writer).
+
+    One binary column, not a column per array: Arrow cannot hold a column whose rows are
+    tensors in some blocks and empty in others, and node rows differ in length anyway."""
     return {
         "id": np.array([result.id for result in results], dtype=object),
         "code": np.array([result.code for result in results], dtype=object),
         "error": np.array([result.error for result in results], dtype=object),
         "nodes": np.array([result.nodes for result in results], dtype=np.int64),
-        "arrays": np.array([b"" if result.arrays is None else _npz_bytes(result.arrays)
+        "arrays": np.array([b"" if result.arrays is None
+                            else pickle.dumps(result.arrays, protocol=pickle.HIGHEST_PROTOCOL)
                             for result in results], dtype=object),
     }
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    return buffer.getvalue()
 
 
 def batch_to_results(batch: Batch) -> list[StructureResult]:
@@ -144,10 +140,7 @@ def batch_to_results(batch: Batch) -> list[StructureResult]:
     results = []
     for position, identifier in enumerate(batch["id"]):
         data = bytes(batch["arrays"][position])
-        arrays = None
-        if data:
-            with np.load(io.BytesIO(data)) as archive:
-                arrays = {key: archive[key] for key in archive.files}
+        arrays = pickle.loads(data) if data else None  # noqa: S301 (the job's own rows)
         results.append(StructureResult(str(identifier), arrays, int(batch["nodes"][position]),
                                        str(batch["code"][position]),
                                        str(batch["error"][position])))

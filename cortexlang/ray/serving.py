@@ -61,8 +61,9 @@ class TreeModelServer:
     def __init__(self, spec: ModelSpec, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
                  batch_wait_timeout_s: float = DEFAULT_BATCH_WAIT_S) -> None:
         self.model = LoadedModel(spec)
-        self.run_batch.set_max_batch_size(max_batch_size)
-        self.run_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        batcher: Any = self.run_batch  # the setters of @serve.batch are not in its type
+        batcher.set_max_batch_size(max_batch_size)
+        batcher.set_batch_wait_timeout_s(batch_wait_timeout_s)
         self.batches: list[int] = []
 
     async def __call__(self, request: Request) -> JSONResponse:
@@ -92,7 +93,8 @@ def server_app(spec: ModelSpec, *, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
                batch_wait_timeout_s: float = DEFAULT_BATCH_WAIT_S, replicas: int = 1,
                cpus_per_replica: int = 1) -> Any:
     """The Serve application of `spec` (bind it with `serve.run`)."""
-    deployment = TreeModelServer.options(
+    server: Any = TreeModelServer  # a Deployment, though typed as the class it decorates
+    deployment = server.options(
         num_replicas=replicas,
         ray_actor_options={"num_cpus": cpus_per_replica,
                            "runtime_env": {"env_vars": pocl_thread_limit(cpus_per_replica)}},
