@@ -75,6 +75,11 @@ def model_spec(args: argparse.Namespace, vocab: Vocab) -> ModelSpec:
     settings = tuple(args.settings)
     if backend == "compiled":
         settings = compiler_settings(args) + settings
+        # run's --verbose and --vector-width (serve has neither), as run reads them.
+        if getattr(args, "verbose", False):
+            settings += (("verbose", "on"),)
+        if getattr(args, "vector_width", None) is not None:
+            settings += (("vector_width", str(args.vector_width)),)
     elif compiler_settings(args):
         raise _usage("-O, --disable and --no-cache apply to the compiled backend",
                      "drop them, or use --backend compiled")
