@@ -79,17 +79,19 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     return True
 
 
-def read_trees(chunks: Sequence[Chunk]) -> Any:
+def read_trees(chunks: Sequence[Chunk], readers: int = 2) -> Any:
     """A Ray Dataset of rows {id, path, line, text, format}, one per structure, each chunk
-    read (one seek, its lines) by the task that holds it."""
+    read (one seek, its lines) by the task that holds it, at most `readers` at a time."""
     require_ray()
     import ray.data
 
     items = [asdict(chunk) for chunk in chunks]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     # Reading is light next to the model: it asks for no CPU, so that actors holding every
-    # CPU of the cluster cannot starve the reads that feed them.
-    return dataset.flat_map(_chunk_rows, num_cpus=0)
+    # CPU of the cluster cannot starve the reads that feed them, and runs in a few tasks at
+    # a time, so that it does not start a worker process per chunk.
+    return dataset.flat_map(_chunk_rows, num_cpus=0,
+                            compute=ray.data.TaskPoolStrategy(size=readers))
 
 
 def _chunk_rows(item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -202,7 +204,7 @@ def run_job(spec: ModelSpec, chunks: Sequence[Chunk], files: Sequence[str], dire
     started = time.perf_counter()
     os.makedirs(directory, exist_ok=True)
     selectors = selectors_of(spec)
-    predicted = read_trees(chunks).map_batches(
+    predicted = read_trees(chunks, readers=min(actors, 4)).map_batches(
         predictor, fn_constructor_args=(spec,), batch_size=batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
         runtime_env={"env_vars": pocl_thread_limit(cpus_per_actor)})
