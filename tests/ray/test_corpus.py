@@ -162,3 +162,16 @@ def test_split_outputs_are_the_structures_rows(corpus: Path) -> None:
     np.testing.assert_array_equal(second["outputs/h"], outputs.outputs["h"][1])
     nodes = loaded.structures[1].num_nodes
     assert second["states/c"].shape == (nodes, 8)
+
+
+def test_serve_and_run_ray_refuse_what_they_cannot_do(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    from cortexlang.cli import main
+
+    assert main(["serve", TREELSTM]) == 2  # the model reads tokens: a vocabulary is needed
+    assert "E0011" in capsys.readouterr().err
+    assert main(["run", TREELSTM, "--synthetic", "3", "--ray"]) == 2
+    assert "--ray needs --trees FILES and --out DIR" in capsys.readouterr().err
+    missing = str(tmp_path / "none" / "*.ptb")
+    assert main(["run", TREELSTM, "--trees", missing, "--ray", "--out", str(tmp_path)]) == 1
+    assert "E0509" in capsys.readouterr().err
