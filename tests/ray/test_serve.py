@@ -15,6 +15,7 @@ import pytest
 
 from cortexlang.backends import BackendOptions, get_backend
 from cortexlang.frontend.check import load_program
+from cortexlang.inputs.jsontrees import to_json_record
 from cortexlang.inputs.load import load_structures
 from cortexlang.inputs.weights import init_weights
 
@@ -62,18 +63,22 @@ def test_concurrent_requests_share_a_run_and_a_bad_tree_fails_alone(corpus: Path
         bodies: list[object] = [{"tree": line} for line in lines]
         bodies.insert(3, {"tree": "(2 (1 x) (3 y) (2 z))"})
         bodies.insert(6, {"forest": "?"})
+        # The first tree again, as a nested JSON tree: the same answer as its PTB line.
+        bodies.append({"tree": to_json_record(loaded.structures[0], loaded.vocab,
+                                                  nested=True)["tree"]})
 
         # Every request is sent before any answer is awaited, so they can share batches.
         pending = [handle.handle.remote(body) for body in bodies]
         answers = [response.result(timeout_s=120) for response in pending]
         statuses = [status for _, status in answers]
-        assert statuses == [200, 200, 200, 400, 200, 200, 400, 200, 200, 200]
+        assert statuses == [200, 200, 200, 400, 200, 200, 400, 200, 200, 200, 200]
         assert answers[3][0]["error"]["code"] == "E0507"
         assert "request:1:1" in answers[3][0]["error"]["message"]
         assert answers[6][0]["error"]["code"] == "E0511"
         good = [body for body, status in answers if status == 200]
         np.testing.assert_allclose(np.array([body["outputs"]["h"] for body in good]),
-                                   expected, rtol=1e-5, atol=1e-6)
+                                   np.concatenate([expected, expected[:1]]), rtol=1e-5,
+                                   atol=1e-6)
         sizes = handle.batch_sizes.remote().result()
         assert sum(sizes) == len(bodies) and max(sizes) > 1
         status, body = post(port, {"tree": lines[0]})
