@@ -26,7 +26,7 @@ from cortexlang.backends import (
     get_backend,
     merge_outputs,
 )
-from cortexlang.commands import Command
+from cortexlang.commands import Command, capacity
 from cortexlang.commands.common import (
     add_compiler_options,
     add_model_argument,
@@ -44,7 +44,13 @@ from cortexlang.commands.loading import (
     load_inputs,
     load_weights_for,
 )
-from cortexlang.errors import Diagnostic, UsageError
+from cortexlang.commands.validate import (
+    check_device_argument,
+    check_input_arguments,
+    chosen_device,
+)
+from cortexlang.errors import Diagnostic, InputError, UsageError
+from cortexlang.interp import values as value_checks
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 from cortexlang.ray.cli import add_ray_options, run_on_ray
@@ -77,6 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="compiled backend: show the OpenCL compiler's log of a build")
     group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
                        help=f"structures per backend call (default {DEFAULT_CHUNK})")
+    group.add_argument("--allow-nonfinite", action="store_true",
+                       help="run weights and features that hold NaN or infinite values "
+                            "(refused by default, E0580 and E0581)")
     add_compiler_options(parser)
     group = parser.add_argument_group("results")
     group.add_argument("--out", metavar="OUT.npz",
@@ -105,10 +114,12 @@ def execute(args: argparse.Namespace) -> int:
     if args.ray is not None:
         return run_on_ray(args)
     started = time.perf_counter()
+    check_input_arguments(args)
     program = load_model(args.model, args)
     if args.backend is None:
         args.backend = "interp" if args.float64 else DEFAULT_BACKEND
     backend = get_backend(args.backend)
+    check_device_argument(args.backend, args.device)
     settings = tuple(args.settings)
     if args.backend == "compiled":
         settings = compiler_settings(args) + settings
@@ -116,15 +127,32 @@ def execute(args: argparse.Namespace) -> int:
             settings += (("verbose", "on"),)
         if args.vector_width is not None:
             settings += (("vector_width", str(args.vector_width)),)
-    elif compiler_settings(args):
-        raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
-                                    "compiled backend", None, "",
-                                    "drop them, or use --backend compiled"))
+    elif compiler_settings(args) or args.verbose or args.vector_width is not None:
+        raise UsageError(Diagnostic("E0011", "-O, --disable, --no-cache, --node-tile, "
+                                    "--verbose and --vector-width apply to the compiled "
+                                    "backend", None, "", "drop them, or use --backend compiled"))
+    if args.backend == "compiled" and args.float64:
+        raise UsageError(Diagnostic("E0011", "the compiled backend computes in float32", None,
+                                    "", "use --backend interp for float64"))
     options = BackendOptions(dtype="float64" if args.float64 else "float32",
                              device=args.device, settings=settings)
+    dtype = np.dtype(options.dtype)
+    if args.backend == "compiled":
+        device = chosen_device(args.device)
+        capacity.check_device_allocations(program, int(device.max_mem_alloc_size or 0),
+                                          device.device_name)
     inputs = load_inputs(args, program)
+    _refuse(value_checks.binary_arity(program, inputs.structures))
+    if not args.allow_nonfinite:
+        _refuse(value_checks.nonfinite_features(inputs.structures))
+    capacity.check_host_memory(program, dtype, initialised=args.weights is None,
+                               num_nodes=inputs.num_nodes,
+                               num_structures=len(inputs.structures))
     weights_started = time.perf_counter()
-    weights = load_weights_for(args, program, np.dtype(options.dtype))
+    weights = load_weights_for(args, program, dtype)
+    if not args.allow_nonfinite:
+        source = args.weights or f"the weights initialised from --seed {args.seed}"
+        _refuse(value_checks.nonfinite_weights(program, weights, source), program.source)
     weights_seconds = time.perf_counter() - weights_started
 
     chunks = [inputs.structures[start:start + args.chunk]
@@ -150,6 +178,12 @@ def execute(args: argparse.Namespace) -> int:
     else:
         _print_summary(program, args, options, inputs, outputs, timings)
     return 0
+
+
+def _refuse(diagnostics: Sequence[Diagnostic], source: str | None = None) -> None:
+    """Raise the value checks' diagnostics as one `InputError` (exit 1), if there are any."""
+    if diagnostics:
+        raise InputError(list(diagnostics), source)
 
 
 def _progress(total: int, visible: bool) -> Progress:

@@ -19,6 +19,7 @@ import numpy as np
 
 from cortexlang import atomic
 from cortexlang.commands import Command
+from cortexlang.commands.capacity import check_host_memory
 from cortexlang.commands.common import add_size_options, load_model, stdout_console
 from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.inputs import input_error
@@ -63,6 +64,8 @@ def _initialise(args: argparse.Namespace) -> int:
         raise _usage("--model is for inspecting a weights file",
                      "with --init, the model is the first argument")
     program = load_model(args.path, args)
+    check_host_memory(program, np.dtype(np.float32), initialised=True, num_nodes=0,
+                      num_structures=0)
     weights = init_weights(program.params, args.seed, dtype=np.float32)
     atomic.save_npz(args.output, weights)
     if args.json:
