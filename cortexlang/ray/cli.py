@@ -80,15 +80,20 @@ def model_spec(args: argparse.Namespace, vocab: Vocab) -> ModelSpec:
             settings += (("verbose", "on"),)
         if getattr(args, "vector_width", None) is not None:
             settings += (("vector_width", str(args.vector_width)),)
-    elif compiler_settings(args):
-        raise _usage("-O, --disable and --no-cache apply to the compiled backend",
-                     "drop them, or use --backend compiled")
+    elif (compiler_settings(args) or getattr(args, "verbose", False)
+          or getattr(args, "vector_width", None) is not None):
+        raise _usage("-O, --disable, --no-cache, --node-tile, --verbose and --vector-width "
+                     "apply to the compiled backend", "drop them, or use --backend compiled")
+    if backend == "compiled" and args.float64:
+        raise _usage("the compiled backend computes in float32",
+                     "use --backend interp for float64")
     options = BackendOptions(dtype="float64" if args.float64 else "float32",
                              device=args.device, settings=settings)
     weights = load_weights_for(args, program, np.dtype(options.dtype))
     return ModelSpec(source=program.source, path=program.path, weights=weights,
                      vocab=vocab.tokens, sizes=tuple(args.sizes), backend=backend,
-                     options=options)
+                     options=options,
+                     allow_nonfinite=bool(getattr(args, "allow_nonfinite", False)))
 
 
 def run_on_ray(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from cortexlang.errors import InputError
 from cortexlang.frontend.check import check_source
 from cortexlang.inputs.structure import Structure
 from cortexlang.inputs.vocab import Vocab
+from cortexlang.interp.values import binary_arity, nonfinite_features
 from cortexlang.outputs import Outputs
 from cortexlang.ray.corpus import Row, parse_row
 
@@ -44,6 +45,7 @@ class ModelSpec:
     sizes: tuple[tuple[str, int], ...] = ()
     backend: str = "compiled"
     options: BackendOptions = field(default_factory=BackendOptions)
+    allow_nonfinite: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,8 +90,16 @@ class LoadedModel:
         return self.backend(self.program, structures, self.weights, self.spec.options)
 
     def parse(self, row: Row) -> Structure:
-        """The structure of a row, tokens read with the model's vocabulary (`InputError`)."""
-        return parse_row(row, self.vocab.lookup, max_children=self.max_children)
+        """The structure of a row, tokens read with the model's vocabulary. Raises the
+        reader's `InputError`, or the single-process run's value checks: E0582 a node of one
+        child in a binary tree, E0581 a feature that is NaN or infinite (unless allowed)."""
+        structure = parse_row(row, self.vocab.lookup, max_children=self.max_children)
+        diagnostics = binary_arity(self.program, [structure])
+        if not self.spec.allow_nonfinite:
+            diagnostics += nonfinite_features([structure])
+        if diagnostics:
+            raise InputError(diagnostics, "\n" * (row.line - 1) + row.text)
+        return structure
 
     def run_rows(self, rows: Sequence[Row]) -> list[StructureResult]:
         """One result per row, in order (see the module docstring)."""

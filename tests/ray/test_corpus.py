@@ -175,3 +175,11 @@ def test_serve_and_run_ray_refuse_what_they_cannot_do(capsys: pytest.CaptureFixt
     missing = str(tmp_path / "none" / "*.ptb")
     assert main(["run", TREELSTM, "--trees", missing, "--ray", "--out", str(tmp_path)]) == 1
     assert "E0509" in capsys.readouterr().err
+
+
+def test_a_unary_node_in_a_binary_tree_is_refused_as_the_single_process_run_does() -> None:
+    model = LoadedModel(interp_spec(("<unk>", "a", "b")))
+    [unary, fine] = model.run_rows([rows.Row("u.ptb", 2, "(2 (1 (3 a)) (3 b))", "ptb"),
+                                    rows.Row("u.ptb", 3, "(2 (1 a) (3 b))", "ptb")])
+    assert (unary.code, fine.code) == ("E0582", "")
+    assert "u.ptb:2" in unary.error
