@@ -138,11 +138,20 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
 
 def timing_rows(timings: Mapping[str, Timing], reference: str | None = None
                 ) -> list[tuple[object, ...]]:
-    """(label, samples, p10, median, p90, verdict against `reference`) for each row."""
+    """(label, samples, p10, median, p90, verdict against `reference`) for each row; a row
+    that runs the same code as an earlier row other than the reference says so."""
     base = timings[reference] if reference is not None else None
-    return [(label, len(row.samples), row.p10, row.median, row.p90,
-             str(verdict(row, base)) if base is not None else "")
-            for label, row in timings.items()]
+    rows: list[tuple[object, ...]] = []
+    earlier: list[Timing] = []
+    for label, row in timings.items():
+        text = str(verdict(row, base)) if base is not None else ""
+        twin = next((other for other in earlier if row.code is not None
+                     and other.code == row.code and other is not base), None)
+        if twin is not None and text != "same code":
+            text = f"same code as {twin.label}" + (f"; {text}" if text else "")
+        rows.append((label, len(row.samples), row.p10, row.median, row.p90, text))
+        earlier.append(row)
+    return rows
 
 
 TIMING_HEADERS = ("samples", "p10 ms", "median ms", "p90 ms")
