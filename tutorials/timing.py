@@ -16,8 +16,9 @@ Every lesson that times something uses `compare`. It
 Sentences in the lessons that compare timings are built from `Verdict`s, never written by
 hand: on another machine, or in another run, the printed conclusion follows the numbers.
 
-CORTEXLANG_TUTORIAL_QUICK=1 (the course's tests set it) shrinks the time budgets; the
-sample counts stay at least `MIN_SAMPLES`, so the verdicts are still computed the same way.
+CORTEXLANG_TUTORIAL_QUICK=1 (the course's tests set it) shrinks the time budgets and the
+largest sample count; the sample counts stay at least `MIN_SAMPLES`, so the verdicts are
+still computed the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 
 MIN_SAMPLES = 20
 MAX_SAMPLES = 200
+QUICK_MAX_SAMPLES = 60
 
 
 def quick() -> bool:
@@ -111,7 +113,8 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
 
     After `warmup` untimed calls of each, rounds of one timed call per label (the order
     rotates each round) run until every label has `min_samples` samples and the budget is
-    spent, or `MAX_SAMPLES` is reached. The budget is halved in quick mode. `codes` gives
+    spent, or `MAX_SAMPLES` is reached. Quick mode halves the budget and stops at
+    `QUICK_MAX_SAMPLES`. `codes` gives
     each label's `code_identity`, for the "same code" verdict."""
     labels = list(calls)
     first = {label: 0.0 for label in labels}
@@ -120,7 +123,8 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
             first[label] = _timed(calls[label])
     budget_ms = budget_s * 1e3 * (0.5 if quick() else 1.0)
     per_round = max(sum(first.values()), 1e-3)
-    rounds = int(min(MAX_SAMPLES, max(min_samples, budget_ms // per_round)))
+    most = QUICK_MAX_SAMPLES if quick() else MAX_SAMPLES
+    rounds = int(min(most, max(min_samples, budget_ms // per_round)))
     samples: dict[str, list[float]] = {label: [] for label in labels}
     collecting = gc.isenabled()
     gc.disable()
