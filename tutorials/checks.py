@@ -448,6 +448,39 @@ def check_exercise_3_3(my_linearize: Callable[..., Mapping[str, Any]],
     return _run("3.3", "a linearizer of your own", body)
 
 
+def check_exercise_3_4(treefc_batched: Callable[[Any, Mapping[str, np.ndarray]], Any],
+                       program: Any, weights: Mapping[str, np.ndarray],
+                       structures: Sequence[Any]) -> bool:
+    """Your batch-by-batch TreeFC gives the interpreter's h at every node (new ids mapped
+    back to input order), with small and with large weights, on the lesson's trees and on a
+    chain and a left-deep tree (one node per batch)."""
+    def body() -> str:
+        from cortexlang.inputs import generators
+        from cortexlang.interp import interpret
+        from cortexlang.runtime.linearize import linearize
+
+        vocabulary = int(np.asarray(weights["Emb"]).shape[0])
+        shapes = [generators.skewed(6, "left", rng=0, vocab_size=vocabulary),
+                  generators.perfect_tree(3, rng=1, vocab_size=vocabulary)]
+        inputs = {"the lesson's trees": list(structures), "a left-deep and a perfect tree":
+                  shapes}
+        weight_sets = {"the lesson's weights": dict(weights),
+                       "weights 10x larger": strong_weights(program, seed=4)}
+        for name, batch in inputs.items():
+            linearized = linearize(batch, max_children=2)
+            for label, chosen in weight_sets.items():
+                reference = interpret(program, batch, chosen, dtype=np.float64).states["h"]
+                mine = np.asarray(treefc_batched(linearized, chosen))
+                expected_shape = (linearized.num_nodes, reference.shape[1])
+                if mine.shape != expected_shape:
+                    raise Wrong(f"{name}: return [num_nodes, H] = {list(expected_shape)}, not "
+                                f"an array of shape {list(mine.shape)}")
+                _close(mine[linearized.new_id], reference, f"{name}, {label}: h of every "
+                       "node (your rows are new ids; compared in input order)")
+        return "every node agrees with the interpreter, batch by batch"
+    return _run("3.4", "TreeFC batch by batch, in numpy", body)
+
+
 # -- lesson 4 ---------------------------------------------------------------------------------
 
 def _records(program: Any, options: Any = None) -> list[Any]:

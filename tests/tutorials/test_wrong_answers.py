@@ -421,6 +421,42 @@ def test_3_3_rejects(course: SimpleNamespace, data: SimpleNamespace, wrong: str)
     rejected(course.checks, lambda: course.checks.check_exercise_3_3(answer, data.trees))
 
 
+def batched_variant(course: SimpleNamespace, edit: str) -> Callable[..., np.ndarray]:
+    def treefc(linearized: Any, weights: dict[str, np.ndarray]) -> np.ndarray:
+        emb, w, b = weights["Emb"], weights["W"], weights["b"]
+        h = np.zeros((linearized.num_nodes, w.shape[0]))
+        leaves = slice(0, linearized.num_leaves)
+        h[leaves] = emb[linearized.words[leaves]]
+        order = list(zip(linearized.batch_start, linearized.batch_len, strict=True))
+        if edit == "batches from the top":
+            order = order[::-1]
+        for start, count in order:
+            if start < linearized.num_leaves:
+                continue
+            rows = slice(int(start), int(start + count))
+            left, right = linearized.children[rows, 0], linearized.children[rows, 1]
+            product = (h[left] + h[right]) @ (w if edit == "W not transposed" else w.T)
+            h[rows] = product + b if edit == "no tanh" else np.tanh(product + b)
+        if edit == "rows in input order":
+            return h[linearized.new_id]
+        return h
+    return treefc
+
+
+@pytest.mark.parametrize("wrong", ["batches from the top", "W not transposed", "no tanh",
+                                   "rows in input order"])
+def test_3_4_rejects(course: SimpleNamespace, data: SimpleNamespace, treefc: SimpleNamespace,
+                     wrong: str) -> None:
+    rejected(course.checks, lambda: course.checks.check_exercise_3_4(
+        batched_variant(course, wrong), treefc.program, treefc.weights, data.trees))
+
+
+def test_3_4_accepts_the_solution(course: SimpleNamespace, data: SimpleNamespace,
+                                  treefc: SimpleNamespace) -> None:
+    accepted(course.checks, lambda: course.checks.check_exercise_3_4(
+        course.s3.treefc_batched, treefc.program, treefc.weights, data.trees))
+
+
 # -- lesson 4 ---------------------------------------------------------------------------------
 
 def flipped(course: SimpleNamespace, model: str) -> Callable[[], dict[str, Any]]:
