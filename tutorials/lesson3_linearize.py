@@ -46,6 +46,7 @@ from common import (
     load_trees,
     out_dir,
     save_picture,
+    show_pictures,
     table,
     tree_file,
 )
@@ -177,6 +178,7 @@ path, _ = tree_file()
 pictures = OUT / "viz"
 cortexlang("viz", EXAMPLES / "treefc.cx", "-D", "H=8", "--trees", path, "--batch", "2",
            "--stage", "inputs", "--stage", "linearized", "--no-run", "-o", pictures)
+show_pictures(pictures, "inputs", "linearized")
 library = linearize(list(trees[:2]), max_children=2)
 print(library.describe())
 try:

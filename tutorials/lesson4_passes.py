@@ -48,6 +48,7 @@ from common import (
     device,
     load_trees,
     out_dir,
+    show_pictures,
     table,
 )
 from timing import code_identity, compare, timing_table, verdict
@@ -145,13 +146,14 @@ for step in ("to_recursive", "fold_constants"):
 
 # %% [markdown]
 # The same two passes as pictures: each operator a box, the recursion edges (child states)
-# marked. Open the SVGs, or `index.html` in the folder, which shows each view beside its text
-# and the diff from the view before.
+# marked. In a notebook they appear below; from a script, open the SVGs, or `index.html` in
+# the folder, which shows each view beside its text and the diff from the view before.
 
 # %%
 cortexlang("viz", EXAMPLES / "childsum_treelstm.cx", "-D", "H=8", "--stage", "recursive",
            "--stage", "specialize_leaves", "--stage", "fold_constants",
            "--stage", "refactor_recursion", "--no-run", "-o", OUT / "viz_childsum")
+show_pictures(OUT / "viz_childsum", "specialize_leaves", "fold_constants")
 
 # %% [markdown]
 # ## 3. Recursive refactoring
