@@ -35,7 +35,11 @@ def test_program_picture_has_a_dataflow_graph_per_rule_with_shapes() -> None:
     assert "cluster_rule_leaf" in text and "cluster_rule_internal" in text
     names = labels(graph)
     assert "W\n[4, 4]" in names.values()
-    assert {"h[child 0]", "h[child 1]"} <= set(names.values())
+    # The children's states share one row of ports, child 0 first (on the left).
+    row = next(label for label in names.values() if "h[child 0]" in label)
+    assert row.index('PORT="c0"') < row.index("h[child 0]") < row.index('PORT="c1"') \
+        < row.index("h[child 1]")
+    assert {attrs.get("tailport") for _, _, attrs in graph.edges()} >= {"c0:s", "c1:s"}
     assert any(label.startswith("h (line") for label in names.values())
     # The product W @ (h_l + h_r): both operands arrive with their shapes.
     matmul = next(name for name, label in names.items() if label == "@")
