@@ -55,6 +55,15 @@ def batch_colour(batch: int) -> str:
     return BATCH_COLOURS[batch % len(BATCH_COLOURS)]
 
 
+# Past the 12 colours, batches differ by their border: solid, dashed, dotted, bold, ...
+BATCH_BORDERS = ("filled", "filled,dashed", "filled,dotted", "filled,bold")
+
+
+def batch_border(batch: int) -> str:
+    """The node style of `batch`: the colour cycle it is in picks the border."""
+    return BATCH_BORDERS[(batch // len(BATCH_COLOURS)) % len(BATCH_BORDERS)]
+
+
 def child_colour(child: int) -> str:
     return CHILD_COLOURS[child % len(CHILD_COLOURS)]
 
