@@ -172,3 +172,23 @@ def test_every_stage_picture_renders() -> None:
                   draw_loops(result.loops), draw_kernels(result.kernels),
                   draw_opencl(result.source, result.kernels, program.source)):
         assert render(graph.source(), "svg").startswith(b"<?xml")
+
+
+def test_loop_statements_wrap_and_the_leaf_loop_comes_first() -> None:
+    """Every statement is drawn whole (long ones wrap), and the leaf loop is drawn before
+    (above) the internal loop: an invisible edge runs from the first into the second."""
+    from cortexlang.viz.loops import statement_text
+
+    program = run_pipeline(small_program("treelstm"), Options()).loops
+    graph = draw_loops(program)
+    labels = {name: str(attrs.get("label", "")) for name, attrs in graph.nodes()}
+    assert not any("\u2026" in label for label in labels.values())
+    statements = [stmt for stmt in L.walk_stmts(program.body) if isinstance(stmt, L.Let)]
+    longest = max((statement_text(stmt) for stmt in statements), key=len)
+    assert len(longest) > 78
+    assert any('<BR ALIGN="LEFT"/>' in label for label in labels.values())
+    leaf_loop, internal_loop = program.body[0], program.body[1]
+    assert isinstance(leaf_loop, L.Loop) and isinstance(internal_loop, L.Loop)
+    ties = [(tail, head) for tail, head, attrs in graph.edges() if attrs.get("style") == "invis"
+            and attrs.get("weight") == 10]
+    assert ties
