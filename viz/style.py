@@ -68,10 +68,15 @@ def child_colour(child: int) -> str:
     return CHILD_COLOURS[child % len(CHILD_COLOURS)]
 
 
+PAD_INCHES = 0.6
+
+
 def new_graph(name: str, title: str, **attrs: object) -> Graph:
     """A graph with the house style and `title` on top."""
+    # pad: Graphviz sizes the canvas by the nodes and clusters; an edge routed around a
+    # cluster (the dashed recursion edges) can bulge past that box and be clipped.
     graph = Graph(name, {"label": title, "labelloc": "t", "fontname": FONT, "fontsize": 16,
-                         "compound": True, **attrs})
+                         "compound": True, "pad": PAD_INCHES, **attrs})
     graph.node_defaults = {"fontname": FONT, "fontsize": 11, "style": "filled",
                            "fillcolor": "white"}
     graph.edge_defaults = {"fontname": FONT, "fontsize": 9, "color": "#555555"}
