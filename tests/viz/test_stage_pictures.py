@@ -192,3 +192,17 @@ def test_loop_statements_wrap_and_the_leaf_loop_comes_first() -> None:
     ties = [(tail, head) for tail, head, attrs in graph.edges() if attrs.get("style") == "invis"
             and attrs.get("weight") == 10]
     assert ties
+
+
+def test_a_fused_phase_traces_every_line_it_computes() -> None:
+    """TreeLSTM's internal phase stores h and c (lines 24, 25) and computes the gates of
+    line 23 on the way, which has no store of its own: the trace names all three."""
+    from cortexlang.viz.opencl import phase_lines
+
+    result = run_pipeline(small_program("treelstm"), Options())
+    phases = [stmt for stmt in L.walk_stmts(result.loops.body) if isinstance(stmt, L.Phase)]
+    internal = next(phase for phase in phases if phase.rule == "internal")
+    gates, cell, hidden = (statement.span.line for statement
+                           in result.program.internal.statements[:3])
+    assert {gates, cell, hidden} <= set(phase_lines(internal, result.recursive, phases))
+    assert gates not in phase_lines(internal)
