@@ -169,8 +169,9 @@ SCRIPT = """
   }
   window.addEventListener("hashchange", openTarget);
   openTarget();
-  // Pictures: at their natural size when they fit the panel, else fitted to its width;
-  // the buttons and Ctrl + wheel zoom, dragging (or scrolling) pans.
+  // Pictures: at their natural size when they fit the panel, else fitted to its width,
+  // but never below a readable scale (a wide batch of trees is then panned, not shrunk to
+  // a strip); the buttons and Ctrl + wheel zoom, dragging (or scrolling) pans.
   var pictures = document.querySelectorAll(".picture");
   Array.prototype.forEach.call(pictures, function (panel) {
     var canvas = panel.querySelector(".canvas");
@@ -191,7 +192,8 @@ SCRIPT = """
       var room = canvas.clientWidth - 8;
       apply(natural > room && room > 0 ? room / natural : 1);
     }
-    fit();
+    var room = canvas.clientWidth - 8;
+    apply(natural > room && room > 0 ? Math.max(room / natural, 0.6) : 1);
     panel.querySelectorAll("button[data-zoom]").forEach(function (button) {
       button.addEventListener("click", function () {
         var how = button.getAttribute("data-zoom");
