@@ -544,7 +544,7 @@ REFACTORING_MODELS = ("treefc", "treelstm", "treegru", "childsum_treelstm", "mvr
                       "dagrnn", "lstm_sequence")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def refactoring_applies(model: str) -> tuple[bool, str]:
     """Whether refactor_recursion changes `model`'s rules, and the pass's note."""
     records = _records(_example(model, {"H": 8}))

@@ -31,7 +31,6 @@
 import difflib
 
 import numpy as np
-
 from checks import (
     check_exercise_4_1,
     check_exercise_4_2,
@@ -55,6 +54,7 @@ from timing import code_identity, compare, timing_table, verdict
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
+from cortexlang.interp import interpret
 from cortexlang.ir import loops as loop_ir
 from cortexlang.ir.recursive import SOURCE_KINDS
 from cortexlang.passes.pipeline import (
@@ -66,6 +66,7 @@ from cortexlang.passes.pipeline import (
 )
 from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.execute import device_limits
+from cortexlang.runtime.linearize import linearize
 
 OUT = out_dir("lesson4")
 data = load_trees(limit=10)
@@ -177,12 +178,8 @@ show_pass(recorded(treefc), "refactor_recursion")
 # the parent's step has no product left.
 
 # %%
-from cortexlang.inputs.weights import init_weights as _init
-from cortexlang.interp import interpret
-from cortexlang.runtime.linearize import linearize
-
 treefc_weights = {name: value.astype("float64") for name, value
-                  in _init(treefc.params, seed=0).items()}
+                  in init_weights(treefc.params, seed=0).items()}
 batches = linearize(trees, max_children=2)
 emb, w, b = treefc_weights["Emb"], treefc_weights["W"], treefc_weights["b"]
 

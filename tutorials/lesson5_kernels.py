@@ -27,6 +27,7 @@
 # %%
 import re
 
+import numpy as np
 from checks import check_exercise_5_1, check_exercise_5_2, exercise, summary
 from common import (
     EXAMPLES,
@@ -41,10 +42,12 @@ from timing import code_identity, compare, timing_table
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
+from cortexlang.interp import interpret
 from cortexlang.ir.kernels import format_kernels
 from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.execute import device_limits
+from cortexlang.runtime.linearize import linearize
 
 OUT = out_dir("lesson5")
 data = load_trees(limit=10)
@@ -407,6 +410,53 @@ def treefc_level_kernel():
 
 treefc_weights = init_weights(treefc.params, seed=0)
 check_exercise_5_2(treefc_level_kernel, treefc, treefc_weights, trees)
+
+# %% [markdown]
+# ## 6. The generated kernel's plan, in numpy
+#
+# The cooperative kernel of section 2 computes the same numbers in a different order. Here
+# is that order in numpy, for TreeFC with refactoring (lesson 4): every batch is a *step*
+# per phase; a phase's tasks are (block of units, node tile) pairs, each computing one
+# vector of units for the tile's nodes; all tasks of a step finish before the next step
+# starts (the counter wait). Phase 0 of an internal batch computes `h` from the children's
+# `h_W` (one fused loop over units: add, bias, tanh); phase 1 computes the batch's own
+# `h_W = W @ h`, which needs the whole `h` of a node first, hence a phase of its own. The
+# leaves copy precomputed rows of tables. The assertion compares every state with the
+# interpreter.
+
+# %%
+plan = run_pipeline(treefc, Options(node_tile=2), limits)
+# The units one task computes: the widest vector of the plan (`vector widths` in section 1).
+vector = max((width for kernel in plan.kernels.kernels for _, width in kernel.widths),
+             default=1)
+node_tile = plan.kernels.node_tile
+batched = linearize(trees, max_children=2)
+emb, w, b = (np.asarray(treefc_weights[name], dtype=np.float64) for name in ("Emb", "W", "b"))
+hidden = w.shape[0]
+table_h, table_h_w = emb, emb @ w.T                 # the leaf tables, once per set of weights
+h = np.zeros((batched.num_nodes, hidden))
+h_w = np.zeros_like(h)
+blocks = [slice(j, min(j + vector, hidden)) for j in range(0, hidden, vector)]
+for start, count in zip(batched.batch_start, batched.batch_len, strict=True):
+    start, count = int(start), int(count)
+    tiles = [np.arange(start + first, start + min(first + node_tile, count))
+             for first in range(0, count, node_tile)]
+    if start < batched.num_leaves:                  # the leaf section: copy table rows
+        for tile in tiles:
+            h[tile], h_w[tile] = table_h[batched.words[tile]], table_h_w[batched.words[tile]]
+        continue
+    for units in blocks:                            # step 1, phase 0: tasks (units, tile)
+        for tile in tiles:
+            left, right = batched.children[tile, 0], batched.children[tile, 1]
+            h[tile, units] = np.tanh(h_w[left, units] + h_w[right, units] + b[units])
+    for units in blocks:                            # step 2, phase 1: after the wait
+        for tile in tiles:
+            h_w[tile, units] = h[tile] @ w[units].T
+reference = interpret(treefc, trees, treefc_weights, dtype=np.float64).states["h"]
+np.testing.assert_allclose(h[batched.new_id], reference, rtol=1e-9, atol=1e-12)
+print(f"the cooperative plan in numpy ({len(blocks)} unit blocks of {vector}, node tiles of "
+      f"{node_tile}): every node's h equals the interpreter's (largest difference "
+      f"{np.abs(h[batched.new_id] - reference).max():.1e})")
 
 # %% [markdown]
 # Compare your kernel with the generated one of section 2: yours launches once per batch,

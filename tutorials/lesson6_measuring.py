@@ -25,7 +25,10 @@
 # that the lesson runs in seconds; `make bench` runs the full benchmark.
 
 # %%
+import os
+import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 
 import numpy as np
@@ -106,10 +109,6 @@ check_exercise_6_1(median_ms)
 # cache off: a truly cold start, however often you run it.
 
 # %%
-import os
-import subprocess
-import tempfile
-
 COLD_START = """
 import sys, time
 sys.path.insert(0, "tutorials")
@@ -305,9 +304,9 @@ print(f"written: {OUT / 'crossover.csv'}")
 # at that H and at every larger H measured (a small size where it happens to win, followed
 # by sizes where it loses, is not a crossover; nor is a lower median inside overlapping
 # ranges). Return None if it is not clearly faster at the largest size: on a busy machine
-# that is an honest answer. Run the cell again and see how much the numbers move. Is the default faster than both, at every
-# size? Where it is not, which of its costs (claims, waits, one group per core on batches of
-# one or two nodes) would explain it? Going further: add H = 256 and 512 (the paper's sizes)
+# that is an honest answer. Run the cell again and see how much the numbers move. Is the
+# default faster than both, at every size? Where it is not, which of its costs (claims,
+# waits, one group per core on batches of one or two nodes) would explain it? Going further: add H = 256 and 512 (the paper's sizes)
 # and a batch of 1 tree, and explain the change with the number of cores in `cortexlang
 # devices`.
 
