@@ -298,17 +298,16 @@ print(f"written: {OUT / 'crossover.csv'}")
 # %% [markdown]
 # ### Exercise 6.2: the answer, as a function of the data
 #
-# Given measurements `{H: {"one group": timing, "level": timing, ...}}`, where each timing
-# has `p10`, `median` and `p90` in milliseconds, return the smallest H from which on the
-# level strategy is faster than one group *beyond the noise*: its p90 below one group's p10,
-# at that H and at every larger H measured (a small size where it happens to win, followed
-# by sizes where it loses, is not a crossover; nor is a lower median inside overlapping
-# ranges). Return None if it is not clearly faster at the largest size: on a busy machine
-# that is an honest answer. Run the cell again and see how much the numbers move. Is the
-# default faster than both, at every size? Where it is not, which of its costs (claims,
-# waits, one group per core on batches of one or two nodes) would explain it? Going further: add H = 256 and 512 (the paper's sizes)
-# and a batch of 1 tree, and explain the change with the number of cores in `cortexlang
-# devices`.
+# Given measurements `{H: {"one group": timing, "level": timing, ...}}`, where each timing has
+# `p10`, `median` and `p90` in milliseconds, return the smallest H from which on the level strategy
+# is faster than one group *beyond the noise*: its p90 below one group's p10, at that H and at
+# every larger H measured (a small size where it happens to win, followed by sizes where it loses,
+# is not a crossover; nor is a lower median inside overlapping ranges). Return None if it is not
+# clearly faster at the largest size: on a busy machine that is an honest answer. Run the cell
+# again and see how much the numbers move. Is the default faster than both, at every size? Where it
+# is not, which of its costs (claims, waits, one group per core on batches of one or two nodes)
+# would explain it? Going further: add H = 256 and 512 (the paper's sizes) and a batch of 1 tree,
+# and explain the change with the number of cores in `cortexlang devices`.
 
 # %%
 @exercise("6.2")
