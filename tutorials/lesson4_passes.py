@@ -24,8 +24,8 @@
 # - **hoisting**: work that depends on no node is computed once per set of weights;
 # - **leaf tabulation**: a leaf rule that depends only on the leaf's word is computed once
 #   per word of the vocabulary, when the weights are bound; a leaf then copies a row;
-# - **unrolling** (`unroll`): not the paper's recursive unrolling, a code-generator option
-#   for dot-product loops; section 5 measures where it changes anything.
+# - **unrolling** (`unroll_dot_products`): not the paper's recursive unrolling, a
+#   code-generator option for dot-product loops; section 5 measures where it changes anything.
 
 # %%
 import difflib
@@ -272,16 +272,16 @@ check_exercise_4_2(node_independent_ops, hoisting_programs())
 # ## 5. Unrolling
 #
 # The paper's *recursive unrolling* computes a node together with its children in one step,
-# so that the children's states need not be stored and loaded again. cortexlang's `unroll`
-# option is a different, smaller transformation: in `emit_opencl` it unrolls a dot
-# product's loop over k by 4, with vector loads, where a work-item computes one unit at a
-# time and the loads are contiguous in k. On a CPU the planner gives each work-item a whole
-# vector of units instead, and the vector models read their weights transposed (contiguous
-# in the unit, not in k), so whether `unroll` has anything to do depends on the model and
-# the device. Measure it: the number of OpenCL lines that change when `unroll` is switched
-# off, per example model, for this device's plan and for a GPU-style plan. (Lesson 5's
-# multi-accumulator loops and padded counters are other code-generator choices, made
-# whatever `unroll` says.)
+# so that the children's states need not be stored and loaded again. cortexlang's
+# `unroll_dot_products` option is a different, smaller transformation: in `emit_opencl` it
+# unrolls a dot product's loop over k by 4, with vector loads, where a work-item computes one
+# unit at a time and the loads are contiguous in k. On a CPU the planner gives each work-item
+# a whole vector of units instead, and the vector models read their weights transposed
+# (contiguous in the unit, not in k), so whether `unroll_dot_products` has anything to do
+# depends on the model and the device. Measure it: the number of OpenCL lines that change
+# when `unroll_dot_products` is switched off, per example model, for this device's plan and
+# for a GPU-style plan. (Lesson 5's multi-accumulator loops and padded counters are other
+# code-generator choices, made whatever `unroll_dot_products` says.)
 
 # %%
 def opencl(program, options, limits):
@@ -290,7 +290,7 @@ def opencl(program, options, limits):
 
 def changed_lines(program, limits):
     unrolled = opencl(program, Options(), limits).splitlines()
-    rolled = opencl(program, Options().without("unroll"), limits).splitlines()
+    rolled = opencl(program, Options().without("unroll_dot_products"), limits).splitlines()
     return [line for line in difflib.unified_diff(rolled, unrolled, lineterm="", n=0)
             if line[:1] in "+-" and line[:3] not in ("+++", "---")]
 

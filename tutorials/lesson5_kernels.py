@@ -87,7 +87,7 @@ print("\n".join(line for line in plan.stdout.splitlines() if not line.startswith
 
 # %%
 NOTES = [
-    (r"cx_sigmoid\(float x\)", "math helpers shared by all kernels"),
+    (r"cx_sigmoid\d*\(float", "math helpers, only those the kernels call"),
     (r"reqd_work_group_size", "the work-group size the planner chose, fixed at compile time "
      "(1 on a CPU: one work-item computes a vector of units)"),
     (r"__kernel void", "the kernel: its arguments are the buffers of the kernel IR"),
@@ -134,7 +134,7 @@ NOTES = [
     (r"if \(tile \* 2 \+ 2 <= count\)", "a full tile: its 2 nodes computed together, "
      "with no clamping and no guards (exercise 5.1)"),
     (r"const int node_t0 = ", "lane 0 of the tile: which node it computes (exercise 5.1)"),
-    (r"const int word_t0 = ", "the leaf's word id; max(.., 0): a missing word (-1) reads "
+    (r"const int token_word_t0 = ", "the leaf's word id; max(.., 0): a missing word (-1) reads "
      "row 0"),
     (r"// phase ", "a phase: operators of one rule fused into one loop over units"),
     (r"int n = tile \* 2;", "a partial tile (the end of the batch): its nodes in sub-tiles "
@@ -158,7 +158,7 @@ NOTES = [
      "node of the tile, and where there are few of them, extra partial sums (_p1, ...) "
      "over alternate k; they are added after the loop. Each is an independent chain of "
      "multiply-adds, so the core can start the next before the last one finishes. The code "
-     "generator does this for every dot product, whatever the `unroll` option says"),
+     "generator does this for every dot product, whatever the `unroll_dot_products` option says"),
     (r"acc_v0_t0 \+= ", "multiply-accumulate: one vector of units for each node of the tile"),
     (r"if \(atomic_inc\(sync \+ ", "the last group out (the count of groups done was "
      "groups - 1) zeroes every counter for the next run"),
