@@ -284,12 +284,13 @@ def check_exercise_2_1(eager_operator_calls: Callable[[Any, Sequence[Any]], int]
     return _run("2.1", "operator calls of node-by-node execution", body)
 
 
-def _planned_launches(kernels: Any, linearized: Any, num_heads: int) -> int:
-    from cortexlang.runtime.execute import first_fused_batch, launch_plan
+def _planned_launches(executable: Any, linearized: Any, num_heads: int) -> int:
+    """How many launches the runtime's plan makes for `linearized` (runtime/plan.py)."""
+    from cortexlang.runtime.plan import first_fused_batch, launch_plan
 
     leaf_batches = int((linearized.batch_start < linearized.num_leaves).sum())
-    return len(launch_plan(kernels, linearized.batch_len, leaf_batches, num_heads,
-                           first_fused_batch(kernels, linearized.batch_len)))
+    return len(launch_plan(executable, linearized.batch_len, leaf_batches, num_heads,
+                           first_fused_batch(executable, linearized.batch_len)))
 
 
 def check_exercise_2_2(predicted_launches: Callable[[Any, Any], int],
@@ -317,10 +318,12 @@ def check_exercise_2_2(predicted_launches: Callable[[Any, Any], int],
             raise Wrong("no model with the level strategy to check: lesson 2 is out of date")
         sentiment = _example("sentiment", {"H": 8})
         for label, options in (("-O2", Options.level(2)), ("-O1", Options.level(1))):
-            kernels = run_pipeline(sentiment, options).kernels
+            compiled = run_pipeline(sentiment, options)
+            kernels = compiled.kernels
             for part in (list(structures), list(structures[:2])):
                 linearized = linearize(part, max_children=2)
-                expected = _planned_launches(kernels, linearized, linearized.num_nodes)
+                expected = _planned_launches(compiled.executable, linearized,
+                                             linearized.num_nodes)
                 mine = predicted_launches(kernels, linearized)
                 if mine != expected:
                     raise Wrong(f"examples/sentiment.cx {label} on {len(part)} trees: you "
