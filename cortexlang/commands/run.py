@@ -53,6 +53,7 @@ from cortexlang.errors import Diagnostic, InputError, UsageError
 from cortexlang.interp import values as value_checks
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
+from cortexlang.ray.cli import add_ray_options, run_on_ray
 
 PREVIEW_STRUCTURES = 3
 PREVIEW_VALUES = 6
@@ -92,6 +93,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "node_offset)")
     group.add_argument("--json", action="store_true",
                        help="print a machine-readable summary on stdout")
+    add_ray_options(parser)
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -109,6 +111,8 @@ def _positive(text: str) -> int:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
+    if args.ray is not None:
+        return run_on_ray(args)
     started = time.perf_counter()
     check_input_arguments(args)
     program = load_model(args.model, args)
