@@ -77,8 +77,9 @@ MODELS = REPO / "tutorials" / "models"
 # ## 1. The pipeline is a list
 #
 # `cortexlang.passes.pipeline.PIPELINE` is the list the compiler walks. Each step names the
-# `Options` field that switches it (None: a stage that always runs). `emit_opencl`, the last
-# step, prints the kernels as OpenCL C (lesson 5).
+# `Options` field that switches it (None: a stage that always runs). `emit_opencl` prints
+# the kernels as OpenCL C (lesson 5); `build_executable`, the last step, gathers what the
+# runtime runs.
 
 # %%
 print(table(["step", "produces", "switched by", "what it does"],
@@ -273,7 +274,7 @@ check_exercise_4_2(node_independent_ops, hoisting_programs())
 #
 # The paper's *recursive unrolling* computes a node together with its children in one step,
 # so that the children's states need not be stored and loaded again. cortexlang's
-# `unroll_dot_products` option is a different, smaller transformation: in `emit_opencl` it
+# `unroll_dot_products` step is a different, smaller transformation on the kernel IR: it
 # unrolls a dot product's loop over k by 4, with vector loads, where a work-item computes one
 # unit at a time and the loads are contiguous in k. On a CPU the planner gives each work-item
 # a whole vector of units instead, and the vector models read their weights transposed

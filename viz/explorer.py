@@ -147,8 +147,8 @@ def view_names() -> tuple[str, ...]:
 
 
 def _steps_with_stages() -> list[tuple[str, str]]:
-    return ([(FIRST_STEP, "program")] + [(step.name, step.stage) for step in pipeline.PIPELINE]
-            + [(LAST_STEP, "opencl")])
+    # The pipeline list holds every step from to_recursive to emit_opencl and beyond.
+    return [(FIRST_STEP, "program")] + [(step.name, step.stage) for step in pipeline.PIPELINE]
 
 
 def _without_notes(ir: Any) -> Any:

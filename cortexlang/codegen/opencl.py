@@ -8,9 +8,8 @@ the mechanics of fast code on both CPUs and GPUs:
 - all dot products of a phase are independent (their operands are ready before the phase),
   so those with the same segments are fused into one loop with one accumulator each: a
   weight row element loaded once serves every node of the tile;
-- with `unroll_dot_products`, dot-product loops whose loads are contiguous in `k` are
-  unrolled by 4 with vector loads (`vload4`) and `float4` accumulators, the form that
-  vectorises on CPUs.
+- the dot products the `unroll_dot_products` pass marked step along k by 4 with vector loads
+  (`vload4`) and `float4` accumulators, the form that vectorises on CPUs.
 
 Identifiers are generated (`p_` parameters, `s_` states, `t_` temporaries, ...) and sanitised;
 names from the program appear only in `//` comments, with line breaks removed.
@@ -42,9 +41,8 @@ __all__ = ["RUN_HEADER", "emit_opencl", "index_buffers", "kernel_buffers"]
 
 
 class KernelPrinter(UnitLoopPrinter):
-    def __init__(self, program: KernelProgram, unroll_dot_products: bool) -> None:
+    def __init__(self, program: KernelProgram) -> None:
         self.program = program
-        self.unroll_dot_products = unroll_dot_products
         self.buffers = buffer_identifiers(program.buffers)
         self.writer = Writer()
         self.full_tiles = False  # inside a tile known to be full: no clamping, no guards
@@ -52,9 +50,6 @@ class KernelPrinter(UnitLoopPrinter):
         self.layouts = {name: (block, columns, self.sizes[name] // columns)
                         for name, block, columns in program.layouts}
         self.helpers: set[int] = set()
-        # Dot products step along k by 4 lanes only where the device's vectors are that wide.
-        width = dict(program.device_limits).get("preferred_vector_width", 4)
-        self.k_lanes = 4 if width >= 4 else 0
 
     def context(self, rename: dict[str, str], kernel: Kernel) -> Context:
         local = {name: f"l_{self.buffers[name]}" for name in kernel.cached_params}
@@ -126,7 +121,8 @@ class KernelPrinter(UnitLoopPrinter):
                 width = widths.get(key, 1)
                 rows = next(((count, length) for name, count, length in kernel.row_tiles
                              if name == key), None)
-                self.unit_group(stmt, contexts, width, rows)
+                unrolled = {shape for name, shape in kernel.k_unrolled if name == key}
+                self.unit_group(stmt, contexts, width, rows, unrolled)
                 position += 1
             else:
                 raise AssertionError(f"unexpected statement in a phase: {stmt!r}")
@@ -348,6 +344,6 @@ class KernelPrinter(UnitLoopPrinter):
         return "\n".join([PRELUDE, *helpers, w.text()]) if helpers else w.text()
 
 
-def emit_opencl(program: KernelProgram, unroll_dot_products: bool = True) -> str:
+def emit_opencl(program: KernelProgram) -> str:
     """The OpenCL C source of every kernel of the program."""
-    return KernelPrinter(program, unroll_dot_products).print()
+    return KernelPrinter(program).print()

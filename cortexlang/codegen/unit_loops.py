@@ -25,19 +25,6 @@ def _chain_split(accumulators: int, segments: tuple[L.Segment, ...]) -> int:
     return split
 
 
-def _k_vectorisable(segment: L.Segment) -> bool:
-    """Can this scalar dot-product segment be unrolled by 4 along k with vector loads?"""
-    if (segment.stop - segment.start) % 4:
-        return False
-    for side in (segment.lhs, segment.rhs):
-        for sub in L.walk_exprs(side):
-            if isinstance(sub, L.Select):
-                return False
-            if isinstance(sub, L.Load) and L.stride(sub.index, "k") not in (0, 1):
-                return False
-    return True
-
-
 def _vector_lets(body: tuple[L.Stmt, ...]) -> set[str]:
     """The float lets of a unit loop that differ from unit to unit (they read `j` or such a
     let): with a vector width, these are vectors; the others (per-node conditions,
@@ -76,16 +63,15 @@ def _rename_lets(stmts: tuple[L.Stmt, ...], suffix: str, rename: dict[str, str])
 
 class UnitLoopPrinter:
     """The unit-loop half of the kernel printer (see `opencl.KernelPrinter`, which sets
-    `writer`, `buffers`, `full_tiles`, `unroll_dot_products` and `k_lanes`)."""
+    `writer`, `buffers` and `full_tiles`)."""
 
     writer: Writer
     buffers: dict[str, str]
     full_tiles: bool
-    unroll_dot_products: bool
-    k_lanes: int
 
     def unit_group(self, loop: L.Loop, contexts: list[Context], width: int,
-                   rows: tuple[int, int] | None = None) -> None:
+                   rows: tuple[int, int] | None,
+                   unrolled: set[tuple[tuple[int, int], ...]]) -> None:
         """One unit loop: this work-item's `width` consecutive units, for every tile node;
         with `rows` (count, length), the same columns of `count` consecutive rows of a
         flattened matrix (units j, j + length, ...), whose per-column loads are shared."""
@@ -117,7 +103,7 @@ class UnitLoopPrinter:
         self.lets(loop.body, lanes, width, early, len(contexts))
         dots = [(stmt, context) for _, context in lanes for stmt in loop.body
                 if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot)]
-        self.fused_dots(dots, width)
+        self.fused_dots(dots, width, unrolled)
         self.lets(loop.body, lanes, width, None, len(contexts), skip=early)
         w.close()
 
@@ -165,12 +151,13 @@ class UnitLoopPrinter:
         update = f"{name} = fmax({name}, {body});" if reduce.op == "max" else f"{name} += {body};"
         w.line(f"for (int k = {reduce.start}; k < {reduce.stop}; ++k) {update}")
 
-    def fused_dots(self, dots: list[tuple[L.Let, Context]], width: int) -> None:
+    def fused_dots(self, dots: list[tuple[L.Let, Context]], width: int,
+                   unrolled: set[tuple[tuple[int, int], ...]]) -> None:
         """Emit all dot products, one loop per shared segment shape, loads shared.
 
         With `width` > 1 each accumulator is a vector over consecutive units and k steps one
-        by one; otherwise (and with `unroll_dot_products`) k steps by 4 with vector loads
-        where the loads are contiguous in k."""
+        by one; otherwise k steps by 4 with vector loads for the shapes in `unrolled` (chosen
+        by the `unroll_dot_products` pass), one by one for the others."""
         w = self.writer
         groups: dict[tuple[tuple[int, int], ...], list[tuple[L.Let, Context]]] = {}
         for let, context in dots:
@@ -181,8 +168,8 @@ class UnitLoopPrinter:
             first = members[0][0].value
             assert isinstance(first, L.Dot)
             segments_of = [let.value.segments for let, _ in members]  # type: ignore[union-attr]
-            along_k = width == 1 and self.unroll_dot_products and self.k_lanes == 4 and all(
-                _k_vectorisable(segment) for segments in segments_of for segment in segments)
+            shape = tuple((s.start, s.stop) for s in first.segments)
+            along_k = width == 1 and shape in unrolled
             lanes, axis = (4, "k") if along_k else (width, "j")
             kind = vector_type(lanes)
             zero = f"({kind})(0.0f)" if lanes > 1 else "0.0f"

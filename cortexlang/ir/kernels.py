@@ -62,6 +62,9 @@ class Kernel:
     groups: int = 1
     # Flattened-matrix unit loops a work-item computes several rows of: (key, rows, length).
     row_tiles: tuple[tuple[str, int, int], ...] = ()
+    # Dot products that step along k by 4 lanes with vector loads (`unroll_dot_products`):
+    # (unit-loop key, the (start, stop) of each segment of the products of that shape).
+    k_unrolled: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
 
     @property
     def phases_per_step(self) -> int:
@@ -181,6 +184,10 @@ def format_kernels(program: KernelProgram) -> str:
         if kernel.row_tiles:
             lines.append("  row tiles: " + ", ".join(f"{key}={rows} rows of {length}"
                                                     for key, rows, length in kernel.row_tiles))
+        if kernel.k_unrolled:
+            lines.append("  dot products unrolled along k by 4: " + ", ".join(
+                f"{key} [{' '.join(f'{start}:{stop}' for start, stop in shape)}]"
+                for key, shape in kernel.k_unrolled))
         if kernel.cached_params:
             lines.append(f"  local memory: {', '.join(kernel.cached_params)}")
         lines.append(f"  reads {', '.join(kernel.reads)}")

@@ -12,8 +12,9 @@ Read aloud, the pipeline is:
     dense_intermediates temporaries sized by the largest batch         [dense_intermediates]
     plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
                                                                        persist_weights]
-    emit_opencl         kernel IR -> OpenCL C              (stage 4) [unroll_dot_products]
-    build_executable    everything the runtime runs, typed (stage 5) [dynamic_batching]
+    unroll_dot_products dot products along k by 4, vector loads        [unroll_dot_products]
+    emit_opencl         kernel IR -> OpenCL C                          (stage 4)
+    build_executable    everything the runtime runs, typed             (stage 5) [dynamic_batching]
 
 A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
 a valid pipeline. Observability goes through instruments: objects whose `after_pass` sees each
@@ -44,6 +45,7 @@ from cortexlang.passes.refactor_recursion import refactor_recursion
 from cortexlang.passes.specialize_leaves import specialize_leaves
 from cortexlang.passes.tabulate_leaves import tabulate_leaves
 from cortexlang.passes.to_recursive import to_recursive
+from cortexlang.passes.unroll_dot_products import unroll_dot_products
 
 # The most nodes one work-item computes together. The emitted code holds one copy of a
 # phase's statements per tile node (and the halving sub-tiles of a partial tile), so the
@@ -165,9 +167,11 @@ PIPELINE: tuple[Step, ...] = (
                                        node_tile=o.node_tile),
          "kernels, strategy, geometry, local memory and launch order",
          ("fuse_levels", "persist_weights")),
-    Step("emit_opencl", "opencl", None,
-         lambda ir, o, d, p: opencl.emit_opencl(ir, o.unroll_dot_products),
-         "kernel IR to OpenCL C", ("unroll_dot_products",)),
+    Step("unroll_dot_products", "kernels", "unroll_dot_products",
+         lambda ir, o, d, p: unroll_dot_products(ir),
+         "dot products along k by 4 with vector loads where units are not vectorised"),
+    Step("emit_opencl", "opencl", None, lambda ir, o, d, p: opencl.emit_opencl(ir),
+         "kernel IR to OpenCL C"),
     # The runtime's one input: it reads the stages before it, the runtime none of them.
     Step("build_executable", "executable", None,
          lambda ir, o, d, p: build_executable(p["program"], p["recursive"], p["kernels"], ir,

@@ -46,7 +46,7 @@ def test_switched_off_passes_are_listed_as_skipped_with_the_same_numbers() -> No
 
 def test_a_new_pass_gets_a_picture_and_a_note_without_renderer_changes(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def rename_nothing(program, options, limits):  # type: ignore[no-untyped-def]
+    def rename_nothing(program, options, limits, products):  # type: ignore[no-untyped-def]
         return dataclasses.replace(program, notes=program.notes + (
             ("mark_everything", "looked at every operator"),))
 
