@@ -20,7 +20,7 @@ from cortexlang.inputs import input_error
 from cortexlang.inputs.jsontrees import iter_json
 from cortexlang.inputs.ptb import iter_ptb
 from cortexlang.inputs.structure import Structure
-from cortexlang.inputs.vocab import UNKNOWN_ID, Vocab, VocabBuilder, remap_words
+from cortexlang.inputs.vocab import Vocab, VocabBuilder, remap_words
 
 FORMATS = ("ptb", "json")
 _EXTENSIONS = {".ptb": "ptb", ".txt": "ptb", ".tree": "ptb", ".trees": "ptb",
@@ -94,7 +94,7 @@ def load_structures(path: str | os.PathLike[str], vocab: Vocab | None = None, *,
         structures = list(reader(path, vocab.lookup, max_children=max_children))
     if model_vocab_size is not None:
         vocab.check_fits(model_vocab_size, source=path_text)
-    unknown = sum(int((structure.words == UNKNOWN_ID).sum()) for structure in structures)
+    unknown = sum(int((structure.words == vocab.unknown_id).sum()) for structure in structures)
     return LoadedStructures(structures=tuple(structures), vocab=vocab, path=path_text,
                             format=chosen, unknown_tokens=unknown,
                             seconds=time.perf_counter() - started)
