@@ -123,7 +123,7 @@ def open_weights(path: str | os.PathLike[str]) -> WeightsFile:
         arrays = _read_npz(path_text)
     elif kind == "safetensors":
         arrays, header = _read_safetensors(path_text)
-        return WeightsFile(path_text, kind, arrays, _parse_meta(
+        return WeightsFile(path_text, kind, arrays, parse_meta(
             path_text, header.get(SAFETENSORS_META_KEY)))
     else:
         arrays = _read_torch(path_text)
@@ -133,10 +133,10 @@ def open_weights(path: str | os.PathLike[str]) -> WeightsFile:
         if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
             raise _unreadable(path_text, ValueError(f"{META_KEY} is not a byte array"))
         meta_text = meta_bytes.tobytes().decode("utf-8", errors="replace")
-    return WeightsFile(path_text, kind, arrays, _parse_meta(path_text, meta_text))
+    return WeightsFile(path_text, kind, arrays, parse_meta(path_text, meta_text))
 
 
-def _parse_meta(path_text: str, text: str | None) -> dict[str, Any]:
+def parse_meta(path_text: str, text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     try:
