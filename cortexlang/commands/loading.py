@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cortexlang.artifact import Artifact
 from cortexlang.commands.common import vector_inputs, vocabulary_capacity
 from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.inputs import generators
@@ -237,3 +238,63 @@ def choose_run_vocab(args: argparse.Namespace, program: CheckedProgram,
     name = args.vocab
     return choose_vocab(weights, given, name, reads_tokens=reads_tokens(program),
                         from_inputs=args.trees is not None)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run ran, for the header and --json: weights, vocabulary, device, kernels."""
+
+    weights: WeightChoice
+    vocab: VocabChoice
+    device: str
+    kernels: str = ""
+
+    def vocab_description(self, inputs: Inputs) -> str:
+        if self.vocab.source == "inputs":
+            return (f"built from {inputs.source} ({inputs.vocabulary_size} tokens; random "
+                    "weights, so any ids do)")
+        return self.vocab.description
+
+    def summary(self, inputs: Inputs) -> dict[str, object]:
+        vocab = self.vocab.summary()
+        vocab["description"] = self.vocab_description(inputs)
+        if self.vocab.source == "inputs":
+            vocab["tokens"] = inputs.vocabulary_size
+        facts: dict[str, object] = {"weights": self.weights.summary(), "vocab": vocab,
+                                    "device": self.device}
+        if self.kernels:
+            facts["kernels"] = self.kernels
+        return facts
+
+
+def device_description(backend: str, spec: str | None) -> str:
+    """The device a backend runs on, in words (the compiled backend's OpenCL device)."""
+    if backend != "compiled":
+        return "the host (numpy)"
+    from cortexlang.runtime.devices import select_device
+
+    device = select_device(spec)
+    return f"{device.info.device_name} ({device.info.spec})"
+
+
+def artifact_settings(artifact: Artifact) -> tuple[tuple[str, str], ...]:
+    """The compiled backend's settings that reproduce an artifact's compiler options."""
+    options = artifact.options
+    disabled = [name for name in options.names() if not getattr(options, name)]
+    settings = [("disable", ",".join(disabled))] if disabled else []
+    return tuple(settings) + (("node_tile", str(options.node_tile)),)
+
+
+def artifact_kernels(artifact: Artifact, spec: str | None) -> str:
+    """Whether the kernels the compiled backend will build are the artifact's own."""
+    from cortexlang.passes.pipeline import run_pipeline
+    from cortexlang.runtime.devices import select_device
+    from cortexlang.runtime.execute import device_limits
+
+    limits = device_limits(select_device(spec))
+    source = run_pipeline(artifact.program, artifact.options, limits).source
+    if source == artifact.kernel_source:
+        return f"the kernels of {artifact.path}"
+    if limits != artifact.limits:
+        return f"re-planned for this device ({artifact.path} was planned for other limits)"
+    return "re-emitted: this cortexlang emits other OpenCL than the one that wrote it"

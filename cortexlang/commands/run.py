@@ -37,13 +37,20 @@ from cortexlang.commands.common import (
     stderr_console,
     stdout_console,
 )
+from cortexlang.artifact import is_artifact_path, read_artifact
 from cortexlang.commands.loading import (
     Inputs,
+    RunFacts,
     add_input_options,
     add_weight_options,
+    artifact_kernels,
+    artifact_settings,
+    choose_run_vocab,
+    device_description,
     load_inputs,
     load_weights_for,
 )
+from cortexlang.inputs.provenance import weights_of_file
 from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
@@ -96,23 +103,45 @@ def _positive(text: str) -> int:
 def execute(args: argparse.Namespace) -> int:
     """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
     started = time.perf_counter()
-    program = load_model(args.model, args)
+    artifact = None
+    if is_artifact_path(args.model):
+        if args.sizes or args.weights is not None:
+            raise UsageError(Diagnostic("E0011", "an artifact holds its sizes and weights",
+                                        None, "", "leave -D and --weights out, or run the "
+                                        ".cx model"))
+        artifact = read_artifact(args.model)
+        program = artifact.program
+    else:
+        program = load_model(args.model, args)
     if args.backend is None:
         args.backend = "interp" if args.float64 else DEFAULT_BACKEND
     backend = get_backend(args.backend)
     settings = tuple(args.settings)
     if args.backend == "compiled":
-        settings = compiler_settings(args) + settings
+        flags = compiler_settings(args)
+        if artifact is not None and not flags:
+            flags = artifact_settings(artifact)
+        settings = flags + settings
     elif compiler_settings(args):
         raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
                                     "compiled backend", None, "",
                                     "drop them, or use --backend compiled"))
     options = BackendOptions(dtype="float64" if args.float64 else "float32",
                              device=args.device, settings=settings)
-    inputs = load_inputs(args, program)
     weights_started = time.perf_counter()
-    weights = load_weights_for(args, program, np.dtype(options.dtype))
+    if artifact is not None:
+        choice = weights_of_file(artifact.weights, program.params, np.dtype(options.dtype))
+    else:
+        choice = load_weights_for(args, program, np.dtype(options.dtype))
+    weights = choice.weights
     weights_seconds = time.perf_counter() - weights_started
+    vocab_choice = choose_run_vocab(args, program, choice)
+    inputs = load_inputs(args, program, vocab_choice)
+    kernels = ""
+    if artifact is not None and args.backend == "compiled":
+        kernels = artifact_kernels(artifact, args.device)
+    facts = RunFacts(choice, vocab_choice, device_description(args.backend, args.device),
+                     kernels)
 
     chunks = [inputs.structures[start:start + args.chunk]
               for start in range(0, len(inputs.structures), args.chunk)] or [()]
@@ -132,10 +161,10 @@ def execute(args: argparse.Namespace) -> int:
     timings["total"] = time.perf_counter() - started
 
     if args.json:
-        summary = _summary(program, args, options, inputs, outputs, timings)
+        summary = _summary(program, args, options, inputs, outputs, timings, facts)
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(program, args, options, inputs, outputs, timings)
+        _print_summary(program, args, options, inputs, outputs, timings, facts)
     return 0
 
 
@@ -166,8 +195,10 @@ def _preview(program: CheckedProgram, inputs: Inputs, outputs: Outputs,
 
 
 def _summary(program: CheckedProgram, args: argparse.Namespace, options: BackendOptions,
-             inputs: Inputs, outputs: Outputs, timings: dict[str, float]) -> dict[str, Any]:
+             inputs: Inputs, outputs: Outputs, timings: dict[str, float],
+             facts: RunFacts) -> dict[str, Any]:
     return {
+        **facts.summary(inputs),
         "model": program.name,
         "path": program.path,
         "structure": program.structure.kind,
@@ -191,7 +222,8 @@ def _format_values(values: Sequence[float], total: int) -> str:
 
 
 def _print_summary(program: CheckedProgram, args: argparse.Namespace, options: BackendOptions,
-                   inputs: Inputs, outputs: Outputs, timings: dict[str, float]) -> None:
+                   inputs: Inputs, outputs: Outputs, timings: dict[str, float],
+                   facts: RunFacts) -> None:
     console = stdout_console()
 
     def fact(label: str, value: str) -> None:
@@ -199,7 +231,11 @@ def _print_summary(program: CheckedProgram, args: argparse.Namespace, options: B
 
     sizes = " ".join(f"{name}={value}" for name, value in program.sizes)
     fact("model", f"{program.name} ({program.path}), {program.structure.kind}, {sizes}")
-    fact("backend", f"{args.backend}, {options.dtype}")
+    fact("weights", facts.weights.description)
+    fact("vocab", facts.vocab_description(inputs))
+    fact("backend", f"{args.backend}, {options.dtype}, {facts.device}")
+    if facts.kernels:
+        fact("kernels", facts.kernels)
     fact("inputs", f"{inputs.description}, {inputs.num_nodes} nodes")
     backend_phases = ", ".join(f"{phase.removeprefix('backend_')} {format_seconds(seconds)}"
                                for phase, seconds in timings.items()
