@@ -108,9 +108,14 @@ def map_weights(stored: Mapping[str, np.ndarray], specs: Sequence[ParameterSpec]
     for key, name in extra:
         notes = (f"read as {name!r}",) if name != key else ()
         close = difflib.get_close_matches(name, unfilled, n=1, cutoff=0.5)
-        hint = (f"if it is {close[0]!r}, rename it: --rename {key}={close[0]} "
-                f"(Python: rename={{{key!r}: {close[0]!r}}})" if close else
-                "was the file saved for another model, or was the parameter renamed?")
+        prefix = _prefix_fix(key, close[0]) if close else None
+        if prefix is not None:
+            hint = f"it fills {close[0]!r} with --strip-prefix {prefix}"
+        elif close:
+            hint = (f"if it is {close[0]!r}, rename it: --rename {key}={close[0]} "
+                    f"(Python: rename={{{key!r}: {close[0]!r}}})")
+        else:
+            hint = "was the file saved for another model, or was the parameter renamed?"
         problems.append(Diagnostic(
             "E0531", f"{source} holds {key!r} of shape {list(stored[key].shape)}, which the "
             "model does not have", None, "", hint, notes))
@@ -162,18 +167,24 @@ def _shape_problem(source: str, name: str, key: str, array: np.ndarray,
                       "ones; set them with -D NAME=VALUE (Python: sizes={...})")
 
 
+def _prefix_fix(key: str, name: str) -> str | None:
+    """A prefix of `key` (up to a dot) whose stripping makes it fill `name`, if any."""
+    for position, character in enumerate(key):
+        if character == "." and WeightMapping((key[:position + 1],)).parameter_name(key) == name:
+            return key[:position + 1]
+    return None
+
+
 def _missing_hint(name: str, shape: tuple[int, ...], extra: list[tuple[str, str]],
                   stored: Mapping[str, np.ndarray]) -> str:
-    candidates = [key for key, read_as in extra
-                  if read_as.endswith(name) or read_as.endswith("_" + name)]
+    for key, _ in extra:
+        prefix = _prefix_fix(key, name)
+        if prefix is not None:
+            return (f"the file's {key!r} would fill it with the prefix {prefix!r} stripped: "
+                    f"--strip-prefix {prefix} (Python: strip_prefix={prefix!r})")
+    candidates = [key for key, read_as in extra if read_as.endswith(name)]
     if candidates:
-        key = candidates[0]
-        head = key.removesuffix(".weight")
-        strip = head[: len(head) - len(name)] if head.endswith(name) else ""
-        if strip and "." in strip:
-            return (f"the file's {key!r} would fill it with the prefix {strip!r} stripped: "
-                    f"--strip-prefix {strip} (Python: strip_prefix={strip!r})")
-        return f"if it is the file's {key!r}: --rename {key}={name}"
+        return f"if it is the file's {candidates[0]!r}: --rename {candidates[0]}={name}"
     if not stored:
         return "the file holds no arrays"
     return "was the file saved for another model or version of this model?"
