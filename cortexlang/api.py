@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from cortexlang.inputs.weightfiles import open_weights
 from cortexlang.inputs.weightmap import WeightMapping
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
+
+if TYPE_CHECKING:
+    from cortexlang.api_run import Compiled
 
 BACKENDS = ("compiled", "interp")
 
@@ -145,7 +148,7 @@ class Model:
         interpreter, which also computes in float64). `options` are the compiler's: an
         `Options`, or a mapping of optimisation names to booleans and `node_tile`.
         Without weights, random ones from seed 0 are used, and results say so."""
-        from cortexlang.api_run import Compiled
+        from cortexlang.api_run import Compiled as CompiledModel
 
         if backend not in BACKENDS:
             raise _usage(f"unknown backend `{backend}`", f"backends: {', '.join(BACKENDS)}")
@@ -156,9 +159,9 @@ class Model:
                          "use backend=\"interp\" for float64")
         if self._weights is None:
             self.init_weights(0)
-        return Compiled(self, backend=backend, device=device,
-                        options=compiler_options(options, self.artifact), dtype=dtype,
-                        cache=cache)
+        return CompiledModel(self, backend=backend, device=device,
+                             options=compiler_options(options, self.artifact), dtype=dtype,
+                             cache=cache)
 
     def _require_weights(self) -> WeightChoice:
         if self._weights is None:

@@ -141,13 +141,19 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
             raise _damaged(path_text, f"the checksum of {name} does not match its manifest")
     try:
         options = Options(**manifest["options"])
-        limits = DeviceLimits(**{key: (bool(value) if key == "is_gpu" else int(value))
-                                 for key, value in manifest["device_limits"].items()})
+        saved = {str(key): int(value) for key, value in manifest["device_limits"].items()}
+        limits = DeviceLimits(max_work_group_size=saved["max_work_group_size"],
+                              local_mem_size=saved["local_mem_size"],
+                              is_gpu=bool(saved["is_gpu"]),
+                              preferred_vector_width=saved["preferred_vector_width"],
+                              compute_units=saved["compute_units"])
         overrides = {str(key): int(value) for key, value in manifest["overrides"].items()}
     except (KeyError, TypeError, ValueError) as error:
         raise _damaged(path_text, f"its manifest is malformed ({error})") from None
     source_path = f"{path_text}:program.cx"
     program = check_source(data["program.cx"].decode("utf-8"), source_path, overrides)
+    if dict(program.sizes) != manifest.get("sizes"):
+        raise _damaged(path_text, "its program does not check to the sizes its manifest saved")
     try:
         with np.load(io.BytesIO(data["weights.npz"]), allow_pickle=False) as loaded:
             arrays = {name: loaded[name] for name in loaded.files}

@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from cortexlang import atomic
+from cortexlang.artifact import is_artifact_path
 from cortexlang.commands import Command
 from cortexlang.commands.common import (
     add_compiler_options,
@@ -30,7 +31,6 @@ from cortexlang.commands.common import (
     load_model,
     stderr_console,
 )
-from cortexlang.artifact import is_artifact_path
 from cortexlang.commands.loading import add_mapping_options, load_weights_for, mapping_of, vocab_of
 from cortexlang.errors import Diagnostic, EnvironmentProblem, UsageError
 from cortexlang.passes.pipeline import STAGES, STEP_NAMES, Recorder, format_ir, run_pipeline

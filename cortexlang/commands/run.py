@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from cortexlang import atomic
+from cortexlang.artifact import is_artifact_path, read_artifact
 from cortexlang.backends import (
     DEFAULT_BACKEND,
     BackendOptions,
@@ -37,7 +38,6 @@ from cortexlang.commands.common import (
     stderr_console,
     stdout_console,
 )
-from cortexlang.artifact import is_artifact_path, read_artifact
 from cortexlang.commands.loading import (
     Inputs,
     RunFacts,
@@ -50,8 +50,8 @@ from cortexlang.commands.loading import (
     load_inputs,
     load_weights_for,
 )
-from cortexlang.inputs.provenance import weights_of_file
 from cortexlang.errors import Diagnostic, UsageError
+from cortexlang.inputs.provenance import weights_of_file
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 

@@ -81,6 +81,11 @@ def _is_nltk_tree(value: Any) -> bool:
     return isinstance(value, list) and callable(getattr(value, "label", None))
 
 
+def _label_of(node: Any) -> Any:
+    """An nltk Tree's label, None for tuples and lists."""
+    return node.label() if _is_nltk_tree(node) else None
+
+
 def _from_nested(tree: Any, lookup: Lookup, where: str) -> Structure:
     """A tree of nested tuples/lists (or an nltk Tree), numbered in post-order, iteratively."""
     labels: list[int] = []
@@ -103,7 +108,7 @@ def _from_nested(tree: Any, lookup: Lookup, where: str) -> Structure:
                               "(str) or a node (tuple, list, nltk Tree) belongs")
         if not expanded and len(node) == 1 and isinstance(node[0], str):
             # A preterminal, nltk's (2 good): one leaf holding the token, with the label.
-            label = node.label() if _is_nltk_tree(node) else None
+            label = _label_of(node)
             labels.append(_label_number(label))
             label_texts.append(str(label) if label is not None and labels[-1] == NO_LABEL
                                else None)
@@ -120,7 +125,7 @@ def _from_nested(tree: Any, lookup: Lookup, where: str) -> Structure:
             continue
         kids = done[len(done) - len(node):]
         del done[len(done) - len(node):]
-        label = node.label() if _is_nltk_tree(node) else None
+        label = _label_of(node)
         number = _label_number(label)
         labels.append(number)
         label_texts.append(str(label) if label is not None and number == NO_LABEL else None)

@@ -122,7 +122,12 @@ class Vocab:
         tokens = list(tokens)
         if len(set(tokens)) != len(tokens):
             seen: set[str] = set()
-            duplicate = next(token for token in tokens if token in seen or seen.add(token))
+            duplicate = ""
+            for token in tokens:
+                if token in seen:
+                    duplicate = token
+                    break
+                seen.add(token)
             raise input_error("E0520", f"duplicate token {duplicate!r} in {source}",
                               hint="each token may appear once; its position gives its id")
         if isinstance(unknown, bool) or not isinstance(unknown, (int, str)):

@@ -61,7 +61,8 @@ class WeightsFile:
         try:
             return Vocab(tuple(entry["tokens"]), int(entry["unknown_id"]))
         except (KeyError, TypeError, ValueError) as error:
-            raise _unreadable(self.path, ValueError(f"its vocabulary is malformed: {error}"))
+            raise _unreadable(self.path,
+                              ValueError(f"its vocabulary is malformed: {error}")) from None
 
     @property
     def init_seed(self) -> int | None:
@@ -100,7 +101,8 @@ def detect_weights_format(path: str | os.PathLike[str]) -> str:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
         except (zipfile.BadZipFile, OSError) as error:
-            raise _unreadable(path_text, ValueError(f"it is a damaged zip archive ({error})"))
+            raise _unreadable(path_text,
+                              ValueError(f"it is a damaged zip archive ({error})")) from None
         if any(name.endswith("data.pkl") for name in names):
             return "pt"
         if names and all(name.endswith(".npy") for name in names):
@@ -142,7 +144,8 @@ def parse_meta(path_text: str, text: str | None) -> dict[str, Any]:
     try:
         meta = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _unreadable(path_text, ValueError(f"its cortexlang metadata is not JSON: {error}"))
+        raise _unreadable(path_text,
+                          ValueError(f"its cortexlang metadata is not JSON: {error}")) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("version"), int):
         raise _unreadable(path_text, ValueError("its cortexlang metadata has no version"))
     if meta["version"] > META_VERSION:

@@ -23,7 +23,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ HELD_OUT = EXAMPLES / "data" / "sst_shaped.ptb"
 PAD, UNK = "<pad>", "<unk>"
 
 # A tree: (label, token) for a leaf, (label, left, right) for an internal node.
-Tree = Union[tuple[int, str], tuple[int, "Tree", "Tree"]]
+Tree = tuple[Any, ...]
 _ATOM = re.compile(r"[()]|[^\s()]+", re.ASCII)
 
 

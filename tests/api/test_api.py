@@ -101,7 +101,8 @@ def test_artifact_round_trip_and_damage(tmp_path: Path, opencl_device: object) -
     assert again.kernels_note.startswith(f"the kernels of {path}")
     assert np.array_equal(again.run(TREES)["h"], expected)
     data = path.read_bytes()
-    for name, content in {"truncated.cxa": data[: len(data) // 2], "noise.cxa": b"x" * 100}.items():
+    damaged = {"truncated.cxa": data[: len(data) // 2], "noise.cxa": b"x" * 100}
+    for name, content in damaged.items():
         (tmp_path / name).write_bytes(content)
         with pytest.raises(InputError) as caught:
             cx.load(tmp_path / name)
