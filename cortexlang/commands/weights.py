@@ -88,9 +88,9 @@ def _initialise(args: argparse.Namespace) -> int:
     else:
         count = sum(int(value.size) for value in weights.values())
         with_vocab = "" if vocab is None else f" with its vocabulary ({vocab.describe()})"
-        stdout_console().print(f"saved {len(weights)} random parameters ({count} values) of "
-                               f"{program.name}, seed {args.seed}, to {args.output} "
-                               f"({written}){with_vocab}", markup=False)
+        stdout_console().print(f"saved {len(weights)} parameters ({count} values) of "
+                               f"{program.name}, random from seed {args.seed}, to "
+                               f"{args.output} ({written}){with_vocab}", markup=False)
     return 0
 
 
