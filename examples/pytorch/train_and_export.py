@@ -33,7 +33,10 @@ HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent
 MODEL = HERE / "treelstm_dgl.cx"
 TRAIN = EXAMPLES / "data" / "sample.ptb"
-SST_DEV = Path("/work/shared/data/sst/dev.txt")
+# SST dev beside the checkout (as the tests look for it), else at /work/shared.
+SST_DEV = next((path for path in (EXAMPLES.parent.parent / "shared" / "data" / "sst" / "dev.txt",
+                                  Path("/work/shared/data/sst/dev.txt")) if path.is_file()),
+               Path("/work/shared/data/sst/dev.txt"))
 HELD_OUT = EXAMPLES / "data" / "sst_shaped.ptb"
 PAD, UNK = "<pad>", "<unk>"
 
