@@ -147,10 +147,15 @@ def _from_nested(tree: Any, lookup: Lookup, where: str) -> Structure:
 
 
 def _label_number(label: Any) -> int:
-    if isinstance(label, int) and not isinstance(label, bool) and -(2**31) <= label < 2**31:
-        return label
-    if isinstance(label, str) and label.lstrip("-").isdigit():
+    """An integer label (a number, or text of one), range-checked; -1 for other labels."""
+    value: int | None = None
+    if isinstance(label, int) and not isinstance(label, bool):
+        value = label
+    elif isinstance(label, str) and label.lstrip("-").isdigit():
         value = int(label)
-        if -(2**31) <= value < 2**31:
-            return value
-    return NO_LABEL
+    if value is None:
+        return NO_LABEL
+    if not -(2**31) <= value < 2**31:
+        raise input_error("E0505", f"label {value} is outside the 32-bit range",
+                          hint="integer labels are class numbers from -2^31 to 2^31-1")
+    return value

@@ -46,6 +46,14 @@ def test_nltk_trees() -> None:
     assert np.array_equal(compiled.run(trees)["h"], compiled.run(TREES)["h"])
 
 
+def test_an_nltk_label_too_large_is_an_error() -> None:
+    nltk = pytest.importorskip("nltk", reason="nltk is not installed")
+    compiled = trained_model().compile(backend="interp")
+    with pytest.raises(InputError) as caught:
+        compiled.run([nltk.Tree.fromstring("(2147483648 (2 good) (2 film))")])
+    assert caught.value.codes == ["E0505"]
+
+
 def test_unknown_words_read_as_the_vocabularys_unknown_id() -> None:
     compiled = trained_model().compile(backend="interp")
     result = compiled.run(["(2 (2 zzz) (2 film))"])
