@@ -6,7 +6,7 @@
    own (no cortexlang on the PyTorch side);
 2. trains the TreeLSTM of DGL's tree_lstm example (same modules, same parameter names:
    `embedding`, `cell.W_iou`, `cell.U_iou`, `cell.b_iou`, `cell.U_f`, `linear`) for a few
-   steps on every node's sentiment label;
+   steps of gradient descent on every node's sentiment label;
 3. saves its state_dict as model.pt (torch.save) and model.safetensors, and the vocabulary,
    torchtext style (`<pad>` = 0, `<unk>` = 1), as vocab.txt;
 4. loads the .pt into cortexlang (`--strip-prefix cell.`), runs it through the interpreter
@@ -157,18 +157,22 @@ class TreeLSTM(nn.Module):
 
 
 def train(trees: list[Tree], vocab: list[str], *, hidden: int = 16, steps: int = 20,
-          seed: int = 0, classes: int = 5) -> TreeLSTM:
-    """A few Adam steps on every node's label (one tree per step), deterministic in `seed`."""
+          seed: int = 0, classes: int = 5, learning_rate: float = 0.5) -> TreeLSTM:
+    """A few steps of plain gradient descent on every node's label (one tree per step),
+    deterministic in `seed`. (Written out rather than `torch.optim`, whose first use costs
+    seconds of imports; this is a demonstration, not a recipe.)"""
     torch.manual_seed(seed)
     model = TreeLSTM(len(vocab), hidden, hidden, classes)
     ids = {word: index for index, word in enumerate(vocab)}
-    optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
     for step in range(steps):
         _, logits, labels = model(trees[step % len(trees)], ids)
         loss = nn.functional.cross_entropy(logits, torch.tensor(labels))
-        optimiser.zero_grad()
+        model.zero_grad()
         loss.backward()
-        optimiser.step()
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.grad is not None:
+                    parameter -= learning_rate * parameter.grad
     return model.eval()
 
 
@@ -213,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--trees", type=int, default=50, help="held-out trees to compare on")
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # node-by-node work on small matrices: threads only cost
 
     import cortexlang as cx
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -39,11 +40,24 @@ def _example() -> Any:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # node-by-node work on tiny matrices: threads only cost
+    try:
+        yield _train(tmp_path_factory)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     example = _example()
     training = example.read_trees(example.TRAIN)
     vocab = example.build_vocab(training)
     model = example.train(training, vocab, hidden=HIDDEN, steps=6)
+    untrained = example.train(training, vocab, hidden=HIDDEN, steps=0)
+    moved = [not torch.equal(left, right) for left, right in
+             zip(model.state_dict().values(), untrained.state_dict().values(), strict=True)]
+    assert all(moved)  # the weights served are trained ones, not the initial draw
     out = tmp_path_factory.mktemp("pytorch")
     paths = example.export(model, vocab, out)
     lines = example.held_out_lines(20)
