@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
