@@ -19,7 +19,7 @@ saved `kernels.cl` when planned for the same limits, and then takes the kernel b
 build cache (keyed by that source and the device), so a deployment compiles no OpenCL twice.
 
 A file that is not a zip, a zip without a manifest, a foreign or newer format, a missing
-member or a checksum mismatch is `InputError` E0580 (E0581 for a newer version) naming the
+member or a checksum mismatch is `InputError` E0575 (E0576 for a newer version) naming the
 file.
 """
 
@@ -100,7 +100,7 @@ def write_artifact(path: str | os.PathLike[str], program: CheckedProgram, *,
 
 
 def read_artifact(path: str | os.PathLike[str]) -> Artifact:
-    """Load and verify an artifact (module docstring). Raises `InputError` E0580/E0581, and
+    """Load and verify an artifact (module docstring). Raises `InputError` E0575/E0576, and
     the checker's errors if the saved program no longer checks."""
     from cortexlang.frontend.check import check_source
     from cortexlang.inputs.weightfiles import parse_meta
@@ -120,7 +120,7 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
             if not isinstance(version, int):
                 raise _damaged(path_text, "its manifest has no version")
             if version > VERSION:
-                raise input_error("E0581", f"{path_text} is a version {version} artifact; this "
+                raise input_error("E0576", f"{path_text} is a version {version} artifact; this "
                                   f"cortexlang ({__version__}) reads version {VERSION}",
                                   hint="upgrade cortexlang, or compile the model again")
             missing = [name for name in MEMBERS if name not in names]
@@ -128,7 +128,7 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
                 raise _damaged(path_text, f"it has no {', '.join(missing)}")
             data = {name: archive.read(name) for name in MEMBERS}
     except FileNotFoundError:
-        raise input_error("E0580", f"artifact {path_text} does not exist",
+        raise input_error("E0575", f"artifact {path_text} does not exist",
                           hint="write one with cortexlang compile MODEL.cx --weights W "
                                "-o MODEL.cxa") from None
     except CortexError:
@@ -168,6 +168,6 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
 
 
 def _damaged(path_text: str, reason: str) -> InputError:
-    return input_error("E0580", f"{path_text} is not a usable cortexlang artifact: {reason}",
+    return input_error("E0575", f"{path_text} is not a usable cortexlang artifact: {reason}",
                        hint="write it again with cortexlang compile MODEL.cx --weights W "
                             "-o MODEL.cxa")

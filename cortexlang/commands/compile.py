@@ -33,6 +33,7 @@ from cortexlang.commands.common import (
     stderr_console,
 )
 from cortexlang.commands.loading import add_mapping_options, load_weights_for, mapping_of, vocab_of
+from cortexlang.commands.validate import chosen_device
 from cortexlang.errors import Diagnostic, EnvironmentProblem, UsageError
 from cortexlang.passes.pipeline import STAGES, STEP_NAMES, Recorder, format_ir, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
@@ -76,6 +77,8 @@ def device_limits_for(args: argparse.Namespace) -> DeviceLimits:
         from cortexlang.runtime.devices import select_device
         from cortexlang.runtime.execute import device_limits
 
+        if args.device is not None:
+            chosen_device(args.device)  # a spec that names no device is a usage error
         return device_limits(select_device(args.device))
     except EnvironmentProblem:
         if args.device is not None:

@@ -167,9 +167,9 @@ def load_inputs(args: argparse.Namespace, program: CheckedProgram,
         if args.vocab is not None or args.format is not None:
             raise UsageError(Diagnostic("E0011", "--vocab and --format apply to --trees only",
                                         None, "", "leave them out with --synthetic"))
-        structures = synthetic_structures(program, args.synthetic, args.seed)
-        if args.limit is not None:
-            structures = structures[:args.limit]
+        # --limit first: structures past it would be generated only to be dropped.
+        count = args.synthetic if args.limit is None else min(args.synthetic, args.limit)
+        structures = synthetic_structures(program, count, args.seed)
         kind = {"sequence": "sequences", "dag": f"{GRID_ROWS}x{GRID_COLS} grids"}.get(
             program.structure.kind, "SST-shaped trees")
         return Inputs(tuple(structures), f"{len(structures)} synthetic {kind}", "synthetic",
@@ -211,8 +211,9 @@ def synthetic_structures(program: CheckedProgram, count: int, seed: int) -> list
                       for length in lengths]
     if width:
         # A tree model that reads a vector per node gets random features of that width.
+        # Drawn and kept in float64: each backend converts them to the dtype it computes in.
         structures = [replace(structure, features=generator.uniform(
-            -1.0, 1.0, (structure.num_nodes, width)).astype(np.float32))
+            -1.0, 1.0, (structure.num_nodes, width)))
             for structure in structures]
     return structures
 

@@ -27,7 +27,7 @@ from cortexlang.backends import (
     get_backend,
     merge_outputs,
 )
-from cortexlang.commands import Command
+from cortexlang.commands import Command, capacity
 from cortexlang.commands.common import (
     add_compiler_options,
     add_model_argument,
@@ -50,8 +50,14 @@ from cortexlang.commands.loading import (
     load_inputs,
     load_weights_for,
 )
-from cortexlang.errors import Diagnostic, UsageError
+from cortexlang.commands.validate import (
+    check_device_argument,
+    check_input_arguments,
+    chosen_device,
+)
+from cortexlang.errors import Diagnostic, InputError, UsageError
 from cortexlang.inputs.provenance import weights_of_file
+from cortexlang.interp import values as value_checks
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 
@@ -83,6 +89,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="compiled backend: show the OpenCL compiler's log of a build")
     group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
                        help=f"structures per backend call (default {DEFAULT_CHUNK})")
+    group.add_argument("--allow-nonfinite", action="store_true",
+                       help="run weights and features that hold NaN or infinite values "
+                            "(refused by default, E0580 and E0581)")
     add_compiler_options(parser)
     group = parser.add_argument_group("results")
     group.add_argument("--out", metavar="OUT.npz",
@@ -108,6 +117,7 @@ def _positive(text: str) -> int:
 def execute(args: argparse.Namespace) -> int:
     """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
     started = time.perf_counter()
+    check_input_arguments(args)
     artifact = None
     if is_artifact_path(args.model):
         if args.sizes or args.weights is not None:
@@ -121,6 +131,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.backend is None:
         args.backend = "interp" if args.float64 else DEFAULT_BACKEND
     backend = get_backend(args.backend)
+    check_device_argument(args.backend, args.device)
     settings = tuple(args.settings)
     if args.backend == "compiled":
         flags = compiler_settings(args)
@@ -131,21 +142,43 @@ def execute(args: argparse.Namespace) -> int:
             settings += (("verbose", "on"),)
         if args.vector_width is not None:
             settings += (("vector_width", str(args.vector_width)),)
-    elif compiler_settings(args):
-        raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
-                                    "compiled backend", None, "",
-                                    "drop them, or use --backend compiled"))
+    elif compiler_settings(args) or args.verbose or args.vector_width is not None:
+        raise UsageError(Diagnostic("E0011", "-O, --disable, --no-cache, --node-tile, "
+                                    "--verbose and --vector-width apply to the compiled "
+                                    "backend", None, "", "drop them, or use --backend compiled"))
+    if args.backend == "compiled" and args.float64:
+        raise UsageError(Diagnostic("E0011", "the compiled backend computes in float32", None,
+                                    "", "use --backend interp for float64"))
     options = BackendOptions(dtype="float64" if args.float64 else "float32",
                              device=args.device, settings=settings)
+    dtype = np.dtype(options.dtype)
+    if args.backend == "compiled":
+        device = chosen_device(args.device)
+        capacity.check_device_allocations(program, int(device.max_mem_alloc_size or 0),
+                                          device.device_name)
+    if artifact is None and args.weights is None:
+        # Random weights are drawn before the inputs are read (their vocabulary depends on
+        # the weights): refuse a model too large to initialise before drawing them.
+        capacity.check_host_memory(program, dtype, initialised=True, num_nodes=0,
+                                   num_structures=0)
     weights_started = time.perf_counter()
     if artifact is not None:
-        choice = weights_of_file(artifact.weights, program.params, np.dtype(options.dtype))
+        choice = weights_of_file(artifact.weights, program.params, dtype)
     else:
-        choice = load_weights_for(args, program, np.dtype(options.dtype))
+        choice = load_weights_for(args, program, dtype)
     weights = choice.weights
+    if not args.allow_nonfinite:
+        source = (args.weights or (artifact.path if artifact is not None else None)
+                  or f"the weights initialised from --seed {args.seed}")
+        _refuse(value_checks.nonfinite_weights(program, weights, source), program.source)
     weights_seconds = time.perf_counter() - weights_started
     vocab_choice = choose_run_vocab(args, program, choice)
     inputs = load_inputs(args, program, vocab_choice)
+    _refuse(value_checks.binary_arity(program, inputs.structures))
+    if not args.allow_nonfinite:
+        _refuse(value_checks.nonfinite_features(inputs.structures))
+    capacity.check_host_memory(program, dtype, initialised=False, num_nodes=inputs.num_nodes,
+                               num_structures=len(inputs.structures))
     kernels = ""
     if artifact is not None and args.backend == "compiled":
         kernels = artifact_kernels(artifact, args.device)
@@ -175,6 +208,12 @@ def execute(args: argparse.Namespace) -> int:
     else:
         _print_summary(program, args, options, inputs, outputs, timings, facts)
     return 0
+
+
+def _refuse(diagnostics: Sequence[Diagnostic], source: str | None = None) -> None:
+    """Raise the value checks' diagnostics as one `InputError` (exit 1), if there are any."""
+    if diagnostics:
+        raise InputError(list(diagnostics), source)
 
 
 def _progress(total: int, visible: bool) -> Progress:

@@ -24,7 +24,10 @@ import argparse
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
 from cortexlang.commands import Command
+from cortexlang.commands.capacity import check_host_memory
 from cortexlang.commands.common import (
     add_compiler_options,
     add_model_argument,
@@ -34,6 +37,7 @@ from cortexlang.commands.common import (
     stdout_console,
 )
 from cortexlang.commands.loading import load_inputs
+from cortexlang.commands.validate import check_input_arguments, chosen_device
 from cortexlang.errors import Diagnostic, EnvironmentProblem, UsageError
 from cortexlang.inputs.load import FORMATS as TREE_FORMATS
 from cortexlang.inputs.structure import Structure
@@ -137,6 +141,9 @@ def execute(args: argparse.Namespace) -> int:
     options = compiler_options(args)
     loading = argparse.Namespace(trees=args.trees, synthetic=args.synthetic, vocab=args.vocab,
                                  format=args.trees_format, limit=None, seed=args.seed)
+    check_input_arguments(loading)
+    if args.device is not None and not args.no_run:
+        chosen_device(args.device)
     if args.trees is None and args.synthetic is None:
         loading.synthetic = args.batch
     inputs = load_inputs(loading, program)
@@ -156,6 +163,10 @@ def execute(args: argparse.Namespace) -> int:
                 raise
             problem = "no working OpenCL device (see `cortexlang devices`)"
             device = None
+    if device is not None:
+        check_host_memory(program, np.dtype(np.float32), initialised=True,
+                          num_nodes=sum(structure.num_nodes for structure in batch),
+                          num_structures=len(batch))
     weights = init_weights(program.params, args.seed) if device is not None else None
     exploration = explore(program, options, limits, structures=batch,
                           hidden_structures=len(inputs.structures) - len(batch),

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from cortexlang.commands import Command
+from cortexlang.commands.capacity import check_host_memory
 from cortexlang.commands.common import add_size_options, load_model, stdout_console
 from cortexlang.commands.loading import add_mapping_options, mapping_of, vocab_of
 from cortexlang.errors import Diagnostic, UsageError
@@ -77,6 +78,8 @@ def _initialise(args: argparse.Namespace) -> int:
         raise _usage("--strip-prefix, --rename and --transpose apply to a weights file",
                      "with --init, the weights get the model's own names")
     program = load_model(args.path, args)
+    check_host_memory(program, np.dtype(np.float32), initialised=True, num_nodes=0,
+                      num_structures=0)
     weights = init_weights(program.params, args.seed, dtype=np.float32)
     vocab = vocab_of(args)
     written = save_weights_file(args.output, weights, make_meta(

@@ -62,8 +62,8 @@ come from the readers of input files only.
     E0556  a vector input missing from the structures, or of the wrong width
     E0557  a structure with more nodes than the device holds in one run
     E0560  an unknown synthetic input kind, or a size it does not take
-    E0580  a damaged or foreign .cxa artifact (cortexlang.artifact); E0581 a newer one
-    E0590  a Python value that `run` cannot read as a structure
+    E0575  a damaged or foreign .cxa artifact (cortexlang.artifact); E0576 a newer one
+    E0595  a Python value that `run` cannot read as a structure
 
 Files are written through `cortexlang.atomic`, which reports an unwritable path as E0570.
 A weight larger than the device allows in one allocation is not an input error but an

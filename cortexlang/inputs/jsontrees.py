@@ -321,7 +321,7 @@ def _flat(record: dict[str, Any], lookup: Lookup, where: str, fail: Callable[...
     if "features" in record:
         feature_rows = _per_node_list(record, "features", count, where, fail)
         try:
-            features = np.array(feature_rows, dtype=np.float32)
+            features = np.array(feature_rows, dtype=np.float64)
         except (TypeError, ValueError):
             features = None
         if features is None or features.ndim != 2:
@@ -371,9 +371,10 @@ def to_json_record(structure: Structure, vocab: Vocab | None = None, *,
     if structure.labels is not None:
         result["labels"] = [None if label < 0 else int(label) for label in structure.labels]
     if structure.features is not None:
-        # str() of a float32 is its shortest decimal that reads back to the same float32.
+        # str() of a numpy float is its shortest decimal that reads back to the same value in
+        # its own precision: float32 features stay short, float64 ones stay exact.
         result["features"] = [[float(str(value)) for value in row]
-                              for row in structure.features.astype(np.float32)]
+                              for row in structure.features]
     return result
 
 

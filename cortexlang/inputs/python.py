@@ -34,10 +34,10 @@ Lookup = Callable[[str], int]
 
 def to_structures(items: Iterable[Any], lookup: Lookup,
                   shape: TreeShape | None = None) -> list[Structure]:
-    """One `Structure` per item (module docstring). Raises `InputError` E0590 for a value of
+    """One `Structure` per item (module docstring). Raises `InputError` E0595 for a value of
     no known kind, and the readers' errors for malformed ones."""
     if isinstance(items, (str, bytes, dict, Structure)) or _is_nltk_tree(items):
-        raise input_error("E0590", "run() takes a list of structures, not one structure",
+        raise input_error("E0595", "run() takes a list of structures, not one structure",
                           hint="wrap it in a list: run([tree])")
     shape = shape or TreeShape()
     structures = []
@@ -46,7 +46,7 @@ def to_structures(items: Iterable[Any], lookup: Lookup,
         if isinstance(item, str):
             structure = parse_ptb_line(item, lookup, path=f"<{where}>", shape=shape)
             if structure is None:
-                raise input_error("E0590", f"{where} is an empty string",
+                raise input_error("E0595", f"{where} is an empty string",
                                   hint="give one PTB tree per string, as in (2 (2 good) (2 film))")
             structures.append(structure)
             continue
@@ -60,7 +60,7 @@ def to_structures(items: Iterable[Any], lookup: Lookup,
             structure = _from_nested(item, lookup, where)
         else:
             raise input_error(
-                "E0590", f"{where} is a {type(item).__name__}, which is not a structure",
+                "E0595", f"{where} is a {type(item).__name__}, which is not a structure",
                 hint="give PTB text, a Structure, an nltk Tree, nested tuples of tokens, or a "
                      "JSON record (dict)")
         if structure.kind == "tree" and not shape.is_trivial():
@@ -104,7 +104,7 @@ def _from_nested(tree: Any, lookup: Lookup, where: str) -> Structure:
             done.append(len(tokens) - 1)
             continue
         if not (isinstance(node, (tuple, list))):
-            raise input_error("E0590", f"{where} holds a {type(node).__name__} where a token "
+            raise input_error("E0595", f"{where} holds a {type(node).__name__} where a token "
                               "(str) or a node (tuple, list, nltk Tree) belongs")
         if not expanded and len(node) == 1 and isinstance(node[0], str):
             # A preterminal, nltk's (2 good): one leaf holding the token, with the label.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from cortexlang.errors import InternalError, Span
@@ -363,7 +364,7 @@ def _host_op(op: HostOp) -> str:
 
 def format_executable(executable: Executable) -> str:
     """Deterministic text of the executable (the stage's printer)."""
-    lines = [f"executable {executable.name} ({executable.cx_path})",
+    lines = [f"executable {executable.name} ({PurePath(executable.cx_path).name})",
              f"strategy {executable.strategy.value}, at most {executable.max_children} "
              f"children, dynamic batching {'on' if executable.dynamic_batching else 'off'}"
              + (f", fused from the first batch under {executable.fuse_below} nodes"

@@ -89,8 +89,8 @@ def test_unary_nodes_and_binarize_through_the_api() -> None:
 @pytest.mark.parametrize(("call", "code"), [
     (lambda model: model.compile(backend="gpu"), "E0014"),
     (lambda model: model.compile(options={"fuse_everything": True}), "E0014"),
-    (lambda model: model.compile(backend="interp").run(TREES[0]), "E0590"),
-    (lambda model: model.compile(backend="interp").run([3.5]), "E0590"),
+    (lambda model: model.compile(backend="interp").run(TREES[0]), "E0595"),
+    (lambda model: model.compile(backend="interp").run([3.5]), "E0595"),
 ])
 def test_wrong_calls_are_coded_errors(call: object, code: str) -> None:
     with pytest.raises((InputError, UsageError)) as caught:
@@ -114,13 +114,13 @@ def test_artifact_round_trip_and_damage(tmp_path: Path, opencl_device: object) -
         (tmp_path / name).write_bytes(content)
         with pytest.raises(InputError) as caught:
             cx.load(tmp_path / name)
-        assert caught.value.codes == ["E0580"] and name in caught.value.render()
+        assert caught.value.codes == ["E0575"] and name in caught.value.render()
     foreign = tmp_path / "foreign.cxa"
     with zipfile.ZipFile(foreign, "w") as archive:
         archive.writestr("manifest.json", '{"format": "something-else"}')
     with pytest.raises(InputError) as caught:
         cx.load(foreign)
-    assert caught.value.codes == ["E0580"]
+    assert caught.value.codes == ["E0575"]
     tampered = tmp_path / "tampered.cxa"
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(tampered, "w") as target:
         for member in source.namelist():
@@ -128,7 +128,7 @@ def test_artifact_round_trip_and_damage(tmp_path: Path, opencl_device: object) -
             target.writestr(member, content + b"\n" if member == "kernels.cl" else content)
     with pytest.raises(InputError) as caught:
         cx.load(tampered)
-    assert caught.value.codes == ["E0580"] and "checksum" in caught.value.render()
+    assert caught.value.codes == ["E0575"] and "checksum" in caught.value.render()
 
 
 def test_an_interrupted_artifact_write_leaves_nothing(tmp_path: Path,

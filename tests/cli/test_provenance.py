@@ -126,4 +126,4 @@ def test_a_damaged_artifact_is_exit_1_naming_the_file(tmp_path: Path,
     path.write_bytes(b"PK\x03\x04 not really")
     assert main(["run", str(path), "--trees", SAMPLE]) == 1
     err = capsys.readouterr().err
-    assert "E0580" in err and str(path) in err
+    assert "E0575" in err and str(path) in err
