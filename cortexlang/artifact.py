@@ -139,6 +139,12 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
     for name, content in data.items():
         if not isinstance(sums, dict) or sums.get(name) != hashlib.sha256(content).hexdigest():
             raise _damaged(path_text, f"the checksum of {name} does not match its manifest")
+    known = {field.name for field in fields(Options)}
+    saved_options = manifest.get("options")
+    unknown = sorted(set(saved_options) - known) if isinstance(saved_options, dict) else []
+    if unknown:
+        raise _damaged(path_text, f"it was written by cortexlang {manifest.get('cortexlang')}, "
+                       f"whose compiler options ({', '.join(unknown)}) this one does not have")
     try:
         options = Options(**manifest["options"])
         saved = {str(key): int(value) for key, value in manifest["device_limits"].items()}
