@@ -60,6 +60,7 @@ from cortexlang.inputs.provenance import weights_of_file
 from cortexlang.interp import values as value_checks
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
+from cortexlang.ray.cli import add_ray_options, run_on_ray
 
 PREVIEW_STRUCTURES = 3
 PREVIEW_VALUES = 6
@@ -99,6 +100,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "node_offset)")
     group.add_argument("--json", action="store_true",
                        help="print a machine-readable summary on stdout")
+    add_ray_options(parser)
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -116,6 +118,8 @@ def _positive(text: str) -> int:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
+    if args.ray is not None:
+        return run_on_ray(args)
     started = time.perf_counter()
     check_input_arguments(args)
     artifact = None
