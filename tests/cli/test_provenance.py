@@ -127,3 +127,21 @@ def test_a_damaged_artifact_is_exit_1_naming_the_file(tmp_path: Path,
     assert main(["run", str(path), "--trees", SAMPLE]) == 1
     err = capsys.readouterr().err
     assert "E0575" in err and str(path) in err
+
+
+def test_ray_jobs_follow_the_same_vocabulary_rules(files: dict[str, str]) -> None:
+    from cortexlang.cli import build_parser, load_commands
+    from cortexlang.errors import InputError
+    from cortexlang.ray.cli import model_spec
+
+    parser = build_parser(load_commands())
+    built = Vocab.from_tokens(["good", "film"])
+    args = parser.parse_args(["run", TREELSTM, *SIZES, "--trees", SAMPLE, "--ray",
+                              "--weights", files["raw"]])
+    with pytest.raises(InputError) as caught:
+        model_spec(args, built)
+    assert caught.value.codes == ["E0525"]
+    args = parser.parse_args(["run", TREELSTM, *SIZES, "--trees", SAMPLE, "--ray",
+                              "--weights", files["with_vocab"]])
+    spec = model_spec(args, built)
+    assert spec.vocab[:2] == ("<pad>", "<unk>") and spec.unknown_id == 1
