@@ -17,6 +17,7 @@ input width for DAGs. They are deterministic in --seed.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from dataclasses import dataclass, replace
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from cortexlang.artifact import Artifact
 from cortexlang.commands.common import vector_inputs, vocabulary_capacity
-from cortexlang.errors import Diagnostic, UsageError
+from cortexlang.errors import Diagnostic, InputError, UsageError
 from cortexlang.inputs import generators
 from cortexlang.inputs.load import FORMATS, load_structures
 from cortexlang.inputs.provenance import (
@@ -185,8 +186,32 @@ def load_inputs(args: argparse.Namespace, program: CheckedProgram,
     structures = list(loaded.structures)
     if args.limit is not None:
         structures = structures[:args.limit]
+    _check_feature_width(program, structures, args.trees)
     return Inputs(tuple(structures), f"{len(structures)} from {loaded.path} ({loaded.format})",
                   loaded.path, len(loaded.vocab), time.perf_counter() - started)
+
+
+def _check_feature_width(program: CheckedProgram, structures: list[Structure],
+                         path: str) -> None:
+    """Per-node feature vectors as wide as the model's vector input, or E0556 with the size
+    to set on the command line (a grid of 4 features for a model declared with X = 256)."""
+    vectors = vector_inputs(program)
+    widths = {int(structure.features.shape[1]) for structure in structures
+              if structure.features is not None}
+    if not vectors or not widths or widths == {vectors[0].shape[0]}:
+        return
+    item, got = vectors[0], min(widths - {vectors[0].shape[0]})
+    names = [name for name, value in program.sizes if value == item.shape[0]]
+    if item.span is not None and len(names) > 1:
+        # Several sizes have this value: the one the declaration names (`input x[X]`).
+        declaration = program.source.splitlines()[item.span.line - 1]
+        written = re.search(rf"\b{re.escape(item.name)}\s*\[\s*(\w+)\s*\]", declaration)
+        names = [written.group(1)] if written and written.group(1) in names else names
+    hint = (f"set the size to the data's: -D {names[0]}={got}" if len(names) == 1 else
+            f"set the size of `{item.name}` to the data's ({got}) with -D SIZE={got}")
+    raise InputError(Diagnostic(
+        "E0556", f"{path} gives each node {got} features, but the model reads "
+        f"`{item.name}` with {item.shape[0]}", None, "", hint))
 
 
 def synthetic_structures(program: CheckedProgram, count: int, seed: int) -> list[Structure]:

@@ -11,7 +11,8 @@ and the .cx source, with the diff from the step before, compile times and a sear
 view's number is its place in the full pipeline whatever the options, so two folders line up.
 A pass whose optimisation is off is listed as skipped.
 
-The inputs are one batch (`--batch N` structures, default 4, fewer if they are large) of
+The inputs are one batch (`--batch N` structures, default 4, fewer if their nodes would pass
+`--max-nodes`, default 240, which a warning then says) of
 `--trees FILE` or `--synthetic N` (default: N = the batch). The measured run needs a working
 OpenCL device (`--device SPEC`); without one it is skipped with a note, or leave it out
 with `--no-run`. Without Graphviz the DOT text is written instead and the exit code is 3 only
@@ -66,6 +67,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="format of --trees (default: from the file)")
     inputs.add_argument("--batch", metavar="N", type=_count, default=DEFAULT_BATCH,
                         help=f"structures drawn and run as one batch (default {DEFAULT_BATCH})")
+    inputs.add_argument("--max-nodes", metavar="N", type=_count, default=MAX_BATCH_NODES,
+                        help="stop the batch before its nodes pass N, so that the pictures "
+                             f"stay readable (default {MAX_BATCH_NODES}; a warning says "
+                             "when structures are left out)")
     inputs.add_argument("--seed", type=int, default=0,
                         help="seed of synthetic inputs and initialised weights (default 0)")
     views = parser.add_argument_group("views")
@@ -147,7 +152,16 @@ def execute(args: argparse.Namespace) -> int:
     if args.trees is None and args.synthetic is None:
         loading.synthetic = args.batch
     inputs = load_inputs(loading, program)
-    batch = choose_batch(inputs.structures, args.batch)
+    batch = choose_batch(inputs.structures, args.batch, args.max_nodes)
+    asked = min(args.batch, len(inputs.structures))
+    if len(batch) < asked:
+        from cortexlang.commands.common import stderr_console
+
+        needed = sum(structure.num_nodes for structure in inputs.structures[:asked])
+        stderr_console().print(
+            f"warning: drawing {len(batch)} of the {asked} structures --batch {args.batch} "
+            f"asks for: the batch stops before {args.max_nodes} nodes (--max-nodes); "
+            f"--max-nodes {needed} draws all {asked}", markup=False)
     device, problem, limits = None, "", DeviceLimits()
     if args.no_run:
         problem = "--no-run"
