@@ -84,7 +84,8 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(Diagnostic("E0011", f"{program.name} reads tokens: serving it needs "
                                     "--vocab FILE", None, "",
                                     "pass the vocabulary the weights were trained with"))
-    vocab = Vocab.read(args.vocab) if args.vocab is not None else Vocab((UNKNOWN,))
+    vocab = Vocab.read(args.vocab, unknown=getattr(args, "unknown", UNKNOWN)) \
+        if args.vocab is not None else Vocab((UNKNOWN,))
     if args.batch_wait_ms < 0:
         raise UsageError(Diagnostic("E0011", "--batch-wait-ms cannot be negative", None))
     spec = model_spec(args, vocab)

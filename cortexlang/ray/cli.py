@@ -35,8 +35,9 @@ from cortexlang.commands.common import (
     stdout_console,
     vocabulary_capacity,
 )
-from cortexlang.commands.loading import load_weights_for
+from cortexlang.commands.loading import load_weights_for, vocab_of
 from cortexlang.errors import Diagnostic, UsageError
+from cortexlang.inputs.provenance import choose_vocab
 from cortexlang.inputs.vocab import Vocab
 from cortexlang.ray.corpus import chunk_files, expand_patterns, merge_tokens
 from cortexlang.ray.model import ModelSpec
@@ -89,9 +90,17 @@ def model_spec(args: argparse.Namespace, vocab: Vocab) -> ModelSpec:
                      "use --backend interp for float64")
     options = BackendOptions(dtype="float64" if args.float64 else "float32",
                              device=args.device, settings=settings)
-    weights = load_weights_for(args, program, np.dtype(options.dtype))
-    return ModelSpec(source=program.source, path=program.path, weights=weights,
-                     vocab=vocab.tokens, sizes=tuple(args.sizes), backend=backend,
+    choice = load_weights_for(args, program, np.dtype(options.dtype))
+    # The single-process run's rules (cortexlang.inputs.provenance): a vocabulary saved with
+    # the weights wins and must match --vocab; trained weights need one (E0524, E0525).
+    reads_tokens = any(item.kind == "token" for item in program.inputs)
+    given = vocab if args.vocab is not None else None
+    chosen = choose_vocab(choice, given, args.vocab, reads_tokens=reads_tokens,
+                          from_inputs=True).vocab
+    vocab = chosen if chosen is not None else vocab
+    return ModelSpec(source=program.source, path=program.path, weights=choice.weights,
+                     vocab=vocab.tokens, unknown_id=vocab.unknown_id, sizes=tuple(args.sizes),
+                     backend=backend,
                      options=options,
                      allow_nonfinite=bool(getattr(args, "allow_nonfinite", False)))
 
@@ -114,8 +123,9 @@ def run_on_ray(args: argparse.Namespace) -> int:
     try:
         import ray
 
-        if args.vocab is not None:
-            vocab = Vocab.read(args.vocab)
+        given = vocab_of(args)
+        if given is not None:
+            vocab = given
         else:
             vocab = merge_tokens(corpus_tokens(chunks, program.structure.max_children))
         capacity = vocabulary_capacity(program)

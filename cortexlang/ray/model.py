@@ -36,12 +36,13 @@ from cortexlang.ray.corpus import Row, parse_row
 @dataclass(frozen=True, eq=False)
 class ModelSpec:
     """What to build on a worker. `weights` are the checked arrays of the model's parameters;
-    `vocab` the vocabulary's tokens (`<unk>` first)."""
+    `vocab` the vocabulary's tokens, `unknown_id` the id unknown tokens read as."""
 
     source: str
     path: str
     weights: Mapping[str, np.ndarray]
     vocab: tuple[str, ...]
+    unknown_id: int = 0
     sizes: tuple[tuple[str, int], ...] = ()
     backend: str = "compiled"
     options: BackendOptions = field(default_factory=BackendOptions)
@@ -76,7 +77,7 @@ class LoadedModel:
         self.spec = spec
         self.program = check_source(spec.source, spec.path, dict(spec.sizes))
         self.backend = get_backend(spec.backend)
-        self.vocab = Vocab(spec.vocab)
+        self.vocab = Vocab(spec.vocab, spec.unknown_id)
         self.weights = dict(spec.weights)
         # Compile and bind now: an empty run builds the kernels and uploads the weights.
         empty = self._run(())

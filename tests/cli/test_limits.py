@@ -224,7 +224,9 @@ def test_a_unary_node_in_a_binary_tree_model_is_refused_at_its_line(
     trees.write_text("(2 (2 a) (2 b))\n(3 (2 (2 c)) (2 d))\n")
     code, err = run(capsys, TREEFC, "-D", "H=4", "--trees", str(trees), "--backend", "interp")
     assert code == 1, err
-    assert "error[E0582]" in err and f"{trees}:2:1" in err and "binarise" in err
+    # The PTB reader refuses it at the node itself (E0516); E0582 stays the backstop for
+    # structures that reach the run some other way.
+    assert "error[E0516]" in err and f"{trees}:2:4" in err and "--collapse-unary" in err
 
 
 def test_float64_runs_read_float64_features(tmp_path: Path,
