@@ -79,6 +79,13 @@ def pytest_report_header(config: pytest.Config) -> str:
                " (covering sets; --all runs the full sweeps)"))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """`-q` (as `make test` runs) hides the header: print the seed line all the same."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and session.config.get_verbosity() < 0:
+        reporter.write_line(pytest_report_header(session.config))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("exhaustive"):
         return
@@ -96,12 +103,13 @@ def _count_opencl_builds() -> Iterator[None]:
 
     original = build._compile
 
-    def counted(*arguments: object, **keywords: object) -> object:
+    def counted(device: Device, source: str, options: tuple[str, ...]) -> object:
         started = time.perf_counter()
         try:
-            return original(*arguments, **keywords)  # type: ignore[arg-type]
+            return original(device, source, options)
         finally:
             BUILD_STATS.append(time.perf_counter() - started)
+            BUILT_SOURCES.add((source, options))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(build, "_compile", counted)
@@ -109,6 +117,7 @@ def _count_opencl_builds() -> Iterator[None]:
 
 
 BUILD_STATS: list[float] = []
+BUILT_SOURCES: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -120,8 +129,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"OpenCL compiler runs inside the process); seed {os.environ[SEED_VARIABLE]}")
     if BUILD_STATS:
         terminalreporter.write_line(
-            f"OpenCL programs built from source: {len(BUILD_STATS)} in "
-            f"{sum(BUILD_STATS):.1f} s (the driver compiles each kernel's machine code at "
+            f"OpenCL programs built from source: {len(BUILD_STATS)} ({len(BUILT_SOURCES)} "
+            f"distinct) in {sum(BUILD_STATS):.1f} s (the driver compiles each kernel's machine code at "
             f"its first launch, not counted here)")
 
 
