@@ -2,9 +2,9 @@
 interpreter, each under its own random option set; and the corpus of programs such draws
 found (tests/compiler/random_corpus/*.cx) keeps agreeing.
 
-The default tier draws PROGRAMS programs from the run's seed (printed in the header; a
+The default tier draws PROGRAMS small programs from the run's seed (printed in the header; a
 program's id is its own seed, and `pytest --seed N` draws the same ones again); `--all`
-draws EXHAUSTIVE_PROGRAMS. A failing draw prints its source: save it as
+draws EXHAUSTIVE_PROGRAMS, up to four times longer. A failing draw prints its source: save it as
 tests/compiler/random_corpus/NAME.cx with the header lines the corpus test reads (below), marked
 `# xfail:` with the reason when it is a compiler bug being fixed.
 
@@ -31,7 +31,7 @@ from compiler_support import (
     weights_for,
 )
 from differential import run_compiled
-from random_programs import KNOWN_BUGS, inputs_for, random_program
+from random_programs import KNOWN_BUGS, LARGE, SMALL, inputs_for, random_program
 
 from cortexlang.frontend.check import check_source
 from cortexlang.interp.interpreter import interpret
@@ -68,7 +68,7 @@ def agrees_with_the_interpreter(device: Device, checked: CheckedProgram, options
 @pytest.mark.parametrize("seed", program_seeds())
 def test_a_random_program_agrees_with_the_interpreter(opencl_device: Device, seed: int) -> None:
     started = time.perf_counter()
-    program = random_program(seed)
+    program = random_program(seed, budget=LARGE if full_sweeps() else SMALL)
     label = f"random program {seed}, {option_label(program.options)}"
     try:
         checked = check_source(program.source, f"random_{seed}.cx")
