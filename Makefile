@@ -13,7 +13,8 @@ BENCH_STAMP := $(VENV)/.cortexlang-bench
 SYSTEM_PACKAGES := pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev clinfo graphviz chromium
 POCL_ICD := /etc/OpenCL/vendors/pocl.icd
 
-.PHONY: setup system-packages demo test test-all typecheck bench check-wheel clean distclean
+.PHONY: setup system-packages demo test test-all typecheck bench check-wheel gpu-check \
+	gpu-wheels clean distclean
 
 setup: system-packages $(SETUP_STAMP)
 
@@ -78,6 +79,25 @@ $(BENCH_STAMP): $(SETUP_STAMP)
 
 bench: setup $(BENCH_STAMP)
 	$(BIN)/cortexlang bench
+
+# The compiled backend on a GPU machine where nothing of ours is installed and no package index
+# answers (scripts/gpu-check says what it runs; under five minutes). `make gpu-wheels` first,
+# on a machine with an index: the Python 3.12 wheels it needs, into .whl/ (carry that folder).
+gpu-check:
+	bash scripts/gpu-check
+
+GPU_WHEELS := pyopencl==2026.1.4 pytools==2026.1.1 platformdirs==4.14.9 siphash24==1.9 \
+	lark==1.3.1 graphviz==0.21
+GPU_FALLBACK_WHEELS := numpy==2.4.6 typing_extensions==4.16.0
+GPU_PLATFORMS := --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
+	--platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+	--platform manylinux2014_x86_64
+
+gpu-wheels: setup
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: $(GPU_PLATFORMS) \
+		-d .whl $(GPU_WHEELS)
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: $(GPU_PLATFORMS) \
+		-d .whl/fallback $(GPU_FALLBACK_WHEELS)
 
 # Build the wheel, install it into a scratch environment, and check that it carries every
 # Python file of the checkout, the grammar (found through importlib.resources), and no

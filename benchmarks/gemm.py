@@ -28,7 +28,7 @@ kept as the reference that shows why that design is the wrong one for a CPU.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -150,6 +150,16 @@ PEAK_CANDIDATES = (
     GemmConfig(rows=12, vectors=1, width=16, packed_a=True),
 )
 """The kernels `measure_machine` tries for the peak, best first (from the sweep in README)."""
+
+
+def peak_candidates(width: int) -> tuple[GemmConfig, ...]:
+    """PEAK_CANDIDATES at vector width `width` (4, 8 or 16), each keeping its columns per
+    work-item: a device whose best width is 8 gets twice the vectors of width 8."""
+    if width not in (4, 8, 16):
+        raise ValueError(f"the GEMM kernels use float4, float8 or float16, not width {width}")
+    return tuple(replace(config, width=width,
+                         vectors=max(1, config.vectors * config.width // width))
+                 for config in PEAK_CANDIDATES)
 
 NAIVE_TILE = 16
 

@@ -3,10 +3,14 @@ can at best reach, so that each speed it reports can be judged against a ceiling
 
 `measure_machine(device)` measures
 
-- compute: the peak float32 GFLOP/s of the register-blocked GEMM of `benchmarks.gemm`
-  (device time of one large product), next to a register-only FMA loop (the ceiling no
-  kernel passes), the GPU-style local-memory kernel (to show what not to write) and numpy's
-  sgemm (OpenBLAS, for reference);
+- compute: the float32 GFLOP/s of the register-blocked GEMM of `benchmarks.gemm` at the
+  device's own best vector width (`preferred_vector_width_float`, clamped to 4..16; forced
+  with `select_device(vector_width=...)`), the best of its candidates, and of a vendor BLAS
+  on the same hardware in the same run (numpy's sgemm for a CPU device, and torch's on the
+  CPU or on CUDA for a GPU, in a fresh process, when torch is installed). `peak_gflops`, the
+  ceiling every cell's floor uses, is the best of the two, so a floor is never set by a
+  weak probe; next to them a register-only FMA loop and the GPU-style local-memory kernel
+  (to show what not to write);
 - memory: a large float16 copy kernel (bytes read + bytes written, STREAM's convention) and
   a read-only sum kernel (what streaming weights costs), with numpy's copy as a cross-check;
 - launch latency: an empty kernel enqueued and waited for, and the enqueue call alone.
@@ -30,8 +34,8 @@ import numpy as np
 import pyopencl as cl
 
 from benchmarks.gemm import (
-    PEAK_CANDIDATES,
     GemmConfig,
+    peak_candidates,
     profiling_queue,
     time_gemm,
     time_naive_gemm,
@@ -51,6 +55,11 @@ class MachineLimits:
     peak_gflops: float
     peak_kernel: str
     gemm_size: int
+    vector_width: int
+    sweep_gflops: float
+    sweep_kernel: str
+    blas_gflops: float
+    blas_name: str
     fma_peak_gflops: float
     naive_tiled_gflops: float | None
     numpy_sgemm_gflops: float
@@ -72,6 +81,9 @@ class MachineLimits:
             f"device            {self.device_name} ({self.compute_units} compute units)",
             f"peak GEMM         {self.peak_gflops:.1f} GFLOP/s  ({self.peak_kernel}, "
             f"{self.gemm_size}^3)",
+            f"  our sweep       {self.sweep_gflops:.1f} GFLOP/s  ({self.sweep_kernel}, "
+            f"vector width {self.vector_width})",
+            f"  vendor BLAS     {self.blas_gflops:.1f} GFLOP/s  ({self.blas_name})",
             f"FMA ceiling       {self.fma_peak_gflops:.1f} GFLOP/s  (registers only)",
             f"GPU-style tiled   {naive}",
             f"numpy sgemm       {self.numpy_sgemm_gflops:.1f} GFLOP/s",
@@ -243,17 +255,88 @@ def peak_gemm(device: Device, queue: cl.CommandQueue, size: int,
     return best
 
 
+_TORCH_SGEMM = """
+import json, sys, time
+import torch
+device, size, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if device == "cuda" and not torch.cuda.is_available():
+    sys.exit(3)
+a = torch.rand(size, size, device=device)
+b = torch.rand(size, size, device=device)
+samples = []
+for i in range(repeats + 2):
+    if device == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    torch.mm(a, b)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    samples.append(time.perf_counter() - started)
+samples = sorted(samples[2:])
+name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+print(json.dumps({"gflops": 2.0 * size ** 3 / samples[len(samples) // 2] / 1e9,
+                  "name": f"torch {torch.__version__} mm on {name}"}))
+"""
+
+
+def torch_sgemm_gflops(device: str, size: int, repeats: int) -> tuple[float, str] | None:
+    """torch's float32 matrix product on `device` ("cpu" or "cuda") in a fresh process (its
+    thread pool must not keep spinning beside the kernels measured next); None without torch
+    or without the device."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torch") is None:
+        return None
+    try:
+        done = subprocess.run([sys.executable, "-c", _TORCH_SGEMM, device, str(size),
+                               str(repeats)], capture_output=True, text=True, timeout=120,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(measured["gflops"]), str(measured["name"])
+
+
+def best_vector_width(device: Device) -> int:
+    """The GEMM probe's vector width: the device's preferred float width, within 4..16."""
+    preferred = int(device.info.preferred_vector_width_float or 4)
+    return max(width for width in (4, 8, 16) if width <= max(4, preferred))
+
+
+def vendor_blas(device: Device, size: int, repeats: int, quick: bool) -> tuple[float, str]:
+    """The best vendor BLAS on the device's hardware: numpy's (and, not quick, torch's) for
+    a CPU device; torch's on CUDA for a GPU (numpy's, on the host, only as a fallback)."""
+    numpy_blas = (numpy_sgemm_gflops(size, repeats), "numpy sgemm (host CPU)")
+    if device.info.device_type == "GPU":
+        measured = torch_sgemm_gflops("cuda", 4096 if not quick else 2048, repeats)
+        return measured if measured is not None else numpy_blas
+    found = [numpy_blas]
+    if not quick:
+        measured = torch_sgemm_gflops("cpu", size, repeats)
+        if measured is not None:
+            found.append(measured)
+    return max(found)
+
+
 def measure_machine(device: Device, quick: bool = False) -> MachineLimits:
     """Measure the device's limits (see the module docstring); `quick` takes a few seconds."""
     queue = profiling_queue(device)
     size = 512 if quick else 1024
     repeats = 5 if quick else 15
+    width = best_vector_width(device)
     with background_load() as load:
-        candidates = PEAK_CANDIDATES[:1] if quick else PEAK_CANDIDATES
-        peak, config = peak_gemm(device, queue, size, candidates, repeats)
+        candidates = peak_candidates(width)
+        sweep, config = peak_gemm(device, queue, size, candidates[:1] if quick else candidates,
+                                  repeats)
+        blas, blas_name = vendor_blas(device, size, repeats, quick)
         fma = fma_peak_gflops(device, queue, quick)
         naive = None if quick else time_naive_gemm(device, 512, queue=queue).kernel_gflops
-        sgemm = numpy_sgemm_gflops(size, repeats)
+        sgemm = numpy_sgemm_gflops(size, repeats) if "numpy" not in blas_name else blas
         megabytes = 64 if quick else 256
         copy, read = bandwidth_gbs(device, queue, megabytes, repeats)
         numpy_copy = numpy_copy_gbs(megabytes, repeats)
@@ -261,7 +344,10 @@ def measure_machine(device: Device, quick: bool = False) -> MachineLimits:
     return MachineLimits(
         device_name=device.device.name.strip(),
         compute_units=int(device.device.max_compute_units),
-        peak_gflops=peak, peak_kernel=config.describe(), gemm_size=size,
+        peak_gflops=max(sweep, blas),
+        peak_kernel=config.describe() if sweep >= blas else blas_name, gemm_size=size,
+        vector_width=width, sweep_gflops=sweep, sweep_kernel=config.describe(),
+        blas_gflops=blas, blas_name=blas_name,
         fma_peak_gflops=fma, naive_tiled_gflops=naive, numpy_sgemm_gflops=sgemm,
         bandwidth_gbs=copy, read_bandwidth_gbs=read, numpy_copy_gbs=numpy_copy,
         launch_wait_us=launch_wait, enqueue_us=enqueue, quick=quick,
@@ -275,8 +361,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     parser.add_argument("--device", default=None, help="device spec, as for select_device")
     parser.add_argument("--json", action="store_true", help="print the fields as JSON")
+    parser.add_argument("--vector-width", type=int, choices=(4, 8, 16),
+                        help="use this vector width instead of the device's preferred one")
     args = parser.parse_args(argv)
-    limits = measure_machine(select_device(args.device), quick=args.quick)
+    device = select_device(args.device, vector_width=args.vector_width)
+    limits = measure_machine(device, quick=args.quick)
     if args.json:
         import json
         print(json.dumps(asdict(limits), indent=2))

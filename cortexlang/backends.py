@@ -27,7 +27,10 @@ import numpy as np
 from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.inputs.structure import Structure
 from cortexlang.ir.checked import CheckedProgram
-from cortexlang.outputs import Outputs
+from cortexlang.outputs import Outputs, merge_outputs
+
+__all__ = ["DEFAULT_BACKEND", "Backend", "BackendOptions", "backend_description",
+           "backend_names", "get_backend", "merge_outputs", "register_backend"]
 
 DEFAULT_BACKEND = "compiled"
 
@@ -115,7 +118,7 @@ def _interpreter_backend() -> Backend:
 
 
 def _compiled_backend() -> Backend:
-    from cortexlang.runtime.backend import compiled_backend
+    from cortexlang.compiled_backend import compiled_backend
 
     return compiled_backend()
 
@@ -124,30 +127,3 @@ register_backend("compiled", _compiled_backend,
                  "generated OpenCL kernels (the optimising compiler)")
 register_backend("interp", _interpreter_backend,
                  "the reference interpreter: numpy, one node at a time")
-
-
-def merge_outputs(parts: Sequence[Outputs]) -> Outputs:
-    """One `Outputs` for consecutive batches of structures, as if run as one batch.
-
-    Root outputs and node rows are concatenated in order; timings are summed per phase.
-    """
-    if not parts:
-        raise ValueError("merge_outputs needs at least one part")
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    offsets = [np.asarray([0], dtype=np.int64)]
-    for part in parts:
-        offsets.append(part.node_offset[1:] + offsets[-1][-1])
-    timings: dict[str, float] = {}
-    for part in parts:
-        for phase, seconds in part.timings.items():
-            timings[phase] = timings.get(phase, 0.0) + seconds
-    return Outputs(
-        outputs={name: np.concatenate([part.outputs[name] for part in parts])
-                 for name in first.outputs},
-        states={name: np.concatenate([part.states[name] for part in parts])
-                for name in first.states},
-        node_offset=np.concatenate(offsets),
-        selectors=dict(first.selectors),
-        timings=timings)

@@ -7,6 +7,7 @@ Comparing two backends is comparing these arrays.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,3 +38,30 @@ class Outputs:
             return self.outputs[name][index]
         values = self.outputs[name] if name in self.outputs else self.states[name]
         return values[int(self.node_offset[index]):int(self.node_offset[index + 1])]
+
+
+def merge_outputs(parts: Sequence[Outputs]) -> Outputs:
+    """One `Outputs` for consecutive batches of structures, as if run as one batch.
+
+    Root outputs and node rows are concatenated in order; timings are summed per phase.
+    """
+    if not parts:
+        raise ValueError("merge_outputs needs at least one part")
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    offsets = [np.asarray([0], dtype=np.int64)]
+    for part in parts:
+        offsets.append(part.node_offset[1:] + offsets[-1][-1])
+    timings: dict[str, float] = {}
+    for part in parts:
+        for phase, seconds in part.timings.items():
+            timings[phase] = timings.get(phase, 0.0) + seconds
+    return Outputs(
+        outputs={name: np.concatenate([part.outputs[name] for part in parts])
+                 for name in first.outputs},
+        states={name: np.concatenate([part.states[name] for part in parts])
+                for name in first.states},
+        node_offset=np.concatenate(offsets),
+        selectors=dict(first.selectors),
+        timings=timings)

@@ -211,14 +211,14 @@ check_exercise_4_2(node_independent_ops, hoisting_programs())
 # ## 5. Unrolling
 #
 # The paper's *recursive unrolling* computes a node together with its children in one step,
-# so the children's states stay in fast memory. cortexlang's `unroll` option is a different,
-# smaller transformation: in `emit_opencl` it unrolls a dot product's loop over k by 4, with
-# vector loads, where a work-item computes one unit at a time and the loads are contiguous in
-# k. On this CPU the planner gives each work-item a whole vector of units instead, and the
-# vector models read their weights transposed (contiguous in the unit, not in k), so whether
-# `unroll` has anything to do depends on the model and the device. Measure it: the number of
-# OpenCL lines that change when `unroll` is switched off, per example model, for this device's
-# plan and for a GPU-style plan.
+# so the children's states stay in fast memory. cortexlang's `unroll_dot_products` option
+# is a different, smaller transformation: in `emit_opencl` it unrolls a dot product's loop
+# over k by 4, with vector loads, where a work-item computes one unit at a time and the loads
+# are contiguous in k. On this CPU the planner gives each work-item a whole vector of units
+# instead, and the vector models read their weights transposed (contiguous in the unit, not
+# in k), so whether `unroll_dot_products` has anything to do depends on the model and the
+# device. Measure it: the number of OpenCL lines that change when `unroll_dot_products` is
+# switched off, per example model, for this device's plan and for a GPU-style plan.
 
 # %%
 def opencl(program, options, limits):
@@ -227,7 +227,7 @@ def opencl(program, options, limits):
 
 def changed_lines(program, limits):
     unrolled = opencl(program, Options(), limits).splitlines()
-    rolled = opencl(program, Options().without("unroll"), limits).splitlines()
+    rolled = opencl(program, Options().without("unroll_dot_products"), limits).splitlines()
     return [line for line in difflib.unified_diff(rolled, unrolled, lineterm="", n=0)
             if line[:1] in "+-" and line[:3] not in ("+++", "---")]
 

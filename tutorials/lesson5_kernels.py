@@ -84,7 +84,7 @@ print("\n".join(line for line in plan.stdout.splitlines() if not line.startswith
 
 # %%
 NOTES = [
-    (r"cx_sigmoid\(float x\)", "math helpers shared by all kernels"),
+    (r"cx_sigmoid\d*\(float", "math helpers, only those the kernels call"),
     (r"reqd_work_group_size", "the work-group size the planner chose, fixed at compile time "
      "(1 on a CPU: one work-item computes a vector of units)"),
     (r"__kernel void", "the kernel: its arguments are the buffers of the kernel IR"),
@@ -125,7 +125,7 @@ NOTES = [
     (r"if \(tile \* 2 \+ 2 <= count\)", "a full tile: its 2 nodes computed together, "
      "with no clamping and no guards (exercise 5.1)"),
     (r"const int node_t0 = ", "lane 0 of the tile: which node it computes (exercise 5.1)"),
-    (r"const int word_t0 = ", "the leaf's word id; max(.., 0): a missing word (-1) reads "
+    (r"const int token_word_t0 = ", "the leaf's word id; max(.., 0): a missing word (-1) reads "
      "row 0"),
     (r"// phase ", "a phase: operators of one rule fused into one loop over units"),
     (r"int n = tile \* 2;", "a partial tile (the end of the batch): its nodes in sub-tiles "

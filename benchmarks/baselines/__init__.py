@@ -26,11 +26,18 @@ TITLES = {
 
 
 def make_baseline(implementation: str, model: str, weights: dict[str, np.ndarray],
-                  H: int) -> Baseline:
+                  H: int, device: str | None = None) -> Baseline:
     """`make_<implementation>(model, weights, H)` from `benchmarks.baselines.<implementation>`;
-    raises ImportError when the implementation's framework is not installed."""
+    raises ImportError when the implementation's framework is not installed. `device` (a
+    torch device such as "cuda") is passed on to the PyTorch baselines; the others run on
+    the CPU only and reject it."""
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"unknown baseline {implementation!r}; expected one of "
                          f"{', '.join(IMPLEMENTATIONS)}")
     module = importlib.import_module(f"benchmarks.baselines.{implementation}")
-    return getattr(module, f"make_{implementation}")(model, weights, H)
+    make = getattr(module, f"make_{implementation}")
+    if device is None:
+        return make(model, weights, H)
+    if not implementation.startswith("torch_"):
+        raise ValueError(f"{TITLES[implementation]} runs on the CPU only, not on {device!r}")
+    return make(model, weights, H, device=device)

@@ -11,10 +11,15 @@ of tensors, and weight matrices are kept in the layout MKL's `sgemv` runs fastes
 Its cost is dominated by MKL's single-threaded `sgemv` (about 50 us for the TreeLSTM's
 [1280 x 512] U at H = 256 on this machine, where OpenBLAS via numpy takes 18 us on 2 threads),
 so on this CPU PyTorch eager is slower than numpy node by node.
+
+`device="cuda"` runs the same loop on a GPU: weights, the zero state and the DAG-RNN's input
+features live on the device (moved once, outside the timed call), and `run` synchronises
+before it returns, so a timed call covers every kernel it queued.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -39,7 +44,7 @@ Run = Callable[[NodePlan], dict[str, "torch.Tensor"]]
 
 def _treefc(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, w, b = weights["Emb"], weights["W"], weights["b"]
-    zero = torch.zeros(hidden)
+    zero = torch.zeros(hidden, device=w.device)
 
     def run(plan: NodePlan) -> dict[str, torch.Tensor]:
         h: list[torch.Tensor] = [zero] * plan.num_nodes
@@ -58,7 +63,7 @@ def _treegru(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, w_leaf, b_leaf = weights["Emb"], weights["W_leaf"], weights["b_leaf"]
     u_g, b_g, u_h, b_h = weights["U_g"], weights["b_g"], weights["U_h"], weights["b_h"]
     hid = hidden
-    zero = torch.zeros(hid)
+    zero = torch.zeros(hid, device=u_g.device)
 
     def run(plan: NodePlan) -> dict[str, torch.Tensor]:
         h: list[torch.Tensor] = [zero] * plan.num_nodes
@@ -83,7 +88,7 @@ def _treelstm(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, w_leaf, b_leaf = weights["Emb"], weights["W_leaf"], weights["b_leaf"]
     u_all, b_all = weights["U"], weights["b"]
     hid = hidden
-    zero = torch.zeros(hid)
+    zero = torch.zeros(hid, device=u_all.device)
 
     def run(plan: NodePlan) -> dict[str, torch.Tensor]:
         h: list[torch.Tensor] = [zero] * plan.num_nodes
@@ -111,8 +116,8 @@ def _treelstm(weights: dict[str, torch.Tensor], hidden: int) -> Run:
 def _mvrnn(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     emb, emb_m = weights["Emb"], weights["EmbM"]
     w, b_w, w_m = weights["W"], weights["b_W"], weights["W_M"]
-    zero = torch.zeros(hidden)
-    zero_matrix = torch.zeros(hidden, hidden)
+    zero = torch.zeros(hidden, device=w.device)
+    zero_matrix = torch.zeros(hidden, hidden, device=w.device)
 
     def run(plan: NodePlan) -> dict[str, torch.Tensor]:
         p: list[torch.Tensor] = [zero] * plan.num_nodes
@@ -132,10 +137,12 @@ def _mvrnn(weights: dict[str, torch.Tensor], hidden: int) -> Run:
 
 def _dagrnn(weights: dict[str, torch.Tensor], hidden: int) -> Run:
     u, w, b = weights["U"], weights["W"], weights["b"]
-    zero = torch.zeros(hidden)
+    zero = torch.zeros(hidden, device=w.device)
 
     def run(plan: NodePlan) -> dict[str, torch.Tensor]:
-        x = torch.from_numpy(plan.features)
+        # A tensor already (moved to the device by `prepare`) or the plan's numpy array.
+        features = plan.features
+        x = features if isinstance(features, torch.Tensor) else torch.from_numpy(features)
         h: list[torch.Tensor] = [zero] * plan.num_nodes
         for node, (left, up), _word, _is_leaf in plan.steps:
             h_left = h[left] if left >= 0 else zero
@@ -157,25 +164,54 @@ _BUILDERS = {"treefc": _treefc, "treegru": _treegru, "treelstm": _treelstm,
              "mvrnn": _mvrnn, "dagrnn": _dagrnn}
 
 
-def make_torch_eager(model: str, weights: dict[str, np.ndarray], H: int) -> Baseline:
-    """PyTorch eager, node by node in post-order under inference_mode; returns numpy roots."""
+def make_torch_eager(model: str, weights: dict[str, np.ndarray], H: int,
+                     device: str = "cpu") -> Baseline:
+    """PyTorch eager, node by node in post-order under inference_mode; returns numpy roots.
+
+    `device` is a torch device ("cpu", "cuda", "cuda:1"); on a GPU the call synchronises
+    before returning. Raises ImportError without torch, or when the device is not there."""
     if torch is None:
         raise ImportError("torch is not installed")
+    target = torch_device(device)
     model = canonical_model(model)
-    tensors = {name: _matvec_layout(np.asarray(value, dtype=np.float32))
+    tensors = {name: _matvec_layout(np.asarray(value, dtype=np.float32)).to(target)
                for name, value in weights.items()}
     body = _BUILDERS[model](tensors, H)
 
     def prepare(structures: Sequence[Structure]) -> NodePlan:
         plan = plan_nodes(structures)
         require_features(model, plan)
+        if target.type != "cpu" and plan.features is not None:
+            plan = dataclasses.replace(
+                plan, features=torch.from_numpy(plan.features).to(target))
         return plan
 
     def run(plan: NodePlan) -> dict[str, np.ndarray]:
         with torch.inference_mode():
             outputs = body(plan)
-        return {name: value.numpy() for name, value in outputs.items()}
+            synchronize(target)
+        return {name: value.cpu().numpy() for name, value in outputs.items()}
 
+    threads = (f"{torch.get_num_threads()} intra-op threads" if target.type == "cpu"
+               else f"on {device_name(target)}")
     return Baseline("torch eager node by node", model, prepare, run,
-                    notes=f"torch {torch.__version__}, inference_mode, "
-                          f"{torch.get_num_threads()} intra-op threads")
+                    notes=f"torch {torch.__version__}, inference_mode, {threads}")
+
+
+def torch_device(device: str) -> torch.device:
+    """The torch device for a name; ImportError (a skip, for the callers) when it is absent."""
+    target = torch.device(device)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ImportError(f"torch {torch.__version__} sees no CUDA device")
+    return target
+
+
+def synchronize(target: torch.device) -> None:
+    """Wait for every kernel queued on a GPU (nothing to wait for on the CPU)."""
+    if target.type == "cuda":
+        torch.cuda.synchronize(target)
+
+
+def device_name(target: torch.device) -> str:
+    """"cpu", or the GPU's name as CUDA reports it."""
+    return torch.cuda.get_device_name(target) if target.type == "cuda" else "cpu"

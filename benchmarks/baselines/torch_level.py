@@ -15,12 +15,16 @@ those about 10% faster than a transposed view); state tensors kept between calls
 faults); the DAG-RNN's input product `U x + b` done for all cells in one product before
 the levels, since it does not depend on the recursion. MV-RNN's two per-child products
 (B a and A b) are one `bmm` over the level.
+
+`device="cuda"` runs it on a GPU: weights and state tensors live there, `prepare` moves the
+batch's index tensors and features there (outside the timed call), and `run` synchronises
+before it returns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -32,6 +36,7 @@ from benchmarks.baselines.common import (
     plan_levels,
     require_features,
 )
+from benchmarks.baselines.torch_eager import device_name, synchronize, torch_device
 from cortexlang.inputs.structure import Structure
 
 try:
@@ -81,25 +86,44 @@ def prepare_levels(model: str, structures: Sequence[Structure]) -> TorchLevels:
                        tuple(levels), tuple(swapped), torch.from_numpy(plan.roots), features)
 
 
+def levels_on(batch: TorchLevels, target: torch.device) -> TorchLevels:
+    """The same batch with every tensor on `target`."""
+    def move(value: object) -> object:
+        if isinstance(value, torch.Tensor):
+            return value.to(target)
+        if isinstance(value, tuple):
+            return tuple(move(item) for item in value)
+        return value
+    return replace(batch, **{f.name: move(getattr(batch, f.name)) for f in fields(batch)})
+
+
 class StateBuffers:
     """Reusable state tensors, grown when a batch needs more rows; row 0 is kept zero."""
 
-    def __init__(self, *row_shapes: tuple[int, ...]) -> None:
+    def __init__(self, *row_shapes: tuple[int, ...], device: torch.device | None = None
+                 ) -> None:
         self.row_shapes = row_shapes
+        self.device = device
         self.tensors: list[torch.Tensor] = []
 
     def get(self, num_rows: int) -> list[torch.Tensor]:
         if not self.tensors or self.tensors[0].shape[0] < num_rows:
-            self.tensors = [torch.zeros((num_rows, *shape)) for shape in self.row_shapes]
+            self.tensors = [torch.zeros((num_rows, *shape), device=self.device)
+                            for shape in self.row_shapes]
         return self.tensors
 
 
 Run = Callable[[TorchLevels], dict[str, "torch.Tensor"]]
 
 
+def weights_device(weights: dict[str, torch.Tensor]) -> torch.device:
+    """The device the weights (and so the states) live on."""
+    return next(iter(weights.values())).device
+
+
 def _treefc(weights: dict[str, torch.Tensor], hid: int) -> Run:
     emb, w_t, b = weights["Emb"], weights["W_t"], weights["b"]
-    buffers = StateBuffers((hid,))
+    buffers = StateBuffers((hid,), device=weights_device(weights))
 
     def run(batch: TorchLevels) -> dict[str, torch.Tensor]:
         (h,) = buffers.get(batch.num_rows)
@@ -116,7 +140,7 @@ def _treegru(weights: dict[str, torch.Tensor], hid: int) -> Run:
     emb, w_leaf_t, b_leaf = weights["Emb"], weights["W_leaf_t"], weights["b_leaf"]
     u_g_t, b_g = weights["U_g_t"], weights["b_g"]
     u_h_t, b_h = weights["U_h_t"], weights["b_h"]
-    buffers = StateBuffers((hid,))
+    buffers = StateBuffers((hid,), device=weights_device(weights))
 
     def run(batch: TorchLevels) -> dict[str, torch.Tensor]:
         (h,) = buffers.get(batch.num_rows)
@@ -137,7 +161,7 @@ def _treegru(weights: dict[str, torch.Tensor], hid: int) -> Run:
 def _treelstm(weights: dict[str, torch.Tensor], hid: int) -> Run:
     emb, w_leaf_t, b_leaf = weights["Emb"], weights["W_leaf_t"], weights["b_leaf"]
     u_t, b_all = weights["U_t"], weights["b"]
-    buffers = StateBuffers((hid,), (hid,))
+    buffers = StateBuffers((hid,), (hid,), device=weights_device(weights))
 
     def run(batch: TorchLevels) -> dict[str, torch.Tensor]:
         h, c = buffers.get(batch.num_rows)
@@ -165,7 +189,7 @@ def _mvrnn(weights: dict[str, torch.Tensor], hid: int) -> Run:
     # two column blocks of W are swapped once here to match.
     w_swapped_t = torch.cat((weights["W"][:, hid:], weights["W"][:, :hid]), dim=1).t()
     w_swapped_t = w_swapped_t.contiguous()
-    buffers = StateBuffers((hid,), (hid, hid))
+    buffers = StateBuffers((hid,), (hid, hid), device=weights_device(weights))
 
     def run(batch: TorchLevels) -> dict[str, torch.Tensor]:
         p, m = buffers.get(batch.num_rows)
@@ -184,7 +208,7 @@ def _mvrnn(weights: dict[str, torch.Tensor], hid: int) -> Run:
 
 def _dagrnn(weights: dict[str, torch.Tensor], hid: int) -> Run:
     u_t, w_t, b = weights["U_t"], weights["W_t"], weights["b"]
-    buffers = StateBuffers((hid,))
+    buffers = StateBuffers((hid,), device=weights_device(weights))
 
     def run(batch: TorchLevels) -> dict[str, torch.Tensor]:
         (h,) = buffers.get(batch.num_rows)
@@ -202,26 +226,33 @@ _BUILDERS = {"treefc": _treefc, "treegru": _treegru, "treelstm": _treelstm,
              "mvrnn": _mvrnn, "dagrnn": _dagrnn}
 
 
-def make_torch_level(model: str, weights: dict[str, np.ndarray], H: int) -> Baseline:
-    """PyTorch, all nodes of a height level at once; returns the root outputs as numpy."""
+def make_torch_level(model: str, weights: dict[str, np.ndarray], H: int,
+                     device: str = "cpu") -> Baseline:
+    """PyTorch, all nodes of a height level at once; returns the root outputs as numpy.
+
+    `device` is a torch device ("cpu", "cuda"); see the module docstring."""
     if torch is None:
         raise ImportError("torch is not installed")
+    target = torch_device(device)
     model = canonical_model(model)
-    tensors = {name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)).to(target)
                for name, value in weights.items()}
     tensors.update({f"{name}_t": tensors[name].t().contiguous()
                     for name in ("W", "W_leaf", "U", "U_g", "U_h") if name in tensors})
     body = _BUILDERS[model](tensors, H)
 
     def prepare(structures: Sequence[Structure]) -> TorchLevels:
-        return prepare_levels(model, structures)
+        batch = prepare_levels(model, structures)
+        return batch if target.type == "cpu" else levels_on(batch, target)
 
     def run(batch: TorchLevels) -> dict[str, np.ndarray]:
         with torch.inference_mode():
             outputs = body(batch)
-        return {name: value.numpy() for name, value in outputs.items()}
+            synchronize(target)
+        return {name: value.cpu().numpy() for name, value in outputs.items()}
 
+    threads = (f"{torch.get_num_threads()} intra-op threads" if target.type == "cpu"
+               else f"on {device_name(target)}")
     return Baseline("torch batched by level", model, prepare, run,
-                    notes=f"torch {torch.__version__}, inference_mode, "
-                          f"{torch.get_num_threads()} intra-op threads, index_select + addmm "
-                          "per level")
+                    notes=f"torch {torch.__version__}, inference_mode, {threads}, "
+                          "index_select + addmm per level")

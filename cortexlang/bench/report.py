@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +28,40 @@ def cells(report: BenchReport) -> dict[tuple[str, int, int], list[Record]]:
     for record in report.records:
         grouped.setdefault((record.model, record.hidden, record.batch), []).append(record)
     return grouped
+
+
+SHORT = {"torch-eager": "torch nodes", "torch-level": "torch level", "jax-level": "jax level",
+         "numpy-nodes": "numpy nodes"}
+
+
+def compact_table(report: BenchReport) -> Table:
+    """The latency table in under 100 columns: cortexlang (run, end to end, linearizing),
+    the best framework baseline, the speedup, cortexlang against its floor, and a `!` on
+    cells with a measurement error or an unstable timing (listed below the table)."""
+    table = Table(title="latency per batch, median ms (--wide: every implementation)",
+                  box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for column in ("model", "H", "B", "cortex", "e2e", "linear.", "best baseline",
+                   "speedup", "/floor", "!"):
+        table.add_column(column, justify="left" if column in ("model", "best baseline", "!")
+                         else "right", no_wrap=True)
+    for (model, hidden, batch), records in cells(report).items():
+        by_impl = {record.impl: record for record in records}
+        ours, e2e = by_impl.get("cortexlang"), by_impl.get("cortexlang-e2e")
+        best = best_baseline(records)
+        doubtful = any(record.flags or not record.stable for record in records
+                       if record.impl != "interp")
+        table.add_row(
+            model, str(hidden), str(batch), _ms(ours), _ms(e2e),
+            f"{ours.linearize_ms:.3f}" if ours and ours.linearize_ms is not None else "-",
+            f"{best.median_ms:.3f} {SHORT.get(best.impl, best.impl)}" if best else "-",
+            f"{best.median_ms / ours.median_ms:.1f}x" if ours and best else "-",
+            f"{ours.median_ms / ours.floor_ms:.1f}x" if ours and ours.floor_ms else "-",
+            "!" if doubtful else "")
+    return table
+
+
+def _ms(record: Record | None) -> str:
+    return f"{record.median_ms:.3f}" if record is not None else "-"
 
 
 def latency_table(report: BenchReport) -> Table:
@@ -63,7 +100,7 @@ def latency_table(report: BenchReport) -> Table:
 def ablation_table(report: BenchReport) -> Table:
     first = report.ablation[0]
     table = Table(title=f"ablation: {first.model} H={first.hidden} B={first.batch}, one "
-                        "optimisation off at a time")
+                        "optimisation off at a time", box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("switched off", "median ms", "vs all on", "launches", "est. bytes moved"):
         table.add_column(column, justify="left" if column == "switched off" else "right")
     for row in report.ablation:
@@ -72,27 +109,38 @@ def ablation_table(report: BenchReport) -> Table:
     return table
 
 
-def print_report(report: BenchReport, console: Console) -> None:
+def print_report(report: BenchReport, console: Console, wide: bool = False) -> None:
+    """The tables; `wide` shows every implementation's column (over 100 characters)."""
     machine = report.machine
-    console.print(f"device: {machine.get('device_name', machine.get('device', '?'))}; "
-                  f"peak {machine.get('peak_gflops', 0):.0f} GFLOP/s "
-                  f"({machine.get('peak_kernel', 'n/a')}), read bandwidth "
-                  f"{machine.get('read_bandwidth_gbs', 0):.1f} GB/s, launch+wait "
-                  f"{machine.get('launch_wait_us', 0):.0f} us; inputs: {report.inputs}",
-                  markup=False)
-    console.print(latency_table(report))
+    say = partial(_say, console)
+    say(f"device: {machine.get('device_name', machine.get('device', '?'))}, vector width "
+        f"{machine.get('vector_width', '?')}; inputs: {report.inputs}")
+    say(f"peak {machine.get('peak_gflops', 0):.0f} GFLOP/s (best of our GEMM sweep "
+        f"{machine.get('sweep_gflops', 0):.0f} and {machine.get('blas_name', 'BLAS')} "
+        f"{machine.get('blas_gflops', 0):.0f}), read bandwidth "
+        f"{machine.get('read_bandwidth_gbs', 0):.1f} GB/s, launch+wait "
+        f"{machine.get('launch_wait_us', 0):.0f} us")
+    console.print(latency_table(report) if wide else compact_table(report))
     if report.ablation:
         console.print(ablation_table(report))
     extras = report.extras
     if extras:
-        console.print(
-            f"linearize {extras.get('linearize_trees')} SST-shaped trees: "
-            f"{extras.get('linearize_s', 0) * 1e3:.0f} ms; TreeLSTM compile: cold "
-            f"{extras.get('compile_cold_s', float('nan')):.2f} s, cached "
-            f"{extras.get('compile_cached_s', float('nan')) * 1e3:.0f} ms; peak host memory "
-            f"{extras.get('peak_host_memory_mb', 0):.0f} MB", markup=False)
+        compile_text = (f"cold {extras['compile_cold_s']:.2f} s, cached "
+                        f"{extras['compile_cached_s'] * 1e3:.0f} ms"
+                        if "compile_cold_s" in extras else "not measured")
+        say(f"linearize {extras.get('linearize_trees')} SST-shaped trees: "
+            f"{extras.get('linearize_s', 0) * 1e3:.0f} ms; TreeLSTM compile: {compile_text}; "
+            f"peak host memory {extras.get('peak_host_memory_mb', 0):.0f} MB")
     for note in report.skipped:
-        console.print(f"skipped: {note}", markup=False)
+        say(f"skipped: {note}")
+    for warning in report.warnings:
+        say(warning)
+
+
+def _say(console: Console, text: str) -> None:
+    """A line of text wrapped to 100 columns (the compact tables' width)."""
+    console.print(textwrap.fill(text, width=100, subsequent_indent="  "), markup=False,
+                  highlight=False)
 
 
 def write_chart(report: BenchReport, path: str | Path) -> str | None:

@@ -4,8 +4,15 @@ Protocol (after the Cortex paper): TreeLSTM, TreeGRU, TreeFC and MV-RNN on SST t
 any tree file), DAG-RNN on 10 x 10 grids; hidden sizes 256 and 512 (MV-RNN, which carries an
 H x H matrix per node, at a quarter of that); batches of 1 and 10 structures; float32. Every
 implementation runs the same batches with the same weights: one untimed pass over all batches
-as warm-up, then several timed passes, one sample per batch; cells report the median, p10 and
-p90 milliseconds per batch.
+as warm-up, then timed passes (one sample per batch) until the medians of the last three
+passes agree within 5% (`cortexlang.bench.timing`; a cell that never settles carries a
+pyperf-style instability warning); cells report the median, p10 and p90 milliseconds per
+batch over every timed pass.
+
+A cell is checked against physics: faster than its floor (the FLOPs at the device's peak, or
+the weights at its read bandwidth), or `cortexlang-e2e` (linearizing included) faster than
+`cortexlang` (the same run without it), cannot be right; such cells are flagged as
+measurement errors in the table and the JSON, not reported as speed.
 
 Following the paper's protocol, latency and linearization are reported apart: the
 `cortexlang` cell is `CompiledModel.run_linearized` on a linearized batch (uploading the
@@ -20,14 +27,7 @@ slow whatever runs next in the same process. Baselines live in the source checko
 
 from __future__ import annotations
 
-import gc
 import json
-import os
-import resource
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -36,6 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from cortexlang.bench.extras import checkout_on_path, extras, measure_limits
+from cortexlang.bench.host import describe_host
+from cortexlang.bench.timing import Timing, time_until_stable
 from cortexlang.bench.work import model_work
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs import generators
@@ -70,6 +73,10 @@ class Record:
     launches: int | None = None
     notes: str = ""
     linearize_ms: float | None = None
+    passes: int = 0
+    stable: bool = True
+    spread: float = 0.0          # of the last pass medians: (max - min) / median
+    flags: list[str] = field(default_factory=list)   # measurement errors found in the cell
 
 
 @dataclass
@@ -93,30 +100,45 @@ class BenchConfig:
     batches: tuple[int, ...] = (1, 10)
     trees: str | None = None
     device: str | None = None
-    passes: int = 5
+    passes: int = 3              # timed passes at least (more until stable)
+    max_passes: int = 10
     trees_used: int = 200
     baselines: bool = True
     ablation: bool = True
     quick: bool = False
+    vector_width: int | None = None   # force the device's preferred vector width
 
     @staticmethod
     def quick_config() -> BenchConfig:
         """Seconds, not minutes: proves the benchmark works end to end (CI runs it)."""
         return BenchConfig(models=("treelstm", "dagrnn"), hiddens=(64,), batches=(1, 10),
-                           passes=2, trees_used=40, quick=True)
+                           passes=2, max_passes=4, trees_used=40, quick=True)
 
 
 @dataclass
 class BenchReport:
+    """Everything one run measured. `machine` holds the device's limits (peak, bandwidth,
+    launch latency), `host` the CPU, device and versions, `warnings` the unstable cells and
+    the measurement errors."""
+
     machine: dict[str, Any]
     records: list[Record] = field(default_factory=list)
     ablation: list[AblationRow] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     inputs: str = ""
+    host: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps([asdict(record) for record in self.records], indent=2)
+        """One object: host, limits, config, inputs, records, ablation, extras, warnings and
+        what was skipped."""
+        return json.dumps({
+            "host": self.host, "limits": self.machine, "config": self.config,
+            "inputs": self.inputs, "records": [asdict(record) for record in self.records],
+            "ablation": [asdict(row) for row in self.ablation], "extras": self.extras,
+            "warnings": self.warnings, "skipped": self.skipped}, indent=2, default=str)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,29 +178,12 @@ def model_batches(model: str, batch: int, trees: list[Structure], program: Check
 # Timing
 
 
-def time_batches(run: Callable[[Any], object], batches: Sequence[Any], passes: int) -> list[float]:
-    """One untimed pass over all batches, then `passes` timed passes: milliseconds."""
-    for batch in batches:
-        run(batch)
-    samples: list[float] = []
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(passes):
-            for batch in batches:
-                started = time.perf_counter_ns()
-                run(batch)
-                samples.append((time.perf_counter_ns() - started) / 1e6)
-    finally:
-        if enabled:
-            gc.enable()
-    return samples
-
-
-def _summary(samples: list[float]) -> tuple[float, float, float]:
-    p10, median, p90 = np.percentile(np.asarray(samples), [10, 50, 90])
-    return float(median), float(p10), float(p90)
+def time_batches(run: Callable[[Any], object], batches: Sequence[Any], passes: int,
+                 max_passes: int | None = None) -> Timing:
+    """One untimed pass over all batches, then at least `passes` timed passes, more (up to
+    `max_passes`) until stable: see `cortexlang.bench.timing`."""
+    return time_until_stable(run, batches, min_passes=passes,
+                             max_passes=max(passes, max_passes or passes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,31 +203,33 @@ def _compiled(program: CheckedProgram, weights: dict[str, np.ndarray], device: A
 def _bytes_moved(model: Any, batch: Sequence[Structure]) -> int:
     """An estimate of device-memory traffic per batch: every launch reads the weights its
     kernel reads, and each node writes its states and reads its children's."""
-    from cortexlang.runtime.execute import first_fused_batch, launch_plan
-    from cortexlang.runtime.linearize import linearize
+    from cortexlang.ir.executable import Role
+    from cortexlang.runtime.plan import run_layout
 
-    result = model.result
-    kernels = result.kernels
-    linearized = linearize(batch, max_children=result.recursive.max_children,
-                           dynamic_batching=result.options.dynamic_batching)
-    leaf_batches = int(np.count_nonzero(linearized.batch_start < linearized.num_leaves))
-    first = first_fused_batch(kernels, linearized.batch_len)
-    plan = launch_plan(kernels, linearized.batch_len, leaf_batches, len(batch), first)
-    buffers = {buffer.name: buffer for buffer in kernels.buffers}
-    state_bytes = 4 * sum(buffer.row_size for buffer in kernels.buffers
-                          if buffer.role == "state")
+    executable = model.executable
+    linearized = model.linearize(batch)
+    layout = run_layout(executable, linearized, linearized.num_nodes)
+    plan = _launches(model, linearized, layout)
+    buffers = {buffer.ref: buffer for buffer in executable.buffers}
+    state_bytes = 4 * sum(buffer.row_size for buffer in executable.buffers_of(Role.STATE))
     total = 0
-    for name, _, count, _, _ in plan:
-        kernel = kernels.kernel(name)
-        for read in kernel.reads:
-            buffer = buffers[read]
-            if buffer.role in ("param", "param_t") or \
-                    (buffer.role == "uniform" and buffer.rows == "one"):
-                total += 4 * buffer.row_size
-            elif buffer.role == "uniform":
-                total += 4 * buffer.row_size * count
-        total += count * state_bytes * (1 + result.recursive.max_children)
+    for launch in plan:
+        for ref in executable.kernel(launch.kernel).args:
+            buffer = buffers[ref]
+            if ref.role in (Role.WEIGHT, Role.WEIGHT_T, Role.UNIFORM):
+                total += buffer.fixed_bytes
+            elif ref.role is Role.TABLE:
+                total += 4 * buffer.row_size * launch.nodes
+        total += launch.nodes * state_bytes * (1 + executable.max_children)
     return total
+
+
+def _launches(model: Any, linearized: Any, layout: Any) -> list[Any]:
+    """The launches a model makes for a linearized batch (see `runtime.plan.launch_plan`)."""
+    from cortexlang.runtime.plan import launch_plan
+
+    return launch_plan(model.executable, linearized.batch_len, layout.num_leaf_batches,
+                       len(layout.head_nodes), layout.first_fused)
 
 
 def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchReport:
@@ -230,14 +237,28 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
     from cortexlang.inputs.load import load_structures
     from cortexlang.runtime.devices import select_device
 
-    device = select_device(config.device)
+    device = select_device(config.device, vector_width=config.vector_width)
     machine = measure_limits(device, config.quick, log)
-    report = BenchReport(machine)
+    report = BenchReport(machine, host=describe_host(device), config=asdict(config))
     source = tree_source(config)
     loaded = load_structures(source)
     trees = list(loaded.structures[:config.trees_used])
     report.inputs = f"{len(trees)} trees of {source}"
     impls = ["interp"] + (_available_baselines(report) if config.baselines else [])
+    workers = Workers()
+    try:
+        _measure_cells(config, report, device, trees, str(source), impls, workers, log)
+    finally:
+        workers.close()
+    report.extras = extras(device, config, trees, log)
+    return report
+
+
+def _measure_cells(config: BenchConfig, report: BenchReport, device: Any,
+                   trees: list[Structure], source: str, impls: list[str], workers: Workers,
+                   log: Callable[[str], None]) -> None:
+    """Every cell of `config` (cortexlang here, the others in `workers`), and the ablation."""
+    machine = report.machine
     peak_gflops = machine.get("peak_gflops") or 0.0
     bandwidth = machine.get("read_bandwidth_gbs") or machine.get("bandwidth_gbs") or 0.0
     for model_name in config.models:
@@ -256,32 +277,33 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
                 cell = _Cell(report, log, model_name, hidden, batch, flops, floor)
                 linearized = [compiled.linearize(b) for b in batches]
                 linearize_ms = float(np.median([lin.seconds for lin in linearized])) * 1e3
-                samples = time_batches(partial(_run_linearized, compiled), linearized,
-                                       config.passes)
-                cell.record("cortexlang", samples, compiled.last_launches,
+                timing = time_batches(partial(_run_linearized, compiled), linearized,
+                                      config.passes, config.max_passes)
+                cell.record("cortexlang", timing, compiled.last_launches,
                             linearize_ms=linearize_ms)
-                samples = time_batches(partial(_run_outputs, compiled), batches, config.passes)
-                cell.record("cortexlang-e2e", samples, compiled.last_launches,
+                timing = time_batches(partial(_run_outputs, compiled), batches, config.passes,
+                                      config.max_passes)
+                cell.record("cortexlang-e2e", timing, compiled.last_launches,
                             notes="linearizing included")
                 for impl in impls:
-                    job = _Job(impl, model_name, hidden, batch, str(source),
-                               config.trees_used, config.quick, config.passes)
-                    outcome = measure_isolated(job)
+                    job = _Job(impl, model_name, hidden, batch, source,
+                               config.trees_used, config.quick, config.passes,
+                               config.max_passes)
+                    outcome = workers.measure(job)
                     if isinstance(outcome, str):
                         note = f"{impl} skipped for {model_name}: {outcome}"
                         if note not in report.skipped:
                             report.skipped.append(note)
                         continue
-                    samples, notes = outcome
-                    cell.record(impl, samples, notes=notes)
+                    timing, notes = outcome
+                    cell.record(impl, timing, notes=notes)
+                cell.check()
             if config.ablation and model_name == config.models[0] and \
                     hidden == config.hiddens[0]:
                 batch = max(config.batches)
                 batches = model_batches(model_name, batch, trees, program,
                                         6 if config.quick else 20)
                 report.ablation = ablate(program, weights, device, batches, config, log)
-    report.extras = extras(device, config, trees, log)
-    return report
 
 
 @dataclass
@@ -296,16 +318,44 @@ class _Cell:
     flops: float
     floor: float
 
-    def record(self, impl: str, samples: list[float], launches: int | None = None,
+    def record(self, impl: str, timing: Timing, launches: int | None = None,
                notes: str = "", linearize_ms: float | None = None) -> None:
-        median, p10, p90 = _summary(samples)
-        self.report.records.append(Record(
+        median, p10, p90 = timing.summary()
+        record = Record(
             self.model, self.hidden, self.batch, impl, median, p10, p90,
             self.flops / (median * 1e6), self.floor, self.flops, launches, notes,
-            linearize_ms))
+            linearize_ms, timing.passes, timing.stable, timing.spread)
+        self.report.records.append(record)
+        warning = timing.warning(self.label(impl))
+        if warning is not None and impl != "interp":   # the interpreter runs one pass
+            self.report.warnings.append(warning)
         extra = f" (+ linearize {linearize_ms:.3f} ms)" if linearize_ms is not None else ""
         self.log(f"{self.model:9s} H={self.hidden:<4d} B={self.batch:<3d} {impl:14s} "
-                 f"{median:9.3f} ms{extra}")
+                 f"{median:9.3f} ms{extra}" + ("" if timing.stable else
+                                                 f"  (unstable: {100 * timing.spread:.0f}%)"))
+
+    def label(self, impl: str) -> str:
+        return f"{self.model} H={self.hidden} B={self.batch} {impl}"
+
+    def check(self) -> None:
+        """Flag what cannot be right: a cell faster than its floor, and end to end faster
+        than the run it contains (see the module docstring)."""
+        mine = {record.impl: record for record in self.report.records
+                if (record.model, record.hidden, record.batch) ==
+                (self.model, self.hidden, self.batch)}
+        for record in mine.values():
+            if record.median_ms < record.floor_ms:
+                self.flag(record, f"faster than its floor ({record.median_ms:.3f} < "
+                                  f"{record.floor_ms:.3f} ms)")
+        run, e2e = mine.get("cortexlang"), mine.get("cortexlang-e2e")
+        if run is not None and e2e is not None and e2e.median_ms < run.median_ms:
+            self.flag(e2e, f"end to end faster than its run ({e2e.median_ms:.3f} < "
+                           f"{run.median_ms:.3f} ms)")
+
+    def flag(self, record: Record, what: str) -> None:
+        record.flags.append(what)
+        self.report.warnings.append(f"MEASUREMENT ERROR: {self.label(record.impl)} is {what}; "
+                                    "its number is not a speed (rerun on a quiet machine)")
 
 
 def cell_batches(quick: bool, batch: int) -> int:
@@ -338,19 +388,34 @@ class _Job:
     trees_used: int
     quick: bool
     passes: int
+    max_passes: int
 
 
-def measure_isolated(job: _Job) -> tuple[list[float], str] | str:
-    """(samples in ms, notes), or why the implementation was skipped; in a fresh process."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class Workers:
+    """One process of its own per implementation, started on first use and kept for the
+    run's later cells (the interpreter and each framework apart from each other and from
+    cortexlang; a framework's start-up, seconds for torch, is paid once per run)."""
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
-        return executor.submit(_measure_job, job).result()
+    def __init__(self) -> None:
+        self.executors: dict[str, Any] = {}
+
+    def measure(self, job: _Job) -> tuple[Timing, str] | str:
+        """(timing, notes), or why the implementation was skipped."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if job.impl not in self.executors:
+            context = multiprocessing.get_context("spawn")
+            self.executors[job.impl] = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self.executors[job.impl].submit(_measure_job, job).result()
+
+    def close(self) -> None:
+        for executor in self.executors.values():
+            executor.shutdown()
+        self.executors.clear()
 
 
-def _measure_job(job: _Job) -> tuple[list[float], str] | str:
+def _measure_job(job: _Job) -> tuple[Timing, str] | str:
     from cortexlang.inputs.load import load_structures
     from cortexlang.interp import interpret
 
@@ -361,9 +426,9 @@ def _measure_job(job: _Job) -> tuple[list[float], str] | str:
                             cell_batches(job.quick, job.batch))
     if job.impl == "interp":
         few = batches[:2 if job.quick else 4]
-        samples = time_batches(partial(interpret, program, weights=weights), few, 1)
-        return samples, f"{len(few)} batches, 1 pass"
-    _checkout_on_path()
+        timing = time_batches(partial(interpret, program, weights=weights), few, 1)
+        return timing, f"{len(few)} batches, 1 pass"
+    checkout_on_path()
     try:
         from benchmarks.baselines import make_baseline
 
@@ -371,7 +436,7 @@ def _measure_job(job: _Job) -> tuple[list[float], str] | str:
         prepared = [baseline.prepare(b) for b in batches]
     except (ImportError, ValueError, KeyError) as error:
         return str(error)
-    return time_batches(baseline.run, prepared, job.passes), baseline.notes
+    return time_batches(baseline.run, prepared, job.passes, job.max_passes), baseline.notes
 
 
 def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
@@ -383,8 +448,9 @@ def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
     for disabled in ("",) + Options.names():
         options = Options().without(disabled) if disabled else Options()
         model = _compiled(program, weights, device, options)
-        samples = time_batches(partial(_run_outputs, model), batches, config.passes)
-        median = _summary(samples)[0]
+        timing = time_batches(partial(_run_outputs, model), batches, config.passes,
+                              config.max_passes)
+        median = timing.summary()[0]
         full_ms = full_ms or median
         rows.append(AblationRow(disabled or "(all on)", program.name, program.size("H"),
                                 len(batches[0]), median, median / full_ms,
@@ -393,16 +459,9 @@ def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
     return rows
 
 
-def _checkout_on_path() -> None:
-    """Make the checkout's `benchmarks/` importable when running from a source checkout."""
-    root = Path(__file__).resolve().parents[2]
-    if (root / "benchmarks" / "__init__.py").exists() and str(root) not in sys.path:
-        sys.path.append(str(root))
-
-
 def _available_baselines(report: BenchReport) -> list[str]:
     """The baselines whose code and framework are here; the others are listed as skipped."""
-    _checkout_on_path()
+    checkout_on_path()
     try:
         import benchmarks.baselines  # noqa: F401
     except ImportError:
@@ -423,78 +482,3 @@ def _available_baselines(report: BenchReport) -> list[str]:
     return available
 
 
-def measure_limits(device: Any, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    """Peak GFLOP/s, bandwidth and launch latency of the device (from benchmarks.machine)."""
-    _checkout_on_path()
-    try:
-        from benchmarks.machine import measure_machine
-    except ImportError:
-        return {"device": device.info.device_name, "note": "machine limits need the source "
-                "checkout's benchmarks/ folder"}
-    limits = measure_machine(device, quick=quick)
-    values = asdict(limits) if hasattr(limits, "__dataclass_fields__") else dict(vars(limits))
-    log(f"machine: {values.get('device_name')}: peak {values.get('peak_gflops', 0):.0f} "
-        f"GFLOP/s, read bandwidth {values.get('read_bandwidth_gbs', 0):.1f} GB/s, launch+wait "
-        f"{values.get('launch_wait_us', 0):.0f} us")
-    return values
-
-
-def extras(device: Any, config: BenchConfig, trees: list[Structure],
-           log: Callable[[str], None]) -> dict[str, Any]:
-    """Linearization of 10,000 SST-shaped trees, compile times, memory."""
-    from cortexlang.runtime.linearize import linearize
-
-    many = generators.sst_like_trees(2000 if config.quick else 10000, rng=1)
-    samples = []
-    for _ in range(3):
-        started = time.perf_counter()
-        linearize(many, max_children=2)
-        samples.append(time.perf_counter() - started)
-    values: dict[str, Any] = {"linearize_trees": len(many),
-                              "linearize_s": float(np.median(samples))}
-    values.update(compile_times(config.device))
-    values["peak_host_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    log(f"linearize {len(many)} trees: {values['linearize_s'] * 1e3:.0f} ms; compile cold "
-        f"{values.get('compile_cold_s', float('nan')):.2f} s, cached "
-        f"{values.get('compile_cached_s', float('nan')) * 1e3:.0f} ms")
-    return values
-
-
-_COMPILE_SCRIPT = """
-import json, sys, time
-started = time.perf_counter()
-from cortexlang.frontend.check import load_program
-from cortexlang.passes.pipeline import run_pipeline
-from cortexlang.runtime.devices import select_device
-from cortexlang.runtime.execute import CompiledModel, device_limits
-device = select_device(sys.argv[2] if len(sys.argv) > 2 else None)
-imported = time.perf_counter()
-program = load_program(sys.argv[1])
-model = CompiledModel(run_pipeline(program, None, device_limits(device)), device)
-print(json.dumps({"compile_s": time.perf_counter() - imported, "cache_hit": model.cache_hit}))
-"""
-
-
-def compile_times(device_spec: str | None) -> dict[str, Any]:
-    """Cold and cached compile of TreeLSTM in fresh processes (driver caches off)."""
-    with tempfile.TemporaryDirectory() as cache:
-        environment = dict(os.environ, CORTEXLANG_CACHE_DIR=cache, POCL_KERNEL_CACHE="0")
-        command = [sys.executable, "-c", _COMPILE_SCRIPT, str(EXAMPLES / "treelstm.cx")]
-        if device_spec:
-            command.append(device_spec)
-        results = []
-        for _ in range(2):
-            done = subprocess.run(command, env=environ_with_path(environment),
-                                  capture_output=True, text=True, timeout=300, check=False)
-            if done.returncode != 0:
-                return {"compile_note": done.stderr.strip().splitlines()[-1:]}
-            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return {"compile_cold_s": results[0]["compile_s"], "compile_cached_s":
-            results[1]["compile_s"], "compile_cached_hit": results[1]["cache_hit"]}
-
-
-def environ_with_path(environment: dict[str, str]) -> dict[str, str]:
-    """The subprocess imports cortexlang the way this process did."""
-    root = str(Path(__file__).resolve().parents[2])
-    return dict(environment, PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]))

@@ -6,8 +6,12 @@
     --quick              a few seconds: TreeLSTM and DAG-RNN at H=64 (what CI runs)
     --trees FILE         trees to run on (default: SST test trees beside the checkout, else
                          the bundled SST-shaped sample)
-    --json FILE          one record per measured cell
+    --json FILE          the host, device limits, every cell, ablation, warnings, skips
     --chart FILE         a PNG of latency per cell (default bench.png beside --json, if any)
+    --wide               the table with every implementation (wider than 100 columns)
+    --vector-width W     plan kernels and probe the peak as if the device preferred float W
+                         (1, 2, 4, 8 or 16): kernels planned for another machine still run
+    --max-passes N       timed passes at most while waiting for stable medians (default 10)
 
 It measures the device's own limits first (peak GFLOP/s of a good matrix product, memory
 bandwidth, launch latency) so that every cell can be compared with its floor.
@@ -39,6 +43,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
     parser.add_argument("--json", metavar="FILE", help="write one record per cell")
     parser.add_argument("--chart", metavar="FILE", help="write a PNG chart")
+    parser.add_argument("--wide", action="store_true", help="every implementation's column")
+    parser.add_argument("--vector-width", type=int, choices=(1, 2, 4, 8, 16), metavar="W",
+                        help="force the device's preferred float vector width")
+    parser.add_argument("--max-passes", type=int, metavar="N",
+                        help="timed passes at most while waiting for stable medians")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -49,7 +58,8 @@ def execute(args: argparse.Namespace) -> int:
 
     config = BenchConfig.quick_config() if args.quick else BenchConfig()
     changes = {"models": args.models, "hiddens": args.hidden, "batches": args.batch,
-               "passes": args.passes}
+               "passes": args.passes, "max_passes": args.max_passes,
+               "vector_width": args.vector_width}
     overrides: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
                                  for key, value in changes.items() if value}
     config = replace(config, **overrides, trees=args.trees, device=args.device,
@@ -57,8 +67,9 @@ def execute(args: argparse.Namespace) -> int:
     errors = stderr_console()
     report = run_bench(config, log=lambda line: errors.print(line, markup=False))
     console = stdout_console()
-    console.width = max(console.width, 200)  # the tables are wide; never squeeze their numbers
-    print_report(report, console)
+    # The compact table fits 100 columns; never squeeze the wide one's numbers.
+    console.width = max(console.width, 200 if args.wide else 100)
+    print_report(report, console, wide=args.wide)
     for target in (args.json, args.chart):
         if target:
             Path(target).resolve().parent.mkdir(parents=True, exist_ok=True)

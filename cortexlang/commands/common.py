@@ -127,18 +127,19 @@ def format_seconds(seconds: float) -> str:
 
 def add_compiler_options(parser: argparse.ArgumentParser) -> None:
     """-O N, --disable NAME (repeatable) and --no-cache: which optimisations run."""
+    from cortexlang.passes.pipeline import MAX_NODE_TILE, Options
+
     group = parser.add_argument_group("compiler")
     group.add_argument("-O", dest="opt_level", metavar="N", type=int, choices=(0, 1, 2, 3),
                        help="optimisation level 0-3 (default 3: everything)")
     group.add_argument("--disable", metavar="NAME", action="append", default=[],
                        help="switch one optimisation off (repeatable); names: "
-                            "dynamic_batching, specialize_leaves, fold_constants, "
-                            "refactor_recursion, hoist_invariants, fuse_operators, "
-                            "dense_intermediates, fuse_levels, persist_weights, unroll")
+                            + ", ".join(Options.names()))
     group.add_argument("--no-cache", action="store_true",
                        help="rebuild the OpenCL kernels instead of using the build cache")
     group.add_argument("--node-tile", metavar="N", type=int,
-                       help="nodes each work-item computes together, at least 1 (default 4)")
+                       help=f"nodes each work-item computes together, 1 to {MAX_NODE_TILE} "
+                            f"(default {Options().node_tile})")
 
 
 def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -156,12 +157,17 @@ def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
 
 
 def node_tile(args: argparse.Namespace) -> int | None:
-    """`--node-tile`, or None when not given; below 1 it is a usage error (E0705, exit 2)."""
+    """`--node-tile`, or None when not given; outside 1..MAX_NODE_TILE it is a usage error
+    (E0705, exit 2)."""
+    from cortexlang.passes.pipeline import MAX_NODE_TILE, node_tile_problem
+
     tile: int | None = args.node_tile
-    if tile is not None and tile < 1:
+    problem = None if tile is None else node_tile_problem(tile)
+    if problem is not None:
         raise UsageError(Diagnostic(
-            "E0705", f"--node-tile {tile}: a node tile is a number of nodes, at least 1", None,
-            "", "use --node-tile 1 (one node per work-item) or more; the default is 4"))
+            "E0705", f"--node-tile {tile}: a node tile {problem}", None,
+            "", f"use a --node-tile from 1 (one node per work-item) to {MAX_NODE_TILE}; "
+            "the default is 4"))
     return tile
 
 

@@ -1,6 +1,7 @@
 """`cortexlang compile MODEL.cx`: print one stage of the lowering, or every step's result.
 
-    --emit program|recursive|loops|kernels|opencl   the stage to print (default opencl)
+    --emit STAGE             the stage to print: program, recursive, loops, kernels, opencl
+                             (default) or executable (what the runtime runs)
     --print-after STEP       the IR right after one pipeline step (repeatable)
     --print-after-all        the IR after every step, each under a header
     --print-changed          like --print-after-all, but only steps that changed the IR
@@ -95,7 +96,8 @@ def execute(args: argparse.Namespace) -> int:
             parts.append(f"=== {step} did not run: its optimisation is switched off ===")
     else:
         product = {"program": program, "recursive": result.recursive, "loops": result.loops,
-                   "kernels": result.kernels, "opencl": result.source}[args.emit]
+                   "kernels": result.kernels, "opencl": result.source,
+                   "executable": result.executable}[args.emit]
         parts.append(format_ir(args.emit, product).rstrip("\n"))
     text = "\n".join(parts) + "\n"
     if args.output:

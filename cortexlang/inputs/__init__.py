@@ -53,7 +53,7 @@ come from the readers of input files only.
 
 Files are written through `cortexlang.atomic`, which reports an unwritable path as E0570.
 A weight larger than the device allows in one allocation is not an input error but an
-`EnvironmentProblem` (E0604, see `cortexlang.runtime.checks`).
+`EnvironmentProblem` (E0604, see `cortexlang.runtime.weights`).
 """
 
 from __future__ import annotations

@@ -16,31 +16,24 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from cortexlang.errors import Diagnostic, InputError
+from cortexlang.errors import InputError
+from cortexlang.inputs import checks
 from cortexlang.ir import checked as ir
 
 
 def missing_token_error(program: ir.CheckedProgram, lookup: ir.Lookup, input_name: str,
                         structure: int, node: int) -> InputError:
     """E0554: `lookup` reads the token of a node that has none (the compiled runtime raises
-    the same error, see `cortexlang.runtime.checks`)."""
-    return InputError(Diagnostic(
-        "E0554", f"structure {structure}, node {node} has no `{input_name}`, "
-                 f"but `{lookup.param}[...]` reads it there", lookup.span,
-        "no token at this node",
-        "give every node the rule reads a token at a token id (leaves, for trees)"),
-        program.source)
+    the same error, see `cortexlang.inputs.checks`)."""
+    return checks.missing_token_error(lookup.param, lookup.span, input_name, structure, node,
+                                      program.source)
 
 
 def token_outside_error(program: ir.CheckedProgram, lookup: ir.Lookup, row: int, rows: int,
                         structure: int, node: int) -> InputError:
     """E0555: the token of a node selects row `row` of a table of `rows` rows."""
-    return InputError(Diagnostic(
-        "E0555", f"structure {structure}, node {node}: token id {row} is outside "
-                 f"`{lookup.param}`, which has {rows} rows", lookup.span,
-        f"id {row} >= {rows}",
-        "build the vocabulary to fit the model's size, or raise the size with -D"),
-        program.source)
+    return checks.token_outside_error(lookup.param, lookup.span, row, rows, structure, node,
+                                      program.source)
 
 
 _COMPARE: dict[str, Callable[[int, int], bool]] = {

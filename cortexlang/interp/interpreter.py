@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import DTypeLike
 
-from cortexlang.errors import Diagnostic, InputError
+from cortexlang.inputs.checks import check_parameters
 from cortexlang.inputs.structure import Structure
 from cortexlang.interp.evaluate import NodeEvaluator
 from cortexlang.interp.order import evaluation_order, structure_error, validate_structure
@@ -83,29 +83,9 @@ def checked_parameters(program: ir.CheckedProgram, weights: Mapping[str, np.ndar
                        dtype: np.dtype) -> dict[str, np.ndarray]:
     """Every parameter of the model, checked against its declaration, in `dtype`.
 
-    Raises `InputError` E0530 (missing), E0535 (not floats) or E0532 (wrong shape). The
-    compiled runtime checks its weights with this too, so both backends report a weights
-    mistake the same way."""
-    parameters = {}
-    for param in program.params:
-        if param.name not in weights:
-            raise InputError(Diagnostic(
-                "E0530", f"the weights have no parameter `{param.name}`", param.span,
-                "declared here", "initialise weights for this model (cortexlang weights "
-                "MODEL.cx --init) or load the file saved for it"), program.source)
-        value = np.asarray(weights[param.name])
-        if not np.issubdtype(value.dtype, np.floating):
-            raise InputError(Diagnostic(
-                "E0535", f"parameter `{param.name}` holds {value.dtype} values, not floats",
-                param.span, "declared here"), program.source)
-        if value.shape != param.shape:
-            raise InputError(Diagnostic(
-                "E0532", f"parameter `{param.name}` has shape {list(value.shape)} in the "
-                         f"weights but {list(param.shape)} in the model", param.span,
-                "declared here", "were the weights saved for other sizes? check -D"),
-                program.source)
-        parameters[param.name] = value.astype(dtype, copy=False)
-    return parameters
+    Raises `InputError` E0530 (missing), E0535 (not floats) or E0532 (wrong shape), as the
+    compiled runtime does (both call `cortexlang.inputs.checks.check_parameters`)."""
+    return check_parameters(program.params, weights, dtype, program.source)
 
 
 def _tokens(program: ir.CheckedProgram, structure: Structure,

@@ -223,7 +223,9 @@ class Evaluator:
         for modulus in op.attr("moduli", ()):
             value = L.Binary("%", value, iconst(modulus))
             suffix += f"_mod{modulus}"
-        return self.node_value(f"{input_name}{suffix}", value)
+        # `token_` keeps the input's name apart from the generated node values (child0,
+        # count, node, ...): an input may be called anything.
+        return self.node_value(f"token_{input_name}{suffix}", value)
 
     # -- elements ------------------------------------------------------------------------------
     def let(self, value: L.Expr) -> L.Expr:

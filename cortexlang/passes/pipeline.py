@@ -12,7 +12,8 @@ Read aloud, the pipeline is:
     dense_intermediates temporaries sized by the largest batch         [dense_intermediates]
     plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
                                                                        persist_weights]
-    emit_opencl         kernel IR -> OpenCL C                          (stage 4) [unroll]
+    emit_opencl         kernel IR -> OpenCL C              (stage 4) [unroll_dot_products]
+    build_executable    everything the runtime runs, typed             (stage 5)
 
 A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
 a valid pipeline. Observability goes through instruments: objects whose `after_pass` sees each
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
-from cortexlang.ir import checked, kernels, loops, recursive
+from cortexlang.ir import checked, executable, kernels, loops, recursive
 from cortexlang.passes.dense_intermediates import dense_intermediates
 from cortexlang.passes.fold_constants import fold_constants
 from cortexlang.passes.hoist_invariants import hoist_invariants
@@ -42,13 +43,29 @@ from cortexlang.passes.specialize_leaves import specialize_leaves
 from cortexlang.passes.tabulate_leaves import tabulate_leaves
 from cortexlang.passes.to_recursive import to_recursive
 
+# The most nodes one work-item computes together. The emitted code holds one copy of a
+# phase's statements per tile node (and the halving sub-tiles of a partial tile), so the
+# source grows with the tile; past a few dozen nodes the copies only add registers spilled
+# and compile time (a tile of 1024 printed 3.3 MB of OpenCL).
+MAX_NODE_TILE = 32
+
+
+def node_tile_problem(tile: object) -> str | None:
+    """Why `tile` is not a node tile (a whole number from 1 to MAX_NODE_TILE), or None."""
+    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral):
+        return f"must be a whole number, not {tile!r}"
+    if not 1 <= int(tile) <= MAX_NODE_TILE:
+        return f"must be from 1 to {MAX_NODE_TILE} nodes, not {tile}"
+    return None
+
 
 @dataclass(frozen=True)
 class Options:
     """Which optimisations run. Every one is on by default and can be switched off alone.
 
-    `node_tile` is how many nodes each work-item computes together: a whole number >= 1
-    (anything else is a ValueError; the command line reports it as a usage error)."""
+    `node_tile` is how many nodes each work-item computes together: a whole number from 1 to
+    MAX_NODE_TILE (anything else is a ValueError; the command line reports it as a usage
+    error, E0705)."""
 
     dynamic_batching: bool = True
     specialize_leaves: bool = True
@@ -60,13 +77,13 @@ class Options:
     dense_intermediates: bool = True
     fuse_levels: bool = True
     persist_weights: bool = True
-    unroll: bool = True
+    unroll_dot_products: bool = True
     node_tile: int = 4
 
     def __post_init__(self) -> None:
-        tile = self.node_tile
-        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
-            raise ValueError(f"node_tile must be a whole number >= 1, not {tile!r}")
+        problem = node_tile_problem(self.node_tile)
+        if problem is not None:
+            raise ValueError(f"node_tile {problem}")
 
     @staticmethod
     def names() -> tuple[str, ...]:
@@ -85,7 +102,8 @@ class Options:
             off.update(dynamic_batching=True, specialize_leaves=True, fold_constants=True)
         if number >= 2:
             off.update(fuse_operators=True, refactor_recursion=True, hoist_invariants=True,
-                       tabulate_leaves=True, dense_intermediates=True, unroll=True)
+                       tabulate_leaves=True, dense_intermediates=True,
+                       unroll_dot_products=True)
         if number >= 3:
             off.update(fuse_levels=True, persist_weights=True)
         return Options(**off)
@@ -137,18 +155,20 @@ PIPELINE: tuple[Step, ...] = (
                                        node_tile=o.node_tile),
          "kernels, strategy, geometry, local memory and launch order"),
 )
-STAGES = ("program", "recursive", "loops", "kernels", "opencl")
-STEP_NAMES = tuple(step.name for step in PIPELINE) + ("emit_opencl",)
+STAGES = ("program", "recursive", "loops", "kernels", "opencl", "executable")
+STEP_NAMES = tuple(step.name for step in PIPELINE) + ("emit_opencl", "build_executable")
 
 PRINTERS: dict[str, Callable[[Any], str]] = {
     "recursive": recursive.format_recursive,
     "loops": loops.format_loops,
     "kernels": kernels.format_kernels,
+    "executable": executable.format_executable,
 }
 VERIFIERS: dict[str, Callable[[Any], None]] = {
     "recursive": recursive.verify_recursive,
     "loops": loops.verify_loops,
     "kernels": kernels.verify_kernels,
+    "executable": executable.verify_executable,
 }
 
 
@@ -231,6 +251,7 @@ class CompileResult:
     source: str
     options: Options
     seconds: float
+    executable: executable.Executable
 
 
 def _changed(before: Any, after: Any) -> bool:
@@ -249,6 +270,7 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
     """Walk PIPELINE over `program`; return every stage's product (or the IR after
     `stop_after`). A failure inside a step is an InternalError naming that step."""
     from cortexlang.codegen.opencl import emit_opencl
+    from cortexlang.passes.build_executable import build_executable
 
     options = options if options is not None else Options()
     limits = limits if limits is not None else DeviceLimits()
@@ -257,9 +279,14 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
     products: dict[str, Any] = {"program": program}
     for instrument in instruments:
         instrument.after_pass("parse_and_check", "program", program, 0.0, True)
-    steps = list(PIPELINE) + [Step("emit_opencl", "opencl", None,
-                                   lambda ir, o, d: emit_opencl(ir, o.unroll),
-                                   "kernel IR to OpenCL C")]
+    steps = list(PIPELINE) + [
+        Step("emit_opencl", "opencl", None,
+             lambda ir, o, d: emit_opencl(ir, o.unroll_dot_products), "kernel IR to OpenCL C"),
+        # The runtime's one input: it reads the stages before it, the runtime none of them.
+        Step("build_executable", "executable", None,
+             lambda ir, o, d: build_executable(program, products["recursive"],
+                                               products["kernels"], ir, o.dynamic_batching),
+             "kernels, buffers, weight bindings, host work and launches, typed")]
     for step in steps:
         if step.option is not None and not getattr(options, step.option):
             continue
@@ -280,4 +307,4 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
             return ir
     return CompileResult(program, products["recursive"], products["loops"],
                          products["kernels"], products["opencl"], options,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, products["executable"])

@@ -31,6 +31,13 @@ class RuleBuilder:
         self.by_key: dict[tuple[Any, ...], str] = {}
         self.env: dict[str, str] = {}
         self.counter = 0
+        # Names the program gives (temporaries, states, outputs, parameters, inputs): a
+        # generated operator name (t0, t1, ...) never takes one, whatever order they come in.
+        self.reserved = {statement.target for rule in (program.leaf, program.internal)
+                         for statement in rule.statements}
+        self.reserved |= {item.name for group in (program.states, program.outputs,
+                                                  program.params, program.inputs)
+                          for item in group}
 
     def add(self, kind: str, args: tuple[str, ...], shape: ir.Shape,
             attrs: tuple[tuple[str, Any], ...] = (), span: Any = None,
@@ -41,6 +48,9 @@ class RuleBuilder:
         if name is None or any(op.name == name for op in self.ops):
             name = f"t{self.counter}"
             self.counter += 1
+            while name in self.reserved or any(op.name == name for op in self.ops):
+                name = f"t{self.counter}"
+                self.counter += 1
         self.ops.append(Op(name, kind, args, shape, attrs, span))
         self.by_key[key] = name
         return name
@@ -201,7 +211,8 @@ def lower_rule(program: ir.CheckedProgram, rule: ir.CheckedRule, kind: str) -> R
 def lower_heads(program: ir.CheckedProgram) -> RuleProgram | None:
     """Output heads (outputs with an expression) as a rule over final states, or None."""
     heads = [output for output in program.outputs
-             if not (isinstance(output.value, ir.State) and output.value.child is None)]
+             if not (isinstance(output.value, ir.State) and output.value.child is None
+                     and output.value.name == output.name)]
     if not heads:
         return None
     builder = RuleBuilder("heads", program)

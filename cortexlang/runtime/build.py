@@ -20,9 +20,11 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import time
-from collections.abc import Set
+import warnings
+from collections.abc import Iterator, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
@@ -51,6 +53,9 @@ class BuildResult:
     origin: BuildOrigin
     seconds: float
     key: str
+    # The compiler's log of a build from source ("" for a cached binary): kept, never
+    # printed; `cortexlang run --verbose` shows it.
+    log: str = ""
 
     @property
     def cache_hit(self) -> bool:
@@ -105,11 +110,11 @@ def build_program(device: Device, source: str, options: tuple[str, ...] = (), *,
         if program is not None:
             _memory_cache[memory_key] = program
             return BuildResult(program, "disk", time.perf_counter() - start, key)
-    program = _compile(device, source, options)
+    program, log = _compile(device, source, options)
     if use_cache:
         _memory_cache[memory_key] = program
         _store_binary(device, key, program)
-    return BuildResult(program, "compiler", time.perf_counter() - start, key)
+    return BuildResult(program, "compiler", time.perf_counter() - start, key, log)
 
 
 def cache_key(device: Device, source: str, options: tuple[str, ...]) -> str:
@@ -137,18 +142,57 @@ def clear_memory_cache() -> None:
     _memory_cache.clear()
 
 
-def _compile(device: Device, source: str, options: tuple[str, ...]) -> cl.Program:
+def _compile(device: Device, source: str, options: tuple[str, ...]) -> tuple[cl.Program, str]:
+    """The built program and the compiler's log. pyopencl reports a non-empty log of a
+    successful build as a CompilerWarning on stderr; the log is returned instead (a failed
+    build's log goes into the KernelBuildError)."""
     program = cl.Program(device.context, source)
+    printed: list[str] = []
     try:
-        # cache_dir=False bypasses pyopencl's binary cache: see the module docstring.
-        return program.build(options=list(options), devices=[device.device],
-                             cache_dir=False)  # type: ignore[arg-type]
+        with warnings.catch_warnings(), _captured_stderr(printed):
+            warnings.simplefilter("ignore", cl.CompilerWarning)
+            # cache_dir=False bypasses pyopencl's binary cache: see the module docstring.
+            built = program.build(options=list(options), devices=[device.device],
+                                  cache_dir=False)  # type: ignore[arg-type]
+        return built, "\n".join(part for part in (_success_log(built, device), *printed)
+                                if part)
     except cl.Error as error:
         build_log = _build_log(program, device, error)
         dump_path = _dump_failure(device, source, options, build_log)
         raise KernelBuildError(device_name=device.info.device_name, options=options,
                                build_log=build_log, source=source,
                                dump_path=dump_path) from None
+
+
+@contextlib.contextmanager
+def _captured_stderr(printed: list[str]) -> Iterator[None]:
+    """Collect what the driver's compiler writes to the process's stderr (PoCL's clang
+    prints "1 warning generated." there itself) into `printed`, instead of the terminal."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield  # no file descriptor 2 to redirect
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace").strip()
+            if text:
+                printed.append(text)
+
+
+def _success_log(program: cl.Program, device: Device) -> str:
+    try:
+        log = program.get_build_info(device.device, cl.program_build_info.LOG)
+    except (cl.Error, AttributeError):
+        return ""
+    return str(log).strip()
 
 
 def _build_log(program: cl.Program, device: Device, error: cl.Error) -> str:
@@ -182,8 +226,10 @@ def _load_binary(device: Device, key: str, options: tuple[str, ...]) -> cl.Progr
     except OSError:
         return None
     try:
-        return cl.Program(device.context, [device.device], [binary]).build(
-            options=list(options), devices=[device.device])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cl.CompilerWarning)
+            return cl.Program(device.context, [device.device], [binary]).build(
+                options=list(options), devices=[device.device])
     except Exception:  # a stale or corrupt binary is a cache miss; the rebuild replaces it
         return None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar, cast
 
 import numpy as np
@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cortexlang.errors import Diagnostic, EnvironmentProblem
+from cortexlang.ir.limits import DeviceLimits
 
 # PoCL's CPU driver runs work-groups on one thread per core. Unpinned, the kernel's second
 # thread often wakes on the core of the first and the two run one after the other (measured
@@ -139,7 +140,7 @@ class _ProbeState:
     infos: list[DeviceInfo]
     devices: dict[tuple[int, int], cl.Device] = field(default_factory=dict)
     contexts: dict[tuple[int, int], cl.Context] = field(default_factory=dict)
-    selected: dict[tuple[int, int, bool], Device] = field(default_factory=dict)
+    selected: dict[tuple[int, int, bool, int], Device] = field(default_factory=dict)
 
 
 _state: _ProbeState | None = None
@@ -233,8 +234,12 @@ def _test_device(device: cl.Device) -> tuple[cl.Context | None, str | None]:
     return context, None
 
 
+VECTOR_WIDTHS = (1, 2, 4, 8, 16)
+"""The float vector widths OpenCL C has, for `select_device(vector_width=...)`."""
+
+
 def select_device(spec: str | None = None, *, prefer_gpu: bool = True,
-                  profiling: bool = False) -> Device:
+                  profiling: bool = False, vector_width: int | None = None) -> Device:
     """The device to run on, with a context and an in-order queue (profiling if asked).
 
     An explicit `spec` wins, then `PYOPENCL_CTX` from the environment, then the first working
@@ -242,11 +247,20 @@ def select_device(spec: str | None = None, *, prefer_gpu: bool = True,
     the spec names no device (E0601) or only broken ones (E0602), or when no device works
     (E0603); the message lists every device with its verdict and the known fix. Contexts and
     queues are cached for the process.
+
+    `vector_width` replaces the width the driver prefers (`preferred_vector_width_float`,
+    which the kernel planner and the benchmark's peak probe read) with one of
+    `VECTOR_WIDTHS`, to show that kernels planned for another machine's width still run
+    (and what they cost) here; any other value is a ValueError.
     """
+    if vector_width is not None and vector_width not in VECTOR_WIDTHS:
+        raise ValueError(f"vector width must be one of {VECTOR_WIDTHS}, not {vector_width!r}")
     state = _probe()
     spec, origin = _resolve_spec(spec)
     info = choose_device(state.infos, spec, prefer_gpu=prefer_gpu, origin=origin)
-    key = (info.platform_index, info.device_index, profiling)
+    if vector_width is not None:
+        info = replace(info, preferred_vector_width_float=vector_width)
+    key = (info.platform_index, info.device_index, profiling, info.preferred_vector_width_float)
     if key not in state.selected:
         context = state.contexts[(info.platform_index, info.device_index)]
         queue = (cl.CommandQueue(context,
@@ -434,3 +448,14 @@ def _format_bytes(size: int) -> str:
         if value < 1024:
             return f"{value:.1f} {unit}"
     return f"{value / 1024:.1f} TiB"
+
+
+def device_limits(device: Device) -> DeviceLimits:
+    """The planner's view of a device, read from its OpenCL properties."""
+    info = device.info
+    return DeviceLimits(
+        max_work_group_size=int(info.max_work_group_size),
+        local_mem_size=int(info.local_mem_size),
+        is_gpu=info.device_type == "GPU",
+        compute_units=int(info.max_compute_units),
+        preferred_vector_width=int(info.preferred_vector_width_float or 4))

@@ -15,6 +15,14 @@ Per-node inputs (words, labels, features) are permuted into the new order.
 Heights are computed by a frontier sweep over all structures at once: each numpy step
 finishes one height for the whole batch, so the work is vectorised over nodes and the number
 of Python steps is the height of the highest structure plus one.
+
+Small batches (at most `SMALL_INPUT_NODES` nodes: a latency run's one or ten sentences) take
+a fast path instead: the same sweep over plain Python lists, then a handful of numpy calls to
+build the arrays. Each numpy call costs about a microsecond whatever its size, and the sweep
+makes dozens per height, so for a few dozen nodes the lists win by several times
+(`python -m benchmarks.linearize_micro` measures both). The result is the same, array for
+array; an input the fast path finds malformed goes to the general path, which raises the
+located error.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ import numpy as np
 
 from cortexlang.inputs import input_error
 from cortexlang.inputs.structure import NO_LABEL, Structure
+
+SMALL_INPUT_NODES = 160
+"""Batches of at most this many nodes take the small-input fast path (0: never)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +120,10 @@ def linearize(structures: Sequence[Structure], *, max_children: int,
     started = time.perf_counter()
     if max_children < 1:
         raise ValueError("max_children must be at least 1")
+    if sum(structure.children.shape[0] for structure in structures) <= SMALL_INPUT_NODES:
+        fast = _linearize_small(structures, max_children, dynamic_batching, started)
+        if fast is not None:
+            return fast
     count = len(structures)
     sizes = np.fromiter((structure.children.shape[0] for structure in structures),
                         dtype=np.int64, count=count)
@@ -129,23 +144,34 @@ def linearize(structures: Sequence[Structure], *, max_children: int,
     num_children = present.sum(axis=1, dtype=np.int32)
     levels = _levels(children, present, num_children, total, structures, node_offset)
     order = np.concatenate(levels) if levels else np.zeros(0, dtype=np.int64)
+    level_sizes = np.fromiter((level.shape[0] for level in levels), dtype=np.int32,
+                              count=len(levels))
+    return _assemble(structures, sizes, node_offset, roots, features, children, num_children,
+                     order, level_sizes, max_children, dynamic_batching, started)
 
+
+def _assemble(structures: Sequence[Structure], sizes: np.ndarray, node_offset: np.ndarray,
+              roots: np.ndarray, features: np.ndarray | None, children: np.ndarray,
+              num_children: np.ndarray, order: np.ndarray, level_sizes: np.ndarray,
+              max_children: int, dynamic_batching: bool, started: float) -> Linearized:
+    """The Linearized batch from the merged inputs (original global ids; `children` int64
+    with `total` for an empty position), the height order and the nodes per height."""
+    count = len(structures)
+    total = int(node_offset[-1])
     new_id = np.empty(total + 1, dtype=np.int32)
     new_id[order] = np.arange(total, dtype=np.int32)
     new_id[total] = -1
-    level_sizes = np.fromiter((level.shape[0] for level in levels), dtype=np.int32,
-                              count=len(levels))
     batch_len = level_sizes if dynamic_batching else np.ones(total, dtype=np.int32)
     batch_start = np.zeros(batch_len.shape[0], dtype=np.int32)
     np.cumsum(batch_len[:-1], out=batch_start[1:])
     tree_of = np.repeat(np.arange(count, dtype=np.int32), sizes)[order]
     return Linearized(
         num_nodes=total,
-        num_leaves=int(level_sizes[0]) if levels else 0,
+        num_leaves=int(level_sizes[0]) if level_sizes.shape[0] else 0,
         max_children=max_children,
         children=new_id[children[order]],
         num_children=num_children[order],
-        height=np.repeat(np.arange(len(levels), dtype=np.int32), level_sizes),
+        height=np.repeat(np.arange(level_sizes.shape[0], dtype=np.int32), level_sizes),
         batch_start=batch_start,
         batch_len=batch_len,
         words=_concatenate_words(structures)[order],
@@ -160,6 +186,70 @@ def linearize(structures: Sequence[Structure], *, max_children: int,
         max_batch_len=int(batch_len.max(initial=0)),
         dynamic_batching=dynamic_batching,
     )
+
+
+def _linearize_small(structures: Sequence[Structure], max_children: int,
+                     dynamic_batching: bool, started: float) -> Linearized | None:
+    """`linearize` for a small batch over Python lists (module docstring), or None when the
+    input is malformed in any way the general path reports (a root or child out of range, a
+    child beyond `max_children`, a cycle, features on some structures only)."""
+    widths = {structure.children.shape[1] for structure in structures
+              if structure.children.ndim == 2}
+    if len(widths) != 1 or any(structure.children.ndim != 2 for structure in structures):
+        return None                  # no structure, or mixed widths: the general path
+    sizes = np.array([structure.children.shape[0] for structure in structures],
+                     dtype=np.int64)
+    offsets = np.zeros(len(structures) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    total = int(offsets[-1])
+    roots = np.array([structure.root for structure in structures], dtype=np.int64)
+    local = np.concatenate([structure.children for structure in structures]).astype(np.int64)
+    if local.shape[1] > max_children:
+        if total and local[:, max_children:].max() >= 0:
+            return None
+        local = local[:, :max_children]
+    row_size = np.repeat(sizes, sizes)[:, None]
+    if (roots < 0).any() or (roots >= sizes).any() or (local < -1).any() or \
+            (local >= row_size).any():
+        return None
+    children = np.full((total, max_children), total, dtype=np.int64)
+    children[:, :local.shape[1]] = np.where(local >= 0,
+                                            local + np.repeat(offsets[:-1], sizes)[:, None],
+                                            total)
+    with_features = [s.features for s in structures if s.features is not None]
+    if with_features and (len(with_features) < len(structures)
+                          or len({array.shape[1] for array in with_features}) > 1):
+        return None
+    kids = children.tolist()
+    # Kahn's sweep: a node is ready when its last child is done; its height is one more
+    # than its highest child's.
+    parents: list[list[int]] = [[] for _ in range(total)]
+    waiting = [0] * total
+    for node, row in enumerate(kids):
+        for child in row:
+            if child != total:
+                parents[child].append(node)
+                waiting[node] += 1
+    num_children = np.array(waiting, dtype=np.int32)
+    height = [0] * total
+    ready = [node for node in range(total) if waiting[node] == 0]
+    for node in ready:               # grows while it is walked
+        above = height[node] + 1
+        for parent in parents[node]:
+            if height[parent] < above:
+                height[parent] = above
+            waiting[parent] -= 1
+            if waiting[parent] == 0:
+                ready.append(parent)
+    if len(ready) < total:
+        return None                  # a cycle
+    order = np.array(sorted(range(total), key=height.__getitem__), dtype=np.int64)
+    level_sizes = np.bincount(np.array(height, dtype=np.int64), minlength=1).astype(
+        np.int32) if total else np.zeros(0, dtype=np.int32)
+    features = (np.concatenate(with_features).astype(np.float32, copy=False)
+                if with_features else None)
+    return _assemble(structures, sizes, offsets, roots, features, children, num_children,
+                     order, level_sizes, max_children, dynamic_batching, started)
 
 
 def _name(structures: Sequence[Structure], tree: int) -> str:

@@ -193,6 +193,42 @@ def test_baseline_agrees_with_numpy_node_by_node(implementation: str, model: str
                                                    f"run {attempt}")
 
 
+def torch_devices() -> list[object]:
+    have_cuda = HAVE_TORCH and __import__("torch").cuda.is_available()
+    return [pytest.param("cpu", marks=pytest.mark.skipif(not HAVE_TORCH,
+                                                         reason="torch is not installed")),
+            pytest.param("cuda", marks=pytest.mark.skipif(not have_cuda,
+                                                          reason="no CUDA device"))]
+
+
+@pytest.mark.parametrize("device", torch_devices())
+@pytest.mark.parametrize("implementation", ["torch_eager", "torch_level"])
+@pytest.mark.parametrize("model", MODELS)
+def test_torch_baselines_on_a_named_device_agree(implementation: str, model: str,
+                                                 device: str) -> None:
+    """The device option (the GPU check runs these on CUDA): same roots as numpy."""
+    from benchmarks.baselines import make_baseline
+
+    weights = weights_for(model)
+    reference = make_numpy_nodes(model, weights, HIDDEN)
+    baseline = make_baseline(implementation, model, weights, HIDDEN, device=device)
+    assert ("intra-op threads" in baseline.notes) == (device == "cpu")
+    for name, structures in batches(model).items():
+        expected = reference(structures)
+        got = baseline(structures)
+        for key in OUTPUT_NAMES[model]:
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{implementation} {model} {name} {key} "
+                                               f"on {device}")
+
+
+def test_only_the_torch_baselines_take_a_device() -> None:
+    from benchmarks.baselines import make_baseline
+
+    with pytest.raises(ValueError, match="CPU only"):
+        make_baseline("numpy_nodes", "treefc", weights_for("treefc"), HIDDEN, device="cuda")
+
+
 def test_model_names_are_canonicalised() -> None:
     assert canonical_model("TreeLSTM") == "treelstm"
     assert canonical_model("MV-RNN") == "mvrnn"

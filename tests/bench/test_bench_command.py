@@ -21,8 +21,21 @@ def test_quick_bench_writes_records_and_tables(tmp_path: Path,
     out = tmp_path / "results" / "bench.json"
     assert main(["bench", "--quick", "--models", "treefc", "--batch", "1", "10",
                  "--json", str(out)]) == 0
-    records = json.loads(out.read_text())
+    written = json.loads(out.read_text())
+    assert {"host", "limits", "config", "records", "ablation", "warnings", "skipped"} <= set(
+        written)
+    assert written["host"]["cpu"]["model"] and written["host"]["versions"]["numpy"]
+    assert written["host"]["device"]["device_name"]
+    limits = written["limits"]
+    assert limits["peak_gflops"] == max(limits["sweep_gflops"], limits["blas_gflops"]) > 0
+    assert written["ablation"] and written["ablation"][0]["disabled"] == "(all on)"
+    records = written["records"]
     assert records and all(REQUIRED <= set(record) for record in records)
+    # Every record says how it was timed; a flagged one is also a warning.
+    for record in records:
+        assert record["passes"] >= 1 and record["spread"] >= 0
+        for flag in record["flags"]:
+            assert any(flag in warning for warning in written["warnings"])
     implementations = {record["impl"] for record in records}
     assert {"cortexlang", "cortexlang-e2e", "interp", "numpy-nodes"} <= implementations
     for record in records:

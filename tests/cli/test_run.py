@@ -203,6 +203,17 @@ def test_a_node_tile_below_one_is_a_usage_error(command: list[str],
     assert "error[E0705]" in err and "--node-tile 0" in err, err
 
 
+@pytest.mark.parametrize("command", [["compile", "MODEL", "--node-tile", "33"],
+                                     ["run", "MODEL", "--synthetic", "1", "--backend",
+                                      "compiled", "--set", "node_tile=1024"]])
+def test_a_node_tile_above_the_bound_is_a_usage_error(
+        command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [example("treefc") if part == "MODEL" else part for part in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error[E0705]" in err and "Traceback" not in err, err
+
+
 def test_a_node_tile_setting_below_one_is_the_same_usage_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["run", example("treefc"), "--synthetic", "1", "--backend", "compiled", "--set",

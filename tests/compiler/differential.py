@@ -97,7 +97,8 @@ def crossing_over(result: CompileResult, nodes: int = 8) -> CompileResult:
     test input, and the crossing would never run."""
     if result.kernels.strategy != "hybrid":
         return result
-    return replace(result, kernels=replace(result.kernels, fuse_below=nodes))
+    return replace(result, kernels=replace(result.kernels, fuse_below=nodes),
+                   executable=replace(result.executable, fuse_below=nodes))
 
 
 def run_compiled(device: Device, result: CompileResult, program: CheckedProgram,

@@ -45,10 +45,10 @@ buffer temp:internal_t6: float[batch][2]
 for b in 0 .. num_leaf_batches:    # sequential
     for node in batch_start[b] .. batch_start[b] + batch_len[b]:    # parallel nodes
         int slot = node - batch_start[b]
-        int word = imax(words:word[node], 0)
+        int token_word = imax(words:word[node], 0)
         phase leaf.0:    # stores state:h
             for j in 0 .. 2:    # parallel units
-                state:h[node * 2 + j] = param:Emb[word * 2 + j]    # h, line 8
+                state:h[node * 2 + j] = param:Emb[token_word * 2 + j]    # h, line 8
 for b in num_leaf_batches .. num_batches:    # sequential
     for node in batch_start[b] .. batch_start[b] + batch_len[b]:    # parallel nodes
         int slot = node - batch_start[b]

@@ -177,7 +177,7 @@ def test_both_halves_of_a_hybrid_plan_agree_with_the_interpreter(differential: D
     """A hybrid plan (a GPU's: work-groups of many work-items, one unit each) launches wide
     batches level by level and runs the narrow rest in one persistent kernel that starts
     part way through the run (see `crossing_over`). It runs on this device all the same."""
-    from cortexlang.runtime.execute import first_fused_batch
+    from cortexlang.runtime.plan import first_fused_batch
 
     program = small_example(name)
     gpu = DeviceLimits(is_gpu=True, max_work_group_size=64, compute_units=4,
@@ -186,7 +186,7 @@ def test_both_halves_of_a_hybrid_plan_agree_with_the_interpreter(differential: D
     assert result.kernels.strategy == "hybrid"
     structures = mixed_inputs(name).structures
     lengths = widest_batches(structures, program.structure.max_children)
-    first_fused = first_fused_batch(result.kernels, lengths)
+    first_fused = first_fused_batch(result.executable, lengths)
     assert 0 < first_fused < len(lengths), (result.kernels.fuse_below, lengths.tolist())
     differential.check(name, program, Options(), mixed_inputs(name), result=result,
                        label="hybrid crossing over")

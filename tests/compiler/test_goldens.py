@@ -3,8 +3,10 @@
 One file per step the `Recorder` sees (the checked program, the recursive program after each
 pass, the loop IR, the kernel IR and the OpenCL C), numbered like `DumpDirectory` numbers its
 dumps, with the default Options, fixed small sizes and the default `DeviceLimits()` (never
-the local device's, so the text is the same on every machine). A change to the compiler that
-changes any stage shows up here as a diff to review; regenerate with
+the local device's, so the text is the same on every machine); and in <model>/gpu/ the
+kernel IR and OpenCL of the two GPU plans (hybrid, per-level) under fixed GPU-like limits.
+A change to the compiler that changes any stage shows up here as a diff to review;
+regenerate with
 
     pytest tests/compiler/test_goldens.py --update-goldens
 
@@ -28,13 +30,25 @@ from pathlib import Path
 import pytest
 from compiler_support import EXAMPLE_NAMES, HERE, REPOSITORY, small_example
 
-from cortexlang.passes.pipeline import DumpDirectory, Options, Recorder, Verify, run_pipeline
+from cortexlang.passes.pipeline import (
+    DumpDirectory,
+    Options,
+    Recorder,
+    Verify,
+    format_ir,
+    run_pipeline,
+)
 from cortexlang.passes.plan_kernels import DeviceLimits
 
 GOLDEN = REPOSITORY / "tests" / "golden"
 # Fixed sizes for the goldens: small enough to read, with H a multiple of 4 so that vector
 # code appears, and distinct values so that a wrong size shows.
 GOLDEN_SIZES = {"H": 4, "V": 7, "M": 2, "X": 3, "C": 3, "K": 3}
+# The GPU plans (in <model>/gpu/): fixed GPU-like limits, never a real device's, with level
+# fusion (the hybrid plan) and without (one launch per batch and phase).
+GPU_LIMITS = DeviceLimits(max_work_group_size=256, local_mem_size=49152, is_gpu=True,
+                          preferred_vector_width=4, compute_units=16)
+GPU_PLANS = {"hybrid": Options(), "level": Options().without("fuse_levels")}
 
 
 def dump_stages(name: str, directory: Path) -> None:
@@ -47,6 +61,13 @@ def dump_stages(name: str, directory: Path) -> None:
     expected = sorted(f"{number:02d}_{record.step}.txt"
                       for number, record in enumerate(recorder.records, start=1))
     assert written == expected, "DumpDirectory and Recorder disagree"
+    gpu = directory / "gpu"
+    gpu.mkdir(parents=True, exist_ok=True)
+    for plan, options in GPU_PLANS.items():
+        result = run_pipeline(program, options, GPU_LIMITS, instruments=[Verify()])
+        assert result.kernels.strategy == plan
+        (gpu / f"{plan}_kernels.txt").write_text(format_ir("kernels", result.kernels))
+        (gpu / f"{plan}_opencl.txt").write_text(result.source)
 
 
 def dump_in_child(directory: Path, hash_seed: int, names: tuple[str, ...] = EXAMPLE_NAMES,
@@ -58,8 +79,8 @@ def dump_in_child(directory: Path, hash_seed: int, names: tuple[str, ...] = EXAM
     environment = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
     subprocess.run([sys.executable, "-c", code, HERE, str(directory), *names], check=True,
                    env=environment, cwd=REPOSITORY, timeout=300)
-    return {name: {path.name: path.read_text() for path in sorted((directory / name).glob(
-        "*.txt"))} for name in names}
+    return {name: {path.relative_to(directory / name).as_posix(): path.read_text()
+                   for path in sorted((directory / name).rglob("*.txt"))} for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +102,17 @@ def test_every_stage_matches_its_golden_text(name: str, stage_texts: dict[str, d
     texts = stage_texts[name]
     folder = GOLDEN / name
     if update_goldens:
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.txt"):
-            if stale.name not in texts:
+        (folder / "gpu").mkdir(parents=True, exist_ok=True)
+        for stale in folder.rglob("*.txt"):
+            if stale.relative_to(folder).as_posix() not in texts:
                 stale.unlink()
         for file_name, text in texts.items():
             (folder / file_name).write_text(text)
         return
     if not folder.is_dir():
         pytest.fail(f"no goldens for {name}: run with --update-goldens (see module docstring)")
-    stored = {path.name: path.read_text() for path in sorted(folder.glob("*.txt"))}
+    stored = {path.relative_to(folder).as_posix(): path.read_text()
+              for path in sorted(folder.rglob("*.txt"))}
     problems: list[str] = []
     missing = sorted(set(texts) - set(stored))
     extra = sorted(set(stored) - set(texts))
@@ -115,6 +137,13 @@ def test_goldens_do_not_depend_on_the_machine() -> None:
                 if line.startswith("device "):
                     key, value = line[len("device "):].split(" = ")
                     assert dict(DeviceLimits().items())[key] == int(value), (path, line)
+        for path in folder.glob("gpu/*.txt"):
+            text = path.read_text()
+            assert str(REPOSITORY) not in text, f"{path} holds a path of this checkout"
+            for line in text.splitlines():
+                if line.startswith("device "):
+                    key, value = line[len("device "):].split(" = ")
+                    assert dict(GPU_LIMITS.items())[key] == int(value), (path, line)
 
 
 def test_the_goldens_cover_every_example() -> None:

@@ -43,10 +43,10 @@ buffer batch_len: int[batches][1]
 LEAVES = """\
 for b in 0 .. num_leaf_batches:    # sequential
     for node in batch_start[b] .. batch_start[b] + batch_len[b]:    # parallel nodes
-        int word = imax(words:word[node], 0)
+        int token_word = imax(words:word[node], 0)
         phase leaf.0:    # stores state:h
             for j in 0 .. 2:    # parallel units
-                state:h[node * 2 + j] = param:Emb[word * 2 + j]    # h, line 8
+                state:h[node * 2 + j] = param:Emb[token_word * 2 + j]    # h, line 8
 """
 
 # Fused: the sum of the children is evaluated inside the dot product (it is elementwise of
@@ -82,14 +82,14 @@ for b in num_leaf_batches .. num_batches:    # sequential
 EXPECTED_SHARED = PREAMBLE + """\
 for b in 0 .. num_batches:    # sequential
     for node in batch_start[b] .. batch_start[b] + batch_len[b]:    # parallel nodes
-        int word = imax(words:word[node], 0)
+        int token_word = imax(words:word[node], 0)
         int child0 = children[node * 2]
         int child1 = children[node * 2 + 1]
         phase node.0:    # stores state:h, state:h
             if node < num_leaves:
                 phase leaf.0:    # stores state:h
                     for j in 0 .. 2:    # parallel units
-                        state:h[node * 2 + j] = param:Emb[word * 2 + j]    # h, line 8
+                        state:h[node * 2 + j] = param:Emb[token_word * 2 + j]    # h, line 8
             else:
                 phase internal.0:    # stores state:h
                     for j in 0 .. 2:    # parallel units

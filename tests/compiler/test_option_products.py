@@ -209,7 +209,7 @@ def _fused_plan_is_exercised(program: CheckedProgram,
     inputs: a CPU's cooperative kernel with more than one group and a batch of more tasks
     than groups; a GPU's hybrid plan, crossing over, level kernels before its persistent
     kernel."""
-    from cortexlang.runtime.execute import first_fused_batch
+    from cortexlang.runtime.plan import first_fused_batch
 
     result = next(result for options, result in results if options == Options())
     lengths = widest_batches(inputs.structures, program.structure.max_children)
@@ -217,7 +217,7 @@ def _fused_plan_is_exercised(program: CheckedProgram,
         forward = result.kernels.kernel("forward")
         return forward.groups > 1 and int(lengths.max()) > forward.groups
     crossing = crossing_over(result)
-    return 0 < first_fused_batch(crossing.kernels, lengths) < len(lengths)
+    return 0 < first_fused_batch(crossing.executable, lengths) < len(lengths)
 
 
 @pytest.mark.parametrize("strength", [2, 3])

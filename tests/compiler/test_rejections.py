@@ -354,3 +354,14 @@ def test_the_node_tile_must_be_at_least_one() -> None:
     with pytest.raises(ValueError, match="node_tile"):
         replace(Options(), node_tile=0)
     assert Options(node_tile=1).node_tile == 1
+
+
+def test_the_node_tile_is_bounded() -> None:
+    """The emitted source grows with the tile (a copy of each phase per node): past
+    MAX_NODE_TILE it is a ValueError, not megabytes of OpenCL."""
+    from cortexlang.passes.pipeline import MAX_NODE_TILE
+
+    assert Options(node_tile=MAX_NODE_TILE).node_tile == MAX_NODE_TILE
+    for tile in (MAX_NODE_TILE + 1, 1024):
+        with pytest.raises(ValueError, match="node_tile"):
+            Options(node_tile=tile)
