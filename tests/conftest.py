@@ -130,8 +130,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if BUILD_STATS:
         terminalreporter.write_line(
             f"OpenCL programs built from source: {len(BUILD_STATS)} ({len(BUILT_SOURCES)} "
-            f"distinct) in {sum(BUILD_STATS):.1f} s (the driver compiles each kernel's machine code at "
-            f"its first launch, not counted here)")
+            f"distinct) in {sum(BUILD_STATS):.1f} s (the driver compiles each kernel's "
+            f"machine code at its first launch, not counted here)")
 
 
 @pytest.fixture

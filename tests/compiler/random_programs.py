@@ -15,8 +15,9 @@ generator. `inputs_for` draws a small batch of the program's structure kind.
 
 Some constructs are drawn as named patterns, each with a probability (PATTERNS). Those the
 compiler is known to mishandle are listed in KNOWN_BUGS: the generator writes them only when
-asked (`known_bugs=`), so that the default draws stay green while the fixes land; when a fix
-lands, its entry leaves KNOWN_BUGS and the pattern joins the default draws.
+asked (`force=`), so that the default draws stay green while a fix is under way (with the
+failing program in tests/compiler/random_corpus/, marked xfail); when the fix lands, its
+entry leaves KNOWN_BUGS and the pattern joins the default draws.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ KINDS = ("binary_tree", "tree", "dag", "sequence")
 VOCABULARY = 7
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
-# Named patterns and how often a draw that can hold one writes it.
+# Named patterns and how often a draw that can hold one writes it. Each was once a compiler
+# bug (tests/compiler/corpus/ holds the programs that showed them).
 PATTERNS: dict[str, float] = {
     "temporary_named_t0": 0.2,    # the first temporary of the internal rule is called t0
     "double_guard": 0.2,          # one input guarded twice, in two expressions
@@ -45,15 +47,9 @@ PATTERNS: dict[str, float] = {
     "bare_root_head": 0.2,        # `output last[root] = s0`, beside another head
 }
 # Patterns the compiler mishandles today (name -> what goes wrong); see the module docstring.
-KNOWN_BUGS: dict[str, str] = {
-    "temporary_named_t0": "a user temporary named t0 collides with a compiler temporary "
-                          "(silent wrong answer)",
-    "double_guard": "the leaf guard written twice on one input",
-    "guarded_max": "max over children beside a leaf guard on tree(max_children=3) or dag "
-                   "fails to build",
-    "softmax_of_guard": "x * softmax(x) of a guarded input with no leaf rule",
-    "bare_root_head": "`output last[root] = h` beside another head raises KeyError",
-}
+# Empty: the five above were fixed together ("Quiet portable builds, generated names apart
+# from user names, fixes for guarded programs").
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -81,15 +77,15 @@ class _Writer:
     chooser: random.Random
     kind: str
     sizes: dict[str, int]
-    known_bugs: frozenset[str]
+    force: frozenset[str]
     params: list[str] = field(default_factory=list)
     features: set[str] = field(default_factory=set)
     counter: int = 0
     internal: bool = False       # writing the internal rule (conditions may test children)
 
     def pattern(self, name: str) -> bool:
-        """Whether this draw writes the named pattern (always when asked for)."""
-        if name in self.known_bugs:
+        """Whether this draw writes the named pattern (always when forced)."""
+        if name in self.force:
             self.features.add(name)
             return True
         if name in KNOWN_BUGS or self.chooser.random() >= PATTERNS[name]:
@@ -114,22 +110,23 @@ SMALL = 500
 LARGE = 2000
 
 
-def random_program(seed: int, known_bugs: Sequence[str] = (),
+def random_program(seed: int, force: Sequence[str] = (),
                    budget: int = SMALL) -> RandomProgram:
     """A random legal program drawn from `seed` whose rules take at most `budget`
-    characters (draws over it are redrawn); the same seed gives the same program."""
+    characters (draws over it are redrawn); the same seed gives the same program. The
+    PATTERNS named in `force` are written wherever the program can hold them."""
     for attempt in range(1000):
-        program = _draw(random.Random(f"{seed}/{attempt}"), seed, frozenset(known_bugs))
+        program = _draw(random.Random(f"{seed}/{attempt}"), seed, frozenset(force))
         rules = program.source.split("\nleaf n:", 1)[-1].split("\ninternal n:", 1)
         if sum(len(rule.split("\noutput", 1)[0]) for rule in rules) <= budget:
             return program
     raise AssertionError(f"no program of seed {seed} within {budget} characters")
 
 
-def _draw(chooser: random.Random, seed: int, known_bugs: frozenset[str]) -> RandomProgram:
+def _draw(chooser: random.Random, seed: int, force: frozenset[str]) -> RandomProgram:
     kind = chooser.choice(KINDS)
     sizes = {"H": chooser.randint(2, 8), "G": chooser.randint(2, 6)}
-    writer = _Writer(chooser, kind, sizes, known_bugs)
+    writer = _Writer(chooser, kind, sizes, force)
     writer.features.add(kind)
     max_children = {"binary_tree": 2, "tree": chooser.randint(2, 4), "dag": 2,
                     "sequence": 1}[kind]

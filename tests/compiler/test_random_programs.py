@@ -10,7 +10,7 @@ tests/compiler/random_corpus/NAME.cx with the header lines the corpus test reads
 
 Corpus header lines (comments at the top of each .cx):
 
-    # options: -fuse_levels -unroll tile=2     the option set (default: all on, tile 4)
+    # options: -fuse_levels -unroll_dot_products tile=2    the option set (default: all on, tile 4)
     # xfail: the reason                        a known compiler bug (strict: a fix must drop it)
 """
 
@@ -31,7 +31,7 @@ from compiler_support import (
     weights_for,
 )
 from differential import run_compiled
-from random_programs import KNOWN_BUGS, LARGE, SMALL, inputs_for, random_program
+from random_programs import KNOWN_BUGS, LARGE, PATTERNS, SMALL, inputs_for, random_program
 
 from cortexlang.frontend.check import check_source
 from cortexlang.interp.interpreter import interpret
@@ -97,15 +97,17 @@ def test_the_draws_cover_the_language() -> None:
     assert expected <= seen, sorted(expected - seen)
 
 
-@pytest.mark.parametrize("bug", sorted(KNOWN_BUGS))
-def test_known_bug_patterns_are_drawn_only_when_asked(bug: str) -> None:
-    """Each known-bug pattern changes what the generator writes, and only when asked."""
-    seeds = range(40)
-    with_bug = [random_program(seed, known_bugs=[bug]) for seed in seeds]
-    without = [random_program(seed) for seed in seeds]
-    assert any(a.source != b.source for a, b in zip(with_bug, without, strict=True))
-    for program in with_bug:
-        check_source(program.source, f"{bug}.cx")  # still legal
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_a_pattern_is_drawn_unless_it_is_a_known_bug(pattern: str) -> None:
+    """Forced, a pattern is written (and the program stays legal); unforced, it is drawn
+    now and then, and never while it is listed in KNOWN_BUGS."""
+    seeds = program_seeds()[:60]
+    forced = [random_program(seed, force=[pattern]) for seed in seeds]
+    assert sum(pattern in program.features for program in forced) >= 3
+    for program in forced:
+        check_source(program.source, f"{pattern}.cx")
+    drawn = sum(pattern in random_program(seed).features for seed in seeds)
+    assert (drawn == 0) if pattern in KNOWN_BUGS else (drawn > 0)
 
 
 def _options_line(options: Options) -> str:
