@@ -2,7 +2,7 @@
 `--update-goldens` option, the two tiers and the run's seed.
 
 Tiers. `pytest` (`make test`) runs the default tier: exhaustive sweeps (every subset of the
-optimisation switches, every option set of every model, hundreds more random programs) are
+optimisation switches, every option set of every model, 1,000 longer random programs) are
 marked `exhaustive` and replaced by seeded covering sets (every pair, or every triple, of
 switches in all their on/off combinations), so that each run builds few OpenCL programs yet
 covers every interaction of two switches. `pytest --all` (`make test-all`) runs everything.
@@ -12,8 +12,8 @@ run unless given, printed in the header ("seed: ..."). Reproduce a run with
 
     pytest --seed 1234          (or CORTEXLANG_TEST_SEED=1234 pytest)
 
-The seed is passed to the tests (and to pytest-xdist workers) through the environment
-variable CORTEXLANG_TEST_SEED, set here once per run: read it with `test_seed()`.
+The seed reaches the tests (and any process they start) through the environment variable
+CORTEXLANG_TEST_SEED, set here once per run: read it with `compiler_support.run_seed()`.
 
 `--update-goldens` rewrites golden files (the frontend's rendered diagnostics in
 tests/frontend/errors/, the compiler's stage texts in tests/golden/) instead of comparing
