@@ -45,11 +45,18 @@ PATTERNS: dict[str, float] = {
     "guarded_max": 0.5,           # max over children in a rule with a leaf guard (tree, dag)
     "softmax_of_guard": 0.2,      # g * softmax(g) of a guarded input g
     "bare_root_head": 0.2,        # `output last[root] = s0`, beside another head
+    "chained_products": 1.0,      # P @ (Q @ s + ...): a product of a sum holding a product
+    "repeated_reduction": 1.0,    # a reduction written inline, so possibly twice in a rule
 }
 # Patterns the compiler mishandles today (name -> what goes wrong); see the module docstring.
-# Empty: the five above were fixed together ("Quiet portable builds, generated names apart
+# The first five above were fixed together ("Quiet portable builds, generated names apart
 # from user names, fixes for guarded programs").
-KNOWN_BUGS: dict[str, str] = {}
+KNOWN_BUGS: dict[str, str] = {
+    "chained_products": "refactor_recursion raises KeyError on A @ (B @ h[left(n)] + ...) "
+                        "(random_corpus/chained_products_of_a_child.cx)",
+    "repeated_reduction": "to_recursive loses a reduction that an unused temporary repeats "
+                          "(random_corpus/dead_duplicate_reduction*.cx)",
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class _Writer:
     features: set[str] = field(default_factory=set)
     counter: int = 0
     internal: bool = False       # writing the internal rule (conditions may test children)
+    linear: set[str] = field(default_factory=set)  # temporaries that are sums of products
 
     def pattern(self, name: str) -> bool:
         """Whether this draw writes the named pattern (always when forced)."""
@@ -229,6 +237,13 @@ def _rule(writer: _Writer, states: list[_Value], inputs: list[_Value], *, childr
         if (guard or whole_guard) and writer.kind in ("tree", "dag") and \
                 not writer.pattern("guarded_max"):
             child_values = [value for value in child_values if not value.text.startswith("max(")]
+        if not writer.pattern("repeated_reduction"):
+            # Each reduction once, bound to a temporary that the rule's expressions read.
+            for index, value in enumerate(child_values):
+                if value.text.split("(", 1)[0] in ("sum", "mean", "max"):
+                    name = temporary()
+                    statements.append(f"    {name} = {value.text}")
+                    child_values[index] = _Value(name, value.size)
     for state in states:
         # Some temporaries (and splits) first, then the state itself, bounded by tanh/sigmoid.
         for _ in range(chooser.choice((0, 0, 1, 1, 2))):
@@ -239,12 +254,17 @@ def _rule(writer: _Writer, states: list[_Value], inputs: list[_Value], *, childr
                 names = [temporary() for _ in range(parts)]
                 product = _expression(writer, sources, f"{parts}{size}", depth=1)
                 statements.append(f"    {', '.join(names)} = split({product}, {parts})")
+                if _linear_product(product, writer.linear):
+                    writer.linear.update(names)
                 available += [_Value(name, size) for name in names]
                 writer.features.add("split")
             else:
                 size = chooser.choice(("H", "G"))
                 name = temporary()
-                statements.append(f"    {name} = {_expression(writer, sources, size, 1)}")
+                text = _expression(writer, sources, size, 1)
+                statements.append(f"    {name} = {text}")
+                if _linear_product(text, writer.linear):
+                    writer.linear.add(name)
                 available.append(_Value(name, size))
         value = _expression(writer, available + child_values, state.size, depth=2)
         if chooser.random() < 0.3:
@@ -300,7 +320,7 @@ def _expression(writer: _Writer, values: list[_Value], size: str, depth: int) ->
         if values:
             source = chooser.choice(values)
             writer.features.add("matrix product")
-            return f"{writer.param(size, source.size)} @ {source.text}"
+            return f"{writer.param(size, source.size)} @ {_operand(writer, source.text)}"
         return writer.param(size)
     form = chooser.choice(("product", "product", "add", "mul", "activation", "softmax",
                            "concat", "slice", "scale", "condition"))
@@ -310,7 +330,7 @@ def _expression(writer: _Writer, values: list[_Value], size: str, depth: int) ->
             writer.param(inner_size)
         bias = f" + {writer.param(size)}" if chooser.random() < 0.5 else ""
         writer.features.add("matrix product")
-        return f"{writer.param(size, inner_size)} @ {_wrap(inner)}{bias}"
+        return f"{writer.param(size, inner_size)} @ {_wrap(_operand(writer, inner))}{bias}"
     if form in ("add", "mul"):
         operator = chooser.choice(("+", "-")) if form == "add" else "*"
         left = _expression(writer, values, size, depth - 1)
@@ -347,6 +367,59 @@ def _expression(writer: _Writer, values: list[_Value], size: str, depth: int) ->
         otherwise = _expression(writer, values, size, depth - 1)
         return f"({then} if {chooser.choice(conditions)} else {otherwise})"
     return _expression(writer, values, size, depth - 1)
+
+
+def _operand(writer: _Writer, text: str) -> str:
+    """`text` as the right operand of `@`: under tanh when it is a sum of matrix products and
+    the chained_products pattern is not drawn."""
+    if _linear_product(text, writer.linear) and not writer.pattern("chained_products"):
+        return f"tanh({text})"
+    return text
+
+
+def _top_level(text: str, separators: tuple[str, ...]) -> list[str]:
+    """`text` cut at the separators that sit outside every bracket."""
+    parts, depth, start, index = [], 0, 0, 0
+    while index < len(text):
+        character = text[index]
+        depth += 1 if character in "([" else -1 if character in ")]" else 0
+        match = next((separator for separator in separators
+                      if depth == 0 and text.startswith(separator, index)), None)
+        if match:
+            parts.append(text[start:index])
+            index += len(match)
+            start = index
+            continue
+        index += 1
+    return parts + [text[start:]]
+
+
+def _linear_product(text: str, linear: set[str]) -> bool:
+    """Whether `text` is, outside any function, a sum whose terms include a matrix product
+    (or a temporary that is one), through parentheses and both branches of a condition."""
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    branches = _top_level(text, (" if ", " else "))
+    if len(branches) > 1:
+        return any(_linear_product(branch, linear) for branch in branches)
+    for term in _top_level(text, (" + ", " - ")):
+        term = term.strip()
+        if term in linear or len(_top_level(term, (" @ ",))) > 1:
+            return True
+        if term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]) and \
+                _linear_product(term, linear):
+            return True
+    return False
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for character in text:
+        depth += 1 if character in "([" else -1 if character in ")]" else 0
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _wrap(text: str) -> str:
