@@ -49,7 +49,7 @@ system-packages:
 # The test extra for `make test`, the dev extra (mypy, ruff) for `make typecheck`.
 $(SETUP_STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test,dev]'
+	$(BIN)/python -m pip install -e '.[test,dev,ray]'
 	touch $@
 
 demo: setup

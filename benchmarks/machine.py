@@ -4,8 +4,9 @@ can at best reach, so that each speed it reports can be judged against a ceiling
 `measure_machine(device)` measures
 
 - compute: the float32 GFLOP/s of the register-blocked GEMM of `benchmarks.gemm` at the
-  device's own best vector width (`preferred_vector_width_float`, clamped to 4..16; forced
-  with `select_device(vector_width=...)`), the best of its candidates, and of a vendor BLAS
+  device's own best vector width (`preferred_vector_width_float`, clamped to 4..16; when
+  `select_device(vector_width=...)` forces another, both), the best of its candidates (and
+  `vector_width` the width of the best), and of a vendor BLAS
   on the same hardware in the same run (numpy's sgemm for a CPU device, and torch's on the
   CPU or on CUDA for a GPU, in a fresh process, when torch is installed). `peak_gflops`, the
   ceiling every cell's floor uses, is the best of the two, so a floor is never set by a
@@ -302,9 +303,12 @@ def torch_sgemm_gflops(device: str, size: int, repeats: int) -> tuple[float, str
     return float(measured["gflops"]), str(measured["name"])
 
 
-def best_vector_width(device: Device) -> int:
-    """The GEMM probe's vector width: the device's preferred float width, within 4..16."""
-    preferred = int(device.info.preferred_vector_width_float or 4)
+def best_vector_width(device: Device, *, native: bool = True) -> int:
+    """The GEMM probe's vector width: the device's own preferred float width (`native`:
+    the driver's, even when another width is forced), within 4..16."""
+    info = device.info
+    preferred = int((native and info.native_vector_width_float)
+                    or info.preferred_vector_width_float or 4)
     return max(width for width in (4, 8, 16) if width <= max(4, preferred))
 
 
@@ -328,11 +332,15 @@ def measure_machine(device: Device, quick: bool = False) -> MachineLimits:
     queue = profiling_queue(device)
     size = 512 if quick else 1024
     repeats = 5 if quick else 15
-    width = best_vector_width(device)
+    # The ceiling comes from the device's own width; a forced width (the kernels' plan) is
+    # swept too, so a probe at a narrower width than the hardware's never lowers the floor.
+    widths = sorted({best_vector_width(device), best_vector_width(device, native=False)},
+                    reverse=True)
     with background_load() as load:
-        candidates = peak_candidates(width)
-        sweep, config = peak_gemm(device, queue, size, candidates[:1] if quick else candidates,
-                                  repeats)
+        candidates = tuple(config for width in widths
+                           for config in peak_candidates(width)[:1 if quick else None])
+        sweep, config = peak_gemm(device, queue, size, candidates, repeats)
+        width = config.width
         blas, blas_name = vendor_blas(device, size, repeats, quick)
         fma = fma_peak_gflops(device, queue, quick)
         naive = None if quick else time_naive_gemm(device, 512, queue=queue).kernel_gflops

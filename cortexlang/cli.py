@@ -11,7 +11,12 @@ Exit codes:
     2    a usage error (bad arguments, -D syntax, option combinations)
     3    an environment problem (no OpenCL device, ...)
     70   an internal error: a bug in cortexlang; the traceback goes to a dump file
-    130  interrupted (Ctrl-C)
+    130  interrupted (Ctrl-C, SIGINT)
+    143  terminated (SIGTERM)
+
+SIGINT and SIGTERM both unwind the command as an exception, so that every file being written
+is abandoned with its temporary removed (`cortexlang.atomic`) and an existing output stays
+as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -33,6 +39,7 @@ from cortexlang.errors import CortexError, InternalError
 EXIT_OK = 0
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 DUMP_DIRECTORY_VARIABLE = "CORTEXLANG_DUMP_DIR"
 
 
@@ -59,8 +66,31 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt, so writers clean up on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line `argv` (default: sys.argv[1:]) and return the exit code."""
+    """Run the command line `argv` (default: sys.argv[1:]) and return the exit code.
+
+    While it runs, SIGTERM raises `Terminated` (exit 143); the previous handler is restored
+    on return, so calling `main` in-process leaves the caller's handlers alone."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(load_commands())
@@ -82,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return EXIT_INTERRUPTED
+    except Terminated:
+        _print_error("terminated")
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # The reader of our output went away (`cortexlang run ... | head`): not an error.
         _silence_stdout()

@@ -144,9 +144,38 @@ def command_exists(name: str) -> bool:
 
 # -- pictures -----------------------------------------------------------------------------------
 
+def in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel (where pictures can be shown inline)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def show_picture(path: Path | str) -> None:
+    """Show an SVG picture: inline in a notebook, its path when the lesson runs as a
+    script (open it in a browser)."""
+    if in_notebook():
+        from IPython.display import SVG, display
+
+        display(SVG(filename=str(path)))
+    print(f"picture: {relative(path)}")
+
+
+def show_pictures(folder: Path, *names: str) -> None:
+    """Show the pictures `NN_name.svg` that `cortexlang viz` wrote into `folder`, in the
+    order of `names`."""
+    for name in names:
+        for path in sorted(folder.glob(f"[0-9][0-9]_{name}.svg")):
+            show_picture(path)
+    print(f"all views, each beside its text: {relative(folder / 'index.html')}")
+
+
 def save_picture(dot_text: str, folder: Path, name: str) -> Path | None:
-    """Write `name.dot` and, when Graphviz is installed, `name.svg`; print where.
-    Returns the SVG's path, or None without Graphviz."""
+    """Write `name.dot` and, when Graphviz is installed, `name.svg`, and show it
+    (`show_picture`). Returns the SVG's path, or None without Graphviz."""
     dot_path = folder / f"{name}.dot"
     dot_path.write_text(dot_text)
     executable = shutil.which("dot")
@@ -155,7 +184,7 @@ def save_picture(dot_text: str, folder: Path, name: str) -> Path | None:
         return None
     svg_path = folder / f"{name}.svg"
     subprocess.run([executable, "-Tsvg", "-o", str(svg_path), str(dot_path)], check=True)
-    print(f"picture: {svg_path}")
+    show_picture(svg_path)
     return svg_path
 
 

@@ -217,7 +217,10 @@ print(f"{relative(EXAMPLES / 'sentiment.cx')}: outputs",
 #
 # Return the predicted class (the index of the largest probability) of every node of tree
 # number `tree`, in the tree's own node order: an integer array with one entry per node of
-# that tree. Use `outputs.node_offset`.
+# that tree. Use `outputs.node_offset`. The check runs the classifier on the lesson's trees
+# with weights under which the class changes from node to node (with the random weights
+# above, every node may well predict the same class, and a wrong answer could pass), and
+# compares your classes with the argmax of each node's row.
 
 # %%
 @exercise("1.3")
@@ -226,7 +229,7 @@ def node_predictions(outputs, tree):
     raise NotImplementedError
 
 
-check_exercise_1_3(node_predictions, predicted, trees)
+check_exercise_1_3(node_predictions, sentiment, trees)
 
 # %% [markdown]
 # Here is the first tree with the label of its root from the treebank next to the class the

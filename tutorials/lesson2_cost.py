@@ -30,7 +30,8 @@ from checks import (
     exercise,
     summary,
 )
-from common import EXAMPLES, compile_model, cortexlang, load_trees, median_ms, out_dir, table
+from common import EXAMPLES, compile_model, cortexlang, load_trees, out_dir
+from timing import code_identity, compare, timing_table
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
@@ -102,9 +103,12 @@ check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
 # one kernel that loops over them (section 2's last cell shows the planner's decision).
 # Switching off `fuse_levels` alone keeps everything else.
 #
-# The interpreter is here for comparison: numpy, node by node. Each time below is a median of
-# several runs after warm-up (lesson 6 is about measuring properly). The trees and the hidden
-# size are small, so launch and call overheads dominate: that is the point.
+# The interpreter is here for comparison: numpy, node by node. The course's timer
+# (`timing.compare`, lesson 6 explains it) runs the configurations in turns, at least 20 times
+# each after warm-up, and prints the 10th percentile, the median and the 90th percentile of
+# the samples: a difference between two rows means something only where their ranges do not
+# overlap. The trees and the hidden size are small, so launch and call overheads dominate:
+# that is the point.
 
 # %%
 configurations = {
@@ -116,25 +120,65 @@ configurations = {
 }
 models = {name: compile_model(treelstm, options, weights)
           for name, options in configurations.items()}
-rows = []
-interpreter_ms = median_ms(lambda: interpret(treelstm, trees, weights), warmup=0, repeats=3)
+calls = {"interpreter (numpy)": lambda: interpret(treelstm, trees, weights)}
+calls.update({name: (lambda model=model: model.run(trees)) for name, model in models.items()})
+timings = compare(calls, budget_s=3.0,
+                  codes={name: code_identity(model) for name, model in models.items()})
+for model in models.values():
+    model.run(trees)  # last_launches of one run of these trees
 try:  # your answer to exercise 2.1, when you have one
-    calls = eager_operator_calls(unoptimised, trees)
-    rows.append(("interpreter (numpy)", calls, "nodes", interpreter_ms,
-                 interpreter_ms * 1e3 / calls))
+    eager_calls = eager_operator_calls(unoptimised, trees)
 except NotImplementedError:
-    rows.append(("interpreter (numpy)", "(exercise 2.1)", "nodes", interpreter_ms, "-"))
-for name, model in models.items():
-    elapsed = median_ms(lambda model=model: model.run(trees), warmup=1, repeats=3)
-    rows.append((name, model.last_launches, model.result.kernels.strategy, elapsed,
-                 elapsed * 1e3 / model.last_launches))
-print(table(["how", "calls or launches", "strategy", "ms per batch", "us per call"], rows))
+    eager_calls = None
+counts = {"interpreter (numpy)": (eager_calls if eager_calls is not None else "(ex. 2.1)",
+                                  "nodes")}
+counts.update({name: (model.last_launches, model.result.kernels.strategy)
+               for name, model in models.items()})
+per_call = {name: timings[name].median * 1e3 / count
+            for name, (count, _) in counts.items() if isinstance(count, int)}
+values = {name: (*counts[name], round(per_call[name], 1) if name in per_call else "-")
+          for name in calls}
+print(timing_table(timings, "-O0", columns=("calls or launches", "strategy", "us per call"),
+                   values=values))
 
 # %% [markdown]
-# Read the table from top to bottom: the time per batch follows the number of calls, and the
-# cost of one call (last column) stays roughly fixed while the work per call grows. Dynamic
-# batching divides the launches by the average number of nodes per height; fusion divides
-# them by the operators per kernel; level fusion removes most of what is left.
+# A row marked `same code` generates byte-identical OpenCL and launches it the same way as
+# the row it is compared with: whatever separates their timings is noise, a measure of how
+# much any row moves between runs. (`-O2` and `-O3 without fuse_levels` are such a pair:
+# the line below checks it.) What the numbers say, computed from them:
+
+# %%
+slowest, fastest = max(per_call.values()), min(per_call.values())
+o0, o2 = timings["-O0"], timings["-O2"]
+launches_o0, launches_o2 = models["-O0"].last_launches, models["-O2"].last_launches
+if o2.p90 < o0.p10:
+    print(f"- from -O0 to -O2 the launches fall {launches_o0 / launches_o2:.0f}x "
+          f"({launches_o0} -> {launches_o2}) and the median time "
+          f"{o0.median / o2.median:.0f}x")
+else:
+    print("- -O0 and -O2: their ranges overlap, too noisy to tell")
+spread = ("not fixed: it grows with the work a launch does" if slowest > 3 * fastest
+          else "within a factor of 3")
+print(f"- the cost of one call or launch (median time / count) ranges from {fastest:.1f} to "
+      f"{slowest:.1f} us: {spread}")
+same = code_identity(models["-O2"]) == code_identity(models["-O3 without fuse_levels"])
+print(f"- -O2 and -O3 without fuse_levels run the same code: {'yes' if same else 'no'}")
+one_rule = run_pipeline(treelstm, Options.level(0)).kernels
+nodes = sum(structure.num_nodes for structure in trees)
+print(f"- -O0 launches {len(one_rule.launches)} kernels (one per operator) at each of the "
+      f"{nodes} nodes, each node a batch of its own: {len(one_rule.launches)} x {nodes} = "
+      f"{len(one_rule.launches) * nodes} (the executor counted {launches_o0})")
+
+# %% [markdown]
+# Why does `-O0` launch more kernels than an eager framework makes calls (exercise 2.1)? At
+# `-O0` leaves are not specialised (`specialize_leaves` is off): every node, leaf or
+# internal, runs the same kernel program, one launch per operator of the internal rule, and
+# a leaf's launches compute what the branch `isleaf(n)` then throws away. An eager framework
+# branches on the host and runs only the leaf rule's operators at a leaf. Lesson 4 shows the
+# pass that removes this. Dynamic batching (`-O1`) divides the launches by the average number
+# of nodes per height; fusion (`-O2`) divides them by the operators per kernel; level fusion
+# (`-O3`) leaves one launch per run. Whether the time follows depends on what each launch
+# costs, and the table above is this machine's answer.
 #
 # ### Exercise 2.2: predict the launches
 #
@@ -252,10 +296,11 @@ check_exercise_2_3(legal_relu_source, trees, SIZES["V"])
 # %% [markdown]
 # ## What you learned
 #
-# - Node-by-node execution makes (nodes x operators) calls; each costs about the same
-#   whatever it computes, so small models on trees are all overhead.
+# - Node-by-node execution makes (nodes x operators) calls; for small models on trees the
+#   time goes into the calls, not the arithmetic.
 # - Dynamic batching, operator fusion and level fusion each remove a factor of launches; the
-#   kernel plan tells you exactly how many remain.
+#   kernel plan tells you exactly how many remain. Timings are ranges: compare rows only
+#   where the ranges do not overlap, and rows that run the same code show the noise.
 # - P1-P3 are what allow all of this: the checker rejects value-dependent branches (E0403),
 #   reading the parent or the root (E0404) and reading a sibling (E0405).
 #

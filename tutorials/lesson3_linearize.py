@@ -27,16 +27,16 @@
 #
 # The generated kernels then loop over batches (sequential) and over the nodes of a batch
 # (parallel), reading these arrays. You will write the linearizer's core yourself (exercises
-# 3.1 to 3.3) and compare it with `cortexlang.runtime.linearize.linearize`.
+# 3.1 to 3.3) and compare it with `cortexlang.runtime.linearize.linearize`, then run TreeFC
+# over its batches in numpy (exercise 3.4).
 
 # %%
-import time
-
 import numpy as np
 from checks import (
     check_exercise_3_1,
     check_exercise_3_2,
     check_exercise_3_3,
+    check_exercise_3_4,
     exercise,
     summary,
 )
@@ -46,11 +46,15 @@ from common import (
     load_trees,
     out_dir,
     save_picture,
+    show_pictures,
     table,
     tree_file,
 )
+from timing import compare, timing_table
 
+from cortexlang.frontend.check import load_program
 from cortexlang.inputs.ptb import format_ptb
+from cortexlang.inputs.weights import init_weights
 from cortexlang.runtime.linearize import linearize
 
 OUT = out_dir("lesson3")
@@ -174,6 +178,7 @@ path, _ = tree_file()
 pictures = OUT / "viz"
 cortexlang("viz", EXAMPLES / "treefc.cx", "-D", "H=8", "--trees", path, "--batch", "2",
            "--stage", "inputs", "--stage", "linearized", "--no-run", "-o", pictures)
+show_pictures(pictures, "inputs", "linearized")
 library = linearize(list(trees[:2]), max_children=2)
 print(library.describe())
 try:
@@ -219,7 +224,43 @@ for batch, width in enumerate(everything.batch_len.tolist()):
     print(f"height {batch:>2}  {width:>5} nodes  {bar}")
 
 # %% [markdown]
-# ## 5. The linearizer's cost
+# ## 5. Running the batches, in numpy
+#
+# Lesson 1's TreeFC recursed from the root, one node per Python call. With the linearizer's
+# arrays the same model runs one *batch* per step: all the nodes of a height at once, as
+# the generated kernels do (lesson 5), here as numpy matrix products:
+#
+#     leaves    (ids 0 .. num_leaves - 1):  h[n] = Emb[words[n]]
+#     batch b   (ids start .. start + len - 1, in increasing height):
+#               h[rows] = tanh((h[left] + h[right]) @ W.T + b)
+#
+# where `left` and `right` are columns 0 and 1 of `children[rows]`: new ids of nodes of lower
+# heights, so their rows are already computed.
+#
+# ### Exercise 3.4: TreeFC, batch by batch
+#
+# Given a `Linearized` (the library's, with the fields of exercise 3.3 as attributes:
+# `linearized.batch_start`, `.batch_len`, `.children`, `.words`, `.num_leaves`,
+# `.num_nodes`) and TreeFC's weights, return the states h of every node as an array
+# `[num_nodes, H]` in *new* ids. The check compares `h[linearized.new_id]` (back in input
+# order) with the interpreter's states at every node, with small weights and with weights
+# large enough that tanh is far from linear.
+
+# %%
+treefc = load_program(str(EXAMPLES / "treefc.cx"), {"H": 8, "V": len(data.vocab)})
+treefc_weights = init_weights(treefc.params, seed=0)
+
+
+@exercise("3.4")
+def treefc_batched(linearized, weights):
+    """TreeFC's h for every node, [num_nodes, H] in new ids, one numpy step per batch."""
+    raise NotImplementedError
+
+
+check_exercise_3_4(treefc_batched, treefc, treefc_weights, trees[:20])
+
+# %% [markdown]
+# ## 6. The linearizer's cost
 #
 # Linearization runs on the host for every batch of inputs, so its time adds to every
 # inference (lesson 6 reports it apart). The library computes heights with a *frontier sweep*
@@ -228,17 +269,15 @@ for batch, width in enumerate(everything.batch_len.tolist()):
 
 # %%
 batch = list(trees)
-started = time.perf_counter()
-linearize(batch, max_children=2)
-library_ms = (time.perf_counter() - started) * 1e3
+calls = {"library": lambda: linearize(batch, max_children=2)}
 try:
-    started = time.perf_counter()
-    my_linearize(batch, 2)
-    yours = f"{(time.perf_counter() - started) * 1e3:.2f} ms"
+    my_linearize(batch[:1], 2)
+    calls["yours"] = lambda: my_linearize(batch, 2)
 except NotImplementedError:
-    yours = "(exercise 3.3)"
-print(f"{len(batch)} trees, {sum(s.num_nodes for s in batch)} nodes: library "
-      f"{library_ms:.2f} ms, yours {yours}")
+    print("(your linearizer is timed here once exercise 3.3 is done)")
+cost = compare(calls, budget_s=2.0)
+print(f"{len(batch)} trees, {sum(s.num_nodes for s in batch)} nodes:")
+print(timing_table(cost, "library", first="linearizer"))
 
 # %% [markdown]
 # ## What you learned
@@ -247,7 +286,7 @@ print(f"{len(batch)} trees, {sum(s.num_nodes for s in batch)} nodes: library "
 # - Renumbering by (height, structure, id) makes each batch a contiguous id range and the
 #   leaves a prefix, so kernels need two integers per batch and one comparison for `isleaf`.
 # - Dynamic batching turns (nodes) sequential steps into (height + 1), and merging trees
-#   widens every step.
+#   widens every step; each step is one matrix product over the batch's rows.
 #
 # Next, lesson 4: the compiler's passes, one at a time.
 

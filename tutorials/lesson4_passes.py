@@ -19,13 +19,18 @@
 # - **leaf specialisation**: separate code for leaves and internal nodes, no per-node branch;
 # - **constant folding**: a derived leaf reads zero child states, so products with them go;
 # - **recursive refactoring**: `W @ (h_left + h_right)` becomes `W @ h` computed at the end of
-#   each child's own step, where it fuses with the child's work;
+#   each child's own step, as a new state; the parent only adds. The product moves, it does
+#   not disappear: section 6 shows what that costs in phases;
 # - **hoisting**: work that depends on no node is computed once per set of weights;
-# - **unrolling**.
+# - **leaf tabulation**: a leaf rule that depends only on the leaf's word is computed once
+#   per word of the vocabulary, when the weights are bound; a leaf then copies a row;
+# - **unrolling** (`unroll_dot_products`): not the paper's recursive unrolling, a
+#   code-generator option for dot-product loops; section 5 measures where it changes anything.
 
 # %%
 import difflib
 
+import numpy as np
 from checks import (
     check_exercise_4_1,
     check_exercise_4_2,
@@ -41,13 +46,15 @@ from common import (
     cortexlang,
     device,
     load_trees,
-    median_ms,
     out_dir,
+    show_pictures,
     table,
 )
+from timing import code_identity, compare, timing_table, verdict
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
+from cortexlang.interp import interpret
 from cortexlang.ir import loops as loop_ir
 from cortexlang.ir.recursive import SOURCE_KINDS
 from cortexlang.passes.pipeline import (
@@ -59,6 +66,7 @@ from cortexlang.passes.pipeline import (
 )
 from cortexlang.passes.plan_kernels import DeviceLimits
 from cortexlang.runtime.execute import device_limits
+from cortexlang.runtime.linearize import linearize
 
 OUT = out_dir("lesson4")
 data = load_trees(limit=10)
@@ -126,14 +134,27 @@ for step in ("to_recursive", "specialize_leaves", "fold_constants"):
 show_pass(records, "fold_constants", max_lines=25)
 
 # %% [markdown]
+# Specialisation also knows something about the internal rule: it runs only at nodes with
+# children, so `isleaf(n)` (`num_children(n) == 0`) is false there. ChildSumTreeLSTM adds
+# `W_iou @ Emb[word(n)] if isleaf(n) else zeros(3H)` at every node; after specialisation the
+# internal rule's branch picks `zeros(3H)`, and folding removes the word's product from it:
+
+# %%
+for step in ("to_recursive", "fold_constants"):
+    kinds = {op.kind for op in by_step[step].ir.internal.ops}
+    print(f"internal rule after {step:<15} looks up a word: {'lookup' in kinds}, "
+          f"selects on isleaf: {'select' in kinds}")
+
+# %% [markdown]
 # The same two passes as pictures: each operator a box, the recursion edges (child states)
-# marked. Open the SVGs, or `index.html` in the folder, which shows each view beside its text
-# and the diff from the view before.
+# marked. In a notebook they appear below; from a script, open the SVGs, or `index.html` in
+# the folder, which shows each view beside its text and the diff from the view before.
 
 # %%
 cortexlang("viz", EXAMPLES / "childsum_treelstm.cx", "-D", "H=8", "--stage", "recursive",
            "--stage", "specialize_leaves", "--stage", "fold_constants",
            "--stage", "refactor_recursion", "--no-run", "-o", OUT / "viz_childsum")
+show_pictures(OUT / "viz_childsum", "specialize_leaves", "fold_constants")
 
 # %% [markdown]
 # ## 3. Recursive refactoring
@@ -147,6 +168,46 @@ cortexlang("viz", EXAMPLES / "childsum_treelstm.cx", "-D", "H=8", "--stage", "re
 # %%
 treefc = load_program(str(EXAMPLES / "treefc.cx"), {"H": 8})
 show_pass(recorded(treefc), "refactor_recursion")
+
+# %% [markdown]
+# In numpy, over the linearizer's batches (lesson 3), the two programs differ in where the
+# product runs. Before: each internal batch multiplies the sum of its children's states.
+# After: every batch, leaves included, also stores `h_W = h @ W.T` for its own nodes, and
+# an internal batch adds its children's `h_W` rows. The results agree with the interpreter;
+# the refactored program does one product per node instead of one per internal node, and
+# the parent's step has no product left.
+
+# %%
+treefc_weights = {name: value.astype("float64") for name, value
+                  in init_weights(treefc.params, seed=0).items()}
+batches = linearize(trees, max_children=2)
+emb, w, b = treefc_weights["Emb"], treefc_weights["W"], treefc_weights["b"]
+
+
+def treefc_levels(linearized, refactored):
+    """TreeFC's states in new ids, one numpy step per batch."""
+    h = np.zeros((linearized.num_nodes, w.shape[0]))
+    h_w = np.zeros_like(h)
+    for start, count in zip(linearized.batch_start, linearized.batch_len, strict=True):
+        rows = slice(int(start), int(start + count))
+        if start < linearized.num_leaves:
+            h[rows] = emb[linearized.words[rows]]
+        else:
+            left, right = linearized.children[rows, 0], linearized.children[rows, 1]
+            if refactored:
+                h[rows] = np.tanh(h_w[left] + h_w[right] + b)
+            else:
+                h[rows] = np.tanh((h[left] + h[right]) @ w.T + b)
+        if refactored:
+            h_w[rows] = h[rows] @ w.T          # the product, at the end of the node's step
+    return h
+
+
+reference = interpret(treefc, trees, treefc_weights, dtype=np.float64).states["h"]
+for refactored in (False, True):
+    states = treefc_levels(batches, refactored)[batches.new_id]
+    print(f"{'refactored' if refactored else 'as written':>10}: largest difference from the "
+          f"interpreter {np.abs(states - reference).max():.1e}")
 
 # %% [markdown]
 # The pass is legal only for a *parameter* times a *sum* of child states: every child then
@@ -211,14 +272,16 @@ check_exercise_4_2(node_independent_ops, hoisting_programs())
 # ## 5. Unrolling
 #
 # The paper's *recursive unrolling* computes a node together with its children in one step,
-# so the children's states stay in fast memory. cortexlang's `unroll_dot_products` option
-# is a different, smaller transformation: in `emit_opencl` it unrolls a dot product's loop
-# over k by 4, with vector loads, where a work-item computes one unit at a time and the loads
-# are contiguous in k. On this CPU the planner gives each work-item a whole vector of units
-# instead, and the vector models read their weights transposed (contiguous in the unit, not
-# in k), so whether `unroll_dot_products` has anything to do depends on the model and the
-# device. Measure it: the number of OpenCL lines that change when `unroll_dot_products` is
-# switched off, per example model, for this device's plan and for a GPU-style plan.
+# so that the children's states need not be stored and loaded again. cortexlang's
+# `unroll_dot_products` option is a different, smaller transformation: in `emit_opencl` it
+# unrolls a dot product's loop over k by 4, with vector loads, where a work-item computes one
+# unit at a time and the loads are contiguous in k. On a CPU the planner gives each work-item
+# a whole vector of units instead, and the vector models read their weights transposed
+# (contiguous in the unit, not in k), so whether `unroll_dot_products` has anything to do
+# depends on the model and the device. Measure it: the number of OpenCL lines that change
+# when `unroll_dot_products` is switched off, per example model, for this device's plan and
+# for a GPU-style plan. (Lesson 5's multi-accumulator loops and padded counters are other
+# code-generator choices, made whatever `unroll_dot_products` says.)
 
 # %%
 def opencl(program, options, limits):
@@ -256,38 +319,58 @@ if biggest[1] is not None:
 # Every optimisation can be switched off alone (`--disable NAME` on the command line,
 # `Options().without(NAME)` in Python). For ChildSumTreeLSTM on our trees, this table shows,
 # for each one switched off, what it changes at every level of the lowering: computed
-# operators in the recursive program, fused phases in the loop IR, kernels, launches per run,
-# and the median time per batch. A `-` means the same as with everything on.
+# operators in the recursive program, fused phases in the loop IR, kernels and launches per
+# run (a `-` means the same as with everything on), then the time per batch from the
+# course's timer. A row whose generated code is identical to everything on says
+# `same code`: its timing differs only by noise. The others are called faster or slower
+# only where their p10-p90 range does not overlap the reference's.
 
 # %%
 weights = init_weights(childsum.params, seed=0)
 
 
-def measure(options):
-    model = compile_model(childsum, options, weights)
+def structure_columns(model):
     program = model.result
     phases = sum(isinstance(statement, loop_ir.Phase)
                  for statement in loop_ir.walk_stmts(program.loops.body))
-    milliseconds = median_ms(lambda: model.run(trees), warmup=1, repeats=5)
+    model.run(trees)
     return (computed(program.recursive.leaf) + computed(program.recursive.internal), phases,
-            len(program.kernels.kernels), model.last_launches, milliseconds)
+            len(program.kernels.kernels), model.last_launches)
 
 
-baseline = measure(Options())
-rows = [("everything on",) + baseline]
-for name in Options.names():
-    values = measure(Options().without(name))
-    rows.append((f"without {name}",) + tuple(
-        value if value != reference or index == 4 else "-"
-        for index, (value, reference) in enumerate(zip(values, baseline, strict=True))))
-print(table(["configuration", "operators", "phases", "kernels", "launches", "ms per batch"],
-            rows))
+ablation = {"everything on": Options()}
+ablation.update({f"without {name}": Options().without(name) for name in Options.names()})
+ablation_models = {label: compile_model(childsum, options, weights)
+                   for label, options in ablation.items()}
+columns = {label: structure_columns(model) for label, model in ablation_models.items()}
+baseline = columns["everything on"]
+shown = {label: tuple(value if value != reference or label == "everything on" else "-"
+                      for value, reference in zip(values, baseline, strict=True))
+         for label, values in columns.items()}
+ablation_timings = compare(
+    {label: (lambda model=model: model.run(trees)) for label, model in ablation_models.items()},
+    budget_s=4.0, codes={label: code_identity(model)
+                         for label, model in ablation_models.items()})
+print(timing_table(ablation_timings, "everything on",
+                   columns=("operators", "phases", "kernels", "launches"), values=shown))
 
 # %% [markdown]
 # Read the columns separately: a pass that removes operators may not change the launches
-# (they were fused anyway), and a pass that changes nothing on a CPU may matter on a GPU. The
-# timing column is noisy at this size; lesson 6 is about measuring it properly.
-#
+# (they were fused anyway), and a pass that changes nothing on a CPU may matter on a GPU.
+# Refactoring is an example of the first kind: with it, the recursive program has fewer
+# operators, but the loop IR has more phases (the child's product needs the child's whole
+# state first, so it is a phase of its own). What the timings say:
+
+# %%
+verdicts = {label: verdict(row, ablation_timings["everything on"])
+            for label, row in ablation_timings.items() if label != "everything on"}
+for kind in ("same code", "slower", "faster", "too noisy to tell"):
+    labels = [label.removeprefix("without ") for label, found in verdicts.items()
+              if found.kind == kind]
+    print(f"{kind:>18}: {', '.join(labels) if labels else '(none)'}")
+print("(slower without a pass: the pass helps on this machine, at this size)")
+
+# %% [markdown]
 # ### Exercise 4.3: operators removed by each pass
 #
 # A `Recorder`'s records are in pipeline order; each has `step`, `stage`, `ir` and

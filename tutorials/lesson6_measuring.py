@@ -25,7 +25,10 @@
 # that the lesson runs in seconds; `make bench` runs the full benchmark.
 
 # %%
+import os
+import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 
 import numpy as np
@@ -44,8 +47,8 @@ from common import (
     device,
     load_trees,
     out_dir,
-    table,
 )
+from timing import code_identity, compare, timing_table, verdict
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
@@ -83,26 +86,67 @@ def median_ms(fn, warmup, repeats):
     raise NotImplementedError
 
 
-if not check_exercise_6_1(median_ms):
-    from common import median_ms as library_median_ms
-
-    def median_ms(fn, warmup, repeats):  # noqa: F811 - until yours works, use the course's
-        return library_median_ms(fn, warmup, repeats)
-
-    print("(the rest of this lesson uses the course's timer until yours passes)")
+check_exercise_6_1(median_ms)
 
 # %% [markdown]
-# Why the warm-up matters: the first run of a freshly compiled model against the next ones.
+# The rest of this lesson times with the course's `timing.compare` (`tutorials/timing.py`),
+# which does what your timer does and three things more. It *interleaves* the
+# configurations it compares, one call of each per round, so that a burst of load from
+# another process lands on all of them rather than on one row. It keeps every sample (at
+# least 20 per row) and prints the 10th percentile, the median and the 90th percentile. And
+# it calls one row faster than another only when their p10-p90 ranges do not overlap
+# ("too noisy to tell" otherwise), and marks rows that run byte-identical code as
+# `same code`: the difference between those is pure noise.
+
+# %% [markdown]
+# Why the warm-up matters: the first run of a freshly compiled model (TreeFC, the smallest,
+# so that its build is quick) against the next ones.
+# "Freshly" needs care: cortexlang keeps built kernels in a cache on disk
+# (`$CORTEXLANG_CACHE_DIR`, by default `~/.cache/cortexlang/kernels`) and PoCL keeps its own
+# (`~/.cache/pocl/kcache`, switched off by `POCL_KERNEL_CACHE=0`), so a model this machine
+# has built before starts warm, and a second run of this lesson would show nothing. The cell
+# below runs the measurement in a new Python process with an empty cache folder and PoCL's
+# cache off: a truly cold start, however often you run it.
+
+# %%
+COLD_START = """
+import sys, time
+sys.path.insert(0, "tutorials")
+from common import compile_model, load_trees
+from cortexlang.frontend.check import load_program
+from cortexlang.inputs.weights import init_weights
+from cortexlang.passes.pipeline import Options
+trees = load_trees(limit=20).structures
+program = load_program("examples/treefc.cx", {"H": 8, "V": int(sys.argv[1])})
+weights = init_weights(program.params, seed=0)
+started = time.perf_counter()
+model = compile_model(program, Options(), weights)
+built = time.perf_counter()
+model.run(trees)
+first = time.perf_counter()
+warm = []
+for _ in range(20):
+    before = time.perf_counter()
+    model.run(trees)
+    warm.append(time.perf_counter() - before)
+warm.sort()
+print("RESULT", built - started, first - built, warm[len(warm) // 2], model.cache_hit)
+"""
+with tempfile.TemporaryDirectory() as empty_cache:
+    cold = subprocess.run([sys.executable, "-c", COLD_START, str(len(data.vocab))],
+                          cwd=REPO, capture_output=True, text=True, check=True,
+                          env={**os.environ, "CORTEXLANG_CACHE_DIR": empty_cache,
+                               "POCL_KERNEL_CACHE": "0"})
+line = next(line for line in cold.stdout.splitlines() if line.startswith("RESULT"))
+build_s, first_s, warm_s, cache_hit = line.split()[1:]
+print(f"build {float(build_s) * 1e3:.0f} ms (cache hit: {cache_hit}), first run "
+      f"{float(first_s) * 1e3:.1f} ms, median of 20 warm runs {float(warm_s) * 1e3:.3f} ms: "
+      f"the first run is {float(first_s) / float(warm_s):.0f}x a warm one")
 
 # %%
 SIZES = {"H": 8, "V": len(data.vocab)}
 treelstm = load_program(str(EXAMPLES / "treelstm.cx"), SIZES)
 weights = init_weights(treelstm.params, seed=0)
-fresh = compile_model(treelstm, Options(node_tile=3), weights)  # a node tile no lesson used
-first = median_ms(lambda: fresh.run(trees), warmup=0, repeats=1)
-warm = median_ms(lambda: fresh.run(trees), warmup=2, repeats=9)
-print(f"first run {first:.2f} ms, median of warm runs {warm:.3f} ms "
-      f"({first / warm:.0f}x)")
 
 # %% [markdown]
 # ## 2. The benchmark: the same numbers, three ways
@@ -148,41 +192,48 @@ def timed_calls(batch):
     return calls
 
 
-latencies = {}
-for batch in batches.values():
-    for title, call in timed_calls(batch).items():
-        latencies.setdefault(title, []).append(median_ms(call, warmup=2, repeats=5))
-rows = [(title, *values) for title, values in latencies.items()]
-fastest = min(rows, key=lambda row: row[2])
-print(table(["implementation", *(f"ms per batch of {name}" for name in batches)], rows))
-print(f"\nfastest on 10 trees: {fastest[0]}; the others' ratio to it:")
-for row in rows:
-    print(f"  {row[0]:<32} {row[2] / fastest[2]:6.1f}x")
+latencies = {name: compare(timed_calls(batch), budget_s=2.0)
+             for name, batch in batches.items()}
+for name, timings in latencies.items():
+    print(f"batch of {name}:")
+    print(timing_table(timings, "cortexlang compiled (-O3)", first="implementation"))
+    print()
+compiled_10 = latencies["10 trees"]["cortexlang compiled (-O3)"]
+for title, row in latencies["10 trees"].items():
+    if title != "cortexlang compiled (-O3)":
+        print(f"10 trees, {title} against cortexlang compiled: {verdict(row, compiled_10)}")
 
 # %% [markdown]
 # ## 3. The ablation table
 #
 # Which optimisation buys what? Switch each one off alone and compare with everything on;
-# the `-O` levels add them in groups. The ratio column is the time relative to everything
-# on: above 1, the optimisation was helping. (`cortexlang bench`, where your checkout has it,
-# produces this table for every model.)
+# the `-O` levels add them in groups. The last column compares each row with everything on:
+# `same code` where the generated code is identical (any difference is noise), `slower` or
+# `faster` where the p10-p90 ranges do not overlap, and otherwise `too noisy to tell`.
+# `slower` without an optimisation means it was helping. (`cortexlang bench`, where your
+# checkout has it, produces this table for every model.)
 
 # %%
 configurations = {"-O3 (everything)": Options(), "-O2": Options.level(2),
                   "-O1": Options.level(1), "-O0 (nothing)": Options.level(0)}
 configurations.update({f"without {name}": Options().without(name)
                        for name in Options.names()})
-ablation = []
-for name, options in configurations.items():
-    model = compile_model(treelstm, options, weights)
-    repeats = 3 if options.fuse_operators else 1   # without fusion: hundreds of launches or more
-    milliseconds = median_ms(lambda model=model: model.run(batches["10 trees"], states=False),
-                             warmup=1, repeats=repeats)
-    ablation.append([name, model.last_launches, milliseconds])
-everything = ablation[0][2]
-print(table(["configuration", "launches", "ms per batch of 10", "ratio"],
-            [(*row, row[2] / everything) for row in ablation]))
-print("\nbench command in this checkout:", "yes: try `cortexlang bench --quick`"
+ablation_models = {name: compile_model(treelstm, options, weights)
+                   for name, options in configurations.items()}
+ablation = compare({name: (lambda model=model: model.run(batches["10 trees"], states=False))
+                    for name, model in ablation_models.items()}, budget_s=4.0,
+                   codes={name: code_identity(model) for name, model in ablation_models.items()})
+for model in ablation_models.values():
+    model.run(batches["10 trees"], states=False)
+print(timing_table(ablation, "-O3 (everything)", columns=("launches",),
+                   values={name: (model.last_launches,)
+                           for name, model in ablation_models.items()}))
+helping = [name.removeprefix("without ") for name, row in ablation.items()
+           if name.startswith("without ")
+           and verdict(row, ablation["-O3 (everything)"]).kind == "slower"]
+print("\noptimisations whose absence is slower beyond the noise, on this machine and size:",
+      ", ".join(helping) if helping else "none")
+print("bench command in this checkout:", "yes: try `cortexlang bench --quick`"
       if command_exists("bench") else "not yet (the table above is this lesson's own)")
 
 # %% [markdown]
@@ -221,42 +272,42 @@ launches = {}
 for hidden in (8, 32, 128):
     program = load_program(str(EXAMPLES / "treelstm.cx"), {**SIZES, "H": hidden})
     hidden_weights = init_weights(program.params, seed=0)
-    measured[hidden] = {}
-    for strategy, (options, planner_view) in strategies.items():
-        model = compile_model(program, options, hidden_weights, planner_view)
-        measured[hidden][strategy] = median_ms(
-            lambda model=model: model.run(batches["10 trees"], states=False), warmup=1,
-            repeats=5)
+    models = {strategy: compile_model(program, options, hidden_weights, planner_view)
+              for strategy, (options, planner_view) in strategies.items()}
+    measured[hidden] = compare(
+        {strategy: (lambda model=model: model.run(batches["10 trees"], states=False))
+         for strategy, model in models.items()}, budget_s=2.0)
+    for strategy, model in models.items():
         groups = max(kernel.groups for kernel in model.result.kernels.kernels)
         launches[strategy] = f"{model.result.kernels.strategy} plan, " + (
             f"1 launch of {groups} work-group{'s' if groups > 1 else ''}"
             if model.last_launches == 1 else f"{model.last_launches} launches")
-print(table(["H", *(f"{strategy} ms" for strategy in strategies), "level / one group"],
-            [(hidden, *times.values(), times["level"] / times["one group"])
-             for hidden, times in measured.items()]))
+for hidden, timings in measured.items():
+    print(f"H = {hidden}:")
+    print(timing_table(timings, "one group", first="strategy"))
 print("per batch of 10 trees:")
 for strategy, plan in launches.items():
     print(f"  {strategy}: {plan}")
 with open(OUT / "crossover.csv", "w") as csv:
-    csv.write("hidden," + ",".join(f"{name.split(' (')[0].replace(' ', '_')}_ms"
-                                   for name in strategies) + "\n")
-    for hidden, times in measured.items():
-        csv.write(f"{hidden}," + ",".join(f"{value:.4f}" for value in times.values()) + "\n")
+    csv.write("hidden,strategy,p10_ms,median_ms,p90_ms\n")
+    for hidden, timings in measured.items():
+        for strategy, row in timings.items():
+            csv.write(f"{hidden},{strategy},{row.p10:.4f},{row.median:.4f},{row.p90:.4f}\n")
 print(f"written: {OUT / 'crossover.csv'}")
 
 # %% [markdown]
 # ### Exercise 6.2: the answer, as a function of the data
 #
-# Given measurements `{H: {"one group": ms, "level": ms, ...}}`, return the smallest H from
-# which on the level strategy is faster than one group: faster at that H and at every larger
-# H measured (a small size where it happens to win, followed by sizes where it loses, is not
-# a crossover). Return None if it is not faster at the largest size. Then look at your
-# table: is the gap at the crossover larger than the noise between repeated runs? (Run the
-# cell again and see how much the numbers move.) Is the default faster than both, at every
-# size? Where it is not, which of its costs (claims, waits, one group per core on batches of
-# one or two nodes) would explain it? Going further: add H = 256 and 512 (the paper's sizes)
-# and a batch of 1 tree, and explain the change with the number of cores in `cortexlang
-# devices`.
+# Given measurements `{H: {"one group": timing, "level": timing, ...}}`, where each timing has
+# `p10`, `median` and `p90` in milliseconds, return the smallest H from which on the level strategy
+# is faster than one group *beyond the noise*: its p90 below one group's p10, at that H and at
+# every larger H measured (a small size where it happens to win, followed by sizes where it loses,
+# is not a crossover; nor is a lower median inside overlapping ranges). Return None if it is not
+# clearly faster at the largest size: on a busy machine that is an honest answer. Run the cell
+# again and see how much the numbers move. Is the default faster than both, at every size? Where it
+# is not, which of its costs (claims, waits, one group per core on batches of one or two nodes)
+# would explain it? Going further: add H = 256 and 512 (the paper's sizes) and a batch of 1 tree,
+# and explain the change with the number of cores in `cortexlang devices`.
 
 # %%
 @exercise("6.2")
@@ -298,7 +349,9 @@ for batch_name, result in zip(("1 tree", "10 trees", f"{len(trees)} trees"), run
 # %% [markdown]
 # ## What you learned
 #
-# - Time after warm-up, one sample per call, and report the median (and look at the spread).
+# - Time after warm-up, one sample per call, configurations interleaved, and report the
+#   median with its spread (p10-p90); call a difference only where the ranges do not overlap.
+# - A first run is cold only if every cache is empty: cortexlang's and the driver's.
 # - Compare implementations only after checking they compute the same numbers.
 # - An ablation shows which optimisation buys what *on this machine*; a research question is
 #   answered by a measurement, a function of the data, and an honest look at the noise.

@@ -100,6 +100,11 @@ class Graph:
             merged.setdefault(node.name, {}).update(node.attrs)
         return list(merged.items())
 
+    def edge_items(self) -> list[_Edge]:
+        """The edges of this graph and its subgraphs themselves, for a renderer that
+        reroutes edges once its nodes are known."""
+        return self._walk(_Edge)
+
     def edges(self) -> list[tuple[str, str, dict[str, object]]]:
         """Every edge of this graph and its subgraphs, in order: (tail, head, attributes)."""
         return [(edge.tail, edge.head, edge.attrs) for edge in self._walk(_Edge)]

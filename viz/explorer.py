@@ -94,7 +94,8 @@ Renderer = Callable[[Any, Any, Mapping[str, Any]], Graph]
 
 
 def _render_opencl(source: str, _before: Any, products: Mapping[str, Any]) -> Graph:
-    return draw_opencl(source, products["kernels"], products["program"].source)
+    return draw_opencl(source, products["kernels"], products["program"].source,
+                       products.get("recursive"))
 
 
 RENDERERS: dict[str, Renderer] = {
@@ -106,24 +107,27 @@ RENDERERS: dict[str, Renderer] = {
 }
 
 
-def _loop_lines(program: loops.LoopProgram) -> tuple[int, ...]:
+def _loop_lines(program: loops.LoopProgram,
+                recursive: Any = None) -> tuple[int, ...]:
     phases = [stmt for stmt in loops.walk_stmts(program.body) if isinstance(stmt, loops.Phase)]
-    return tuple(sorted({line for phase in phases for line in phase_lines(phase)}))
+    return tuple(sorted({line for phase in phases
+                         for line in phase_lines(phase, recursive, phases)}))
 
 
-def _kernel_lines(program: kernels.KernelProgram) -> tuple[int, ...]:
+def _kernel_lines(program: kernels.KernelProgram, recursive: Any = None) -> tuple[int, ...]:
     found = {line for kernel in program.kernels for line in kernel.source_lines}
     found |= {line for kernel in program.kernels for phase in kernel.phases
-              for line in phase_lines(phase)}
+              for line in phase_lines(phase, recursive, kernel.phases)}
     return tuple(sorted(found))
 
 
 LINE_FINDERS: dict[str, Callable[[Any, Mapping[str, Any]], tuple[int, ...]]] = {
     "program": lambda ir, products: program_lines(ir),
     "recursive": lambda ir, products: recursive_lines(ir),
-    "loops": lambda ir, products: _loop_lines(ir),
-    "kernels": lambda ir, products: _kernel_lines(ir),
-    "opencl": lambda ir, products: _kernel_lines(products["kernels"]),
+    "loops": lambda ir, products: _loop_lines(ir, products.get("recursive")),
+    "kernels": lambda ir, products: _kernel_lines(ir, products.get("recursive")),
+    "opencl": lambda ir, products: _kernel_lines(products["kernels"],
+                                                 products.get("recursive")),
 }
 
 

@@ -172,10 +172,15 @@ def draw_linearized(linearized: Linearized, structures: Sequence[Structure]) -> 
                   f"{tree} node {old}"
         leaf = linearized.num_children[node] == 0
         text = token_text(structures[tree], old) if leaf and tree < len(structures) else ""
-        label = f"{node}\n{text}" if text else str(node)
+        # More batches than colours: the batch number is in the label and the border
+        # changes with each cycle of colours, so no two batches look alike.
+        many = linearized.num_batches > len(style.BATCH_COLOURS)
+        number = f"{node} \u00b7 b{node_batch}" if many else str(node)
+        label = f"{number}\n{text}" if text else number
         name = f"n{node}"
         clusters[tree].node(name, label, shape="box" if leaf else "ellipse",
-                            fillcolor=colour, tooltip=tooltip, ordering="in")
+                            fillcolor=colour, tooltip=tooltip, ordering="in",
+                            style=style.batch_border(node_batch) if many else None)
         rows[int(heights[node])].node(name)
         for position, child in enumerate(linearized.children[node]):
             if child >= 0:

@@ -15,13 +15,14 @@ changed are outlined in red.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from cortexlang.ir import loops as L
 
 from . import style
 from .dot import Graph
-from .escape import Html, escape_html, shorten
+from .escape import Html, escape_html
 
 LOOP_TITLES = {
     "batches": "SEQUENTIAL over batches: one height after another (a parent needs its "
@@ -195,8 +196,11 @@ class _LoopDrawer:
         indirect = [load for expr in _exprs(stmt) for load in indirect_loads(expr,
                                                                              self.index_vars)]
         is_index = loaded_index(stmt) is not None
+        # Long statements wrap (continuation lines indented), never cut.
+        pieces = textwrap.wrap(text, 78, subsequent_indent="    ", break_on_hyphens=False)
+        wrapped = '<BR ALIGN="LEFT"/>'.join(escape_html(piece) for piece in pieces or [text])
         rows = [f'<TR><TD ALIGN="LEFT"><FONT FACE="{style.MONO}">'
-                f"{escape_html(shorten(text, 78))}</FONT></TD></TR>"]
+                f'{wrapped}<BR ALIGN="LEFT"/></FONT></TD></TR>']
         if indirect:
             targets = ", ".join(sorted({load.buffer for load in indirect}))
             rows.append(f'<TR><TD ALIGN="LEFT"><FONT COLOR="{style.INDIRECT_COLOUR}" '
@@ -250,12 +254,12 @@ def draw_loops(program: L.LoopProgram, before: L.LoopProgram | None = None) -> G
     graph.node("buffers", Html('<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" '
                                'CELLPADDING="3"><TR><TD COLSPAN="2"><B>buffers</B></TD></TR>'
                                + "".join(rows) + "</TABLE>"), shape="plaintext", style="")
-    # The top-level loops run one after another; they stand side by side, left to right,
-    # their first statements on one rank (newrank lets a rank cross clusters).
+    # The top-level loops run one after another, and are drawn so: the leaf loop above the
+    # internal loop, the buffers beside the first. (Side by side, Graphviz's crossing
+    # minimisation is free to put either loop on the left.)
     tops = graph.subgraph("top_rank", cluster=False, rank="same")
     tops.node("buffers")
-    for stmt in program.body:
-        first, _ = drawer.block(graph, (stmt,))
-        if first is not None:
-            tops.node(first)
+    first, _ = drawer.block(graph, program.body)
+    if first is not None:
+        tops.node(first)
     return graph

@@ -10,9 +10,11 @@ kernel IR, phases, source lines (with their text). Nodes link into the explorer'
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import KernelProgram
+from cortexlang.ir.recursive import SOURCE_KINDS, RecursiveProgram, RuleProgram
 
 from . import style
 from .dot import Graph
@@ -23,14 +25,57 @@ _KERNEL_SIGNATURE = re.compile(r"__kernel\s+void\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(
 _NOTE_LINE = re.compile(r"\bline (\d+)\b")
 
 
-def phase_lines(phase: L.Phase) -> tuple[int, ...]:
+def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
+                phases: Sequence[L.Phase] = ()) -> tuple[int, ...]:
     """The .cx lines a phase computes: its span's line and the lines its stores name (a
-    phase fuses the operators of several statements; the store notes say `h, line 20`)."""
+    phase fuses the operators of several statements; the store notes say `h, line 20`).
+
+    With the recursive program, also the lines of every operator the phase computes: the
+    operators its stored values depend on in its rule, back to sources and to values that
+    another of `phases` stores (`i, o, u = split(...)` has no store of its own, yet the
+    phase that stores `h` computes it)."""
     found = {phase.span.line} if phase.span is not None else set()
     for stmt in L.walk_stmts(phase.body):
         if isinstance(stmt, L.Store):
             found.update(int(number) for number in _NOTE_LINE.findall(stmt.note))
+    rule = next((rule for rule in recursive.rules() if rule.kind == phase.rule), None) \
+        if recursive is not None else None
+    if rule is not None:
+        found.update(_computed_lines(rule, phase, phases))
     return tuple(sorted(found))
+
+
+def _stored_ops(rule: RuleProgram, phase: L.Phase) -> set[str]:
+    """The rule's operators whose values `phase` stores (`state:h`, `temp:RULE_NAME`)."""
+    results = dict(rule.results)
+    names = set()
+    for stored in phase.stores:
+        kind, _, name = stored.partition(":")
+        if kind == "state" and name in results:
+            names.add(results[name])
+        elif kind == "temp" and name.startswith(f"{rule.kind}_"):
+            names.add(name[len(rule.kind) + 1:])
+    return names
+
+
+def _computed_lines(rule: RuleProgram, phase: L.Phase,
+                    phases: Sequence[L.Phase]) -> set[int]:
+    ops = rule.op_map()
+    elsewhere = {name for other in phases if other is not phase and other.rule == phase.rule
+                 for name in _stored_ops(rule, other)}
+    pending = list(_stored_ops(rule, phase))
+    seen: set[str] = set()
+    lines: set[int] = set()
+    while pending:
+        name = pending.pop()
+        op = ops.get(name)
+        if name in seen or op is None or op.kind in SOURCE_KINDS:
+            continue
+        seen.add(name)
+        if op.span is not None:
+            lines.add(op.span.line)
+        pending.extend(arg for arg in op.args if arg not in elsewhere)
+    return lines
 
 
 def kernel_ranges(source: str) -> dict[str, tuple[int, int]]:
@@ -55,7 +100,8 @@ def kernel_ranges(source: str) -> dict[str, tuple[int, int]]:
     return ranges
 
 
-def draw_opencl(source: str, kernels: KernelProgram, cx_source: str = "") -> Graph:
+def draw_opencl(source: str, kernels: KernelProgram, cx_source: str = "",
+                recursive: RecursiveProgram | None = None) -> Graph:
     """OpenCL kernels -> kernel IR -> phases -> .cx lines, each node a link in the explorer."""
     graph = style.new_graph("opencl", f"{kernels.name}: generated OpenCL "
                             f"({len(source.splitlines())} lines), traced back to the .cx "
@@ -86,7 +132,7 @@ def draw_opencl(source: str, kernels: KernelProgram, cx_source: str = "") -> Gra
                             f"{', '.join(phase.stores)}", shape="box", style="rounded,filled",
                             fillcolor="#eef5fb", href="#stage-loops")
             graph.edge(f"ir_{kernel.name}", f"phase_{key}")
-            for line in phase_lines(phase) or kernel.source_lines:
+            for line in phase_lines(phase, recursive, kernel.phases) or kernel.source_lines:
                 if line not in drawn_lines:
                     drawn_lines.add(line)
                     text = cx_lines[line - 1] if 0 < line <= len(cx_lines) else ""

@@ -11,6 +11,7 @@ from cortexlang.ir import checked as ir
 
 from . import style
 from .dot import Graph
+from .escape import Html, escape_html
 
 _SYMBOLS = {"add": "+", "sub": "\u2212", "mul": "\u00d7", "div": "\u00f7"}
 
@@ -46,6 +47,33 @@ class _RuleDrawer:
         self.count = 0
         self.shared: dict[str, str] = {}
         self.defined: dict[str, str] = {}   # local or state name -> its statement's node
+        # Reads of child states: state -> {child index: (placeholder node, label, tooltip)}.
+        self.children: dict[str, dict[int, tuple[str, str, str]]] = {}
+
+    def order_children(self) -> None:
+        """Draw the child-state reads. Graphviz's crossing minimisation may swap two
+        separate nodes, so the children of one state share a row of ports, child 0 on the
+        left; edges leave from the child's port. A state read from one child is a node."""
+        for name, children in self.children.items():
+            if len(children) == 1:
+                (index, (placeholder, label, tooltip)), = children.items()
+                self.cluster.node(placeholder, label, shape="invhouse", penwidth=2,
+                                  fillcolor=style.ROLE_COLOURS["state"],
+                                  color=style.child_colour(index), tooltip=tooltip)
+                continue
+            row = self.cluster.node(f"{self.prefix}_children_{name}", Html(
+                '<TABLE BORDER="0" CELLBORDER="2" CELLSPACING="6"><TR>' + "".join(
+                    f'<TD PORT="c{index}" BGCOLOR="{style.ROLE_COLOURS["state"]}" '
+                    f'COLOR="{style.child_colour(index)}" TOOLTIP="{escape_html(tooltip)}">'
+                    f"{escape_html(label)}</TD>"
+                    for index, (_, label, tooltip) in sorted(children.items()))
+                + "</TR></TABLE>"), shape="plaintext", style="")
+            ports = {placeholder: f"c{index}:s"
+                     for index, (placeholder, _, _) in children.items()}
+            for edge in self.cluster.edge_items():
+                if edge.tail in ports:
+                    edge.attrs["tailport"] = ports[edge.tail]
+                    edge.tail = row
 
     def _fresh(self) -> str:
         self.count += 1
@@ -63,11 +91,11 @@ class _RuleDrawer:
                                 shape="box", fillcolor=style.ROLE_COLOURS["param"])
         if isinstance(expr, ir.State) and expr.child is not None:
             index = expr.child.index if isinstance(expr.child, ir.ChildAt) else 0
-            return self._shared(
-                f"state_{expr.name}_{_child(expr.child)}",
-                f"{expr.name}[{_child(expr.child)}]", shape="invhouse",
-                fillcolor=style.ROLE_COLOURS["state"], color=style.child_colour(index),
-                penwidth=2, tooltip=f"the final state {expr.name} of {_child(expr.child)}")
+            placeholder = f"{self.prefix}_state_{expr.name}_{_child(expr.child)}"
+            self.children.setdefault(expr.name, {})[index] = (
+                placeholder, f"{expr.name}[{_child(expr.child)}]",
+                f"the final state {expr.name} of {_child(expr.child)}")
+            return placeholder
         if isinstance(expr, (ir.State, ir.Local)) and expr.name in self.defined:
             return self.defined[expr.name]
         if isinstance(expr, ir.State):
@@ -108,12 +136,15 @@ class _RuleDrawer:
             label, operands = f"if {_condition(expr.condition)}", [expr.then, expr.otherwise]
         else:
             raise AssertionError(f"unhandled expression {expr!r}")
+        # Operands first, in order, then the operator: with `ordering="in"` Graphviz then
+        # keeps operand 0 (child 0, the left operand) to the left of operand 1.
+        sources = [self.expression(operand) for operand in operands]
         node = self.cluster.node(self._fresh(), label, shape="ellipse", ordering="in")
-        for position, operand in enumerate(operands):
+        for position, (operand, source) in enumerate(zip(operands, sources, strict=True)):
             edge_label = shape_text(operand.shape)
             if isinstance(expr, ir.Select):
                 edge_label = f"{'then' if position == 0 else 'else'} {edge_label}"
-            self.cluster.edge(self.expression(operand), node, edge_label)
+            self.cluster.edge(source, node, edge_label)
         return node
 
     def statement(self, target: str, value: ir.TypedExpr, line: int | None,
@@ -146,6 +177,7 @@ def draw_program(program: ir.CheckedProgram) -> Graph:
             line = statement.span.line if statement.span is not None else None
             drawer.statement(statement.target, statement.value, line,
                              statement.target in states)
+        drawer.order_children()
     if program.outputs:
         cluster = graph.subgraph("outputs", label="outputs", style="rounded", color="#888888")
         drawer = _RuleDrawer(cluster, "outputs", states)

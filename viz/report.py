@@ -63,18 +63,21 @@ section h2 { font-size: 16px; margin: 2px 0 4px; display: flex; gap: 10px;
 .badge.skipped, .badge.unavailable { color: #9a6700; border-color: #9a6700; }
 .note { margin: 0 0 8px; color: #24292f; }
 .seconds { color: var(--muted); font-size: 12px; font-weight: normal; }
-.columns { display: grid; grid-template-columns: minmax(0, 4fr) minmax(0, 2fr) minmax(0, 1.3fr);
-           gap: 10px; }
-@media (max-width: 1300px) { .columns { grid-template-columns: minmax(0, 1fr); } }
+.columns { display: grid; grid-template-columns: minmax(0, 1fr); gap: 10px; }
+.texts { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 10px; }
+@media (max-width: 1100px) { .texts { grid-template-columns: minmax(0, 1fr); } }
 .panel { border: 1px solid var(--line); border-radius: 6px; min-width: 0; }
 .panel h3 { font-size: 12px; margin: 0; padding: 4px 8px; background: #f6f8fa;
             border-bottom: 1px solid var(--line); display: flex; gap: 8px;
             justify-content: space-between; }
 .panel h3 a, .panel h3 button { font-weight: normal; font-size: 11px; }
-.picture .canvas { overflow: auto; max-height: 78vh; padding: 4px; }
-.picture .canvas svg { display: block; }
-.picture.fit .canvas svg { max-width: 100%; height: auto; }
+.picture .canvas { overflow: auto; max-height: 85vh; padding: 4px; cursor: grab; }
+.picture .canvas.dragging { cursor: grabbing; user-select: none; }
+.picture .canvas svg { display: block; margin: 0 auto; }
+.picture .zoom { font-variant-numeric: tabular-nums; color: var(--muted); min-width: 3.5em;
+                 display: inline-block; text-align: right; }
 pre { margin: 0; padding: 6px 8px; overflow: auto; max-height: 78vh;
+      white-space: pre-wrap; overflow-wrap: anywhere;
       font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .source pre .line { display: block; }
 .source pre .line.hit { background: #fff8c5; }
@@ -89,6 +92,7 @@ summary { cursor: pointer; color: var(--accent); }
 .kernel-head { background: #fff8c5; display: block; }
 .kernel-head a { color: var(--accent); }
 .hint { color: #9a6700; padding: 6px 8px; margin: 0; }
+.hint-inline { color: var(--muted); font-weight: normal; }
 mark { background: #ffd33d; padding: 0; }
 .legend { font-size: 12px; color: var(--muted); margin: 6px 0 0; }
 .swatch { display: inline-block; width: 11px; height: 11px; border: 1px solid #8c959f;
@@ -165,14 +169,60 @@ SCRIPT = """
   }
   window.addEventListener("hashchange", openTarget);
   openTarget();
-  var buttons = document.querySelectorAll("button.fit");
-  for (var i = 0; i < buttons.length; i++) {
-    buttons[i].addEventListener("click", function (event) {
-      var panel = event.target.closest(".picture");
-      panel.classList.toggle("fit");
-      event.target.textContent = panel.classList.contains("fit") ? "actual size" : "fit width";
+  // Pictures: at their natural size when they fit the panel, else fitted to its width,
+  // but never below a readable scale (a wide batch of trees is then panned, not shrunk to
+  // a strip); the buttons and Ctrl + wheel zoom, dragging (or scrolling) pans.
+  var pictures = document.querySelectorAll(".picture");
+  Array.prototype.forEach.call(pictures, function (panel) {
+    var canvas = panel.querySelector(".canvas");
+    var svg = canvas ? canvas.querySelector("svg") : null;
+    if (!svg) { return; }
+    var box = svg.viewBox && svg.viewBox.baseVal;
+    var natural = box && box.width ? box.width : svg.getBoundingClientRect().width;
+    var label = panel.querySelector(".zoom");
+    var scale = 1;
+    function apply(next) {
+      scale = Math.max(0.05, Math.min(next, 8));
+      svg.style.width = (natural * scale) + "px";
+      svg.style.height = "auto";
+      svg.style.maxWidth = "none";
+      if (label) { label.textContent = Math.round(scale * 100) + "%"; }
+    }
+    function fit() {
+      var room = canvas.clientWidth - 8;
+      apply(natural > room && room > 0 ? room / natural : 1);
+    }
+    var room = canvas.clientWidth - 8;
+    apply(natural > room && room > 0 ? Math.max(room / natural, 0.6) : 1);
+    panel.querySelectorAll("button[data-zoom]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var how = button.getAttribute("data-zoom");
+        if (how === "fit") { fit(); } else if (how === "1") { apply(1); }
+        else { apply(scale * parseFloat(how)); }
+      });
     });
-  }
+    canvas.addEventListener("wheel", function (event) {
+      if (!event.ctrlKey) { return; }
+      event.preventDefault();
+      apply(scale * (event.deltaY < 0 ? 1.15 : 1 / 1.15));
+    }, { passive: false });
+    var start = null;
+    canvas.addEventListener("mousedown", function (event) {
+      if (event.target.closest("a")) { return; }
+      start = { x: event.clientX, y: event.clientY, left: canvas.scrollLeft,
+                top: canvas.scrollTop };
+      canvas.classList.add("dragging");
+    });
+    window.addEventListener("mousemove", function (event) {
+      if (!start) { return; }
+      canvas.scrollLeft = start.left - (event.clientX - start.x);
+      canvas.scrollTop = start.top - (event.clientY - start.y);
+    });
+    window.addEventListener("mouseup", function () {
+      start = null;
+      canvas.classList.remove("dragging");
+    });
+  });
 })();
 """
 
@@ -246,8 +296,13 @@ def _opencl_text(view: View, exploration: Exploration) -> Html:
 def _picture(view: View, svgs: Mapping[str, str], files: Mapping[str, Sequence[str]]) -> str:
     links = " ".join(f'<a href="{escape_html(path)}">{escape_html(path.rsplit(".", 1)[-1])}</a>'
                      for path in files.get(view.name, ()))
-    head = (f'<h3><span>picture</span><span>{links} <button class="fit" type="button">'
-            "actual size</button></span></h3>")
+    controls = ('<span class="zoom">100%</span> '
+                '<button type="button" data-zoom="0.8" title="zoom out">\u2212</button>'
+                '<button type="button" data-zoom="1.25" title="zoom in">+</button>'
+                '<button type="button" data-zoom="fit" title="fit the width">fit</button>'
+                '<button type="button" data-zoom="1" title="actual size">100%</button>')
+    head = (f'<h3><span>picture <span class="hint-inline">(drag to pan, Ctrl + wheel to '
+            f"zoom)</span></span><span>{links} {controls}</span></h3>")
     if view.name in svgs:
         body = f'<div class="canvas">{inline_svg(svgs[view.name], f"v{view.number:02d}-")}</div>'
     elif view.dot is not None:
@@ -255,7 +310,7 @@ def _picture(view: View, svgs: Mapping[str, str], files: Mapping[str, Sequence[s
                 f'<pre class="dot">{escape_html(view.dot)}</pre>')
     else:
         body = f'<p class="hint">{escape_html(view.note or "no picture")}</p>'
-    return f'<div class="panel picture fit">{head}{body}</div>'
+    return f'<div class="panel picture">{head}{body}</div>'
 
 
 def _section(view: View, previous: View | None, exploration: Exploration,
@@ -278,8 +333,8 @@ def _section(view: View, previous: View | None, exploration: Exploration,
     source_panel = (f'<div class="panel source"><h3><span>.cx source</span><span>'
                     f'{len(view.lines)} lines used</span></h3><pre>'
                     f"{_source_lines(source, view.lines, anchors=False)}</pre></div>")
-    body = (f'<div class="columns">{_picture(view, svgs, files)}{text_panel}{source_panel}'
-            "</div>")
+    body = (f'<div class="columns">{_picture(view, svgs, files)}<div class="texts">'
+            f"{text_panel}{source_panel}</div></div>")
     diff = ""
     if previous is not None and view.stage and previous.stage != view.stage:
         diff = (f"<details><summary>a new stage: {escape_html(view.stage)} IR has node kinds "

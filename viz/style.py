@@ -55,14 +55,28 @@ def batch_colour(batch: int) -> str:
     return BATCH_COLOURS[batch % len(BATCH_COLOURS)]
 
 
+# Past the 12 colours, batches differ by their border: solid, dashed, dotted, bold, ...
+BATCH_BORDERS = ("filled", "filled,dashed", "filled,dotted", "filled,bold")
+
+
+def batch_border(batch: int) -> str:
+    """The node style of `batch`: the colour cycle it is in picks the border."""
+    return BATCH_BORDERS[(batch // len(BATCH_COLOURS)) % len(BATCH_BORDERS)]
+
+
 def child_colour(child: int) -> str:
     return CHILD_COLOURS[child % len(CHILD_COLOURS)]
 
 
+PAD_INCHES = 0.6
+
+
 def new_graph(name: str, title: str, **attrs: object) -> Graph:
     """A graph with the house style and `title` on top."""
+    # pad: Graphviz sizes the canvas by the nodes and clusters; an edge routed around a
+    # cluster (the dashed recursion edges) can bulge past that box and be clipped.
     graph = Graph(name, {"label": title, "labelloc": "t", "fontname": FONT, "fontsize": 16,
-                         "compound": True, **attrs})
+                         "compound": True, "pad": PAD_INCHES, **attrs})
     graph.node_defaults = {"fontname": FONT, "fontsize": 11, "style": "filled",
                            "fillcolor": "white"}
     graph.edge_defaults = {"fontname": FONT, "fontsize": 9, "color": "#555555"}

@@ -67,9 +67,10 @@ def extras(device: Any, config: BenchConfig, trees: list[Structure],
     else:
         values.update(compile_times(config.device))
     values["peak_host_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    log(f"linearize {len(many)} trees: {values['linearize_s'] * 1e3:.0f} ms; compile cold "
-        f"{values.get('compile_cold_s', float('nan')):.2f} s, cached "
-        f"{values.get('compile_cached_s', float('nan')) * 1e3:.0f} ms")
+    compiled = (f"compile cold {values['compile_cold_s']:.2f} s, cached "
+                f"{values['compile_cached_s'] * 1e3:.0f} ms" if "compile_cold_s" in values
+                else "compile not measured")
+    log(f"linearize {len(many)} trees: {values['linearize_s'] * 1e3:.0f} ms; {compiled}")
     return values
 
 

@@ -113,8 +113,12 @@ def print_report(report: BenchReport, console: Console, wide: bool = False) -> N
     """The tables; `wide` shows every implementation's column (over 100 characters)."""
     machine = report.machine
     say = partial(_say, console)
-    say(f"device: {machine.get('device_name', machine.get('device', '?'))}, vector width "
-        f"{machine.get('vector_width', '?')}; inputs: {report.inputs}")
+    planned = report.host.get("device", {}).get("preferred_vector_width_float", "?")
+    native = report.host.get("device", {}).get("native_vector_width_float") or planned
+    say(f"device: {machine.get('device_name', machine.get('device', '?'))}, kernels planned "
+        f"for vector width {planned}" + (f" (forced; the device's own: {native})"
+                                         if native != planned else "")
+        + f"; inputs: {report.inputs}")
     say(f"peak {machine.get('peak_gflops', 0):.0f} GFLOP/s (best of our GEMM sweep "
         f"{machine.get('sweep_gflops', 0):.0f} and {machine.get('blas_name', 'BLAS')} "
         f"{machine.get('blas_gflops', 0):.0f}), read bandwidth "

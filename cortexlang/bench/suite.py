@@ -245,6 +245,14 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
     trees = list(loaded.structures[:config.trees_used])
     report.inputs = f"{len(trees)} trees of {source}"
     impls = ["interp"] + (_available_baselines(report) if config.baselines else [])
+    if config.quick:
+        # A framework's process takes seconds to start (torch: 3-10 s here): --quick keeps
+        # the interpreter and numpy, which prove the path end to end.
+        slow = [impl for impl in impls if impl not in ("interp", "numpy-nodes")]
+        impls = [impl for impl in impls if impl not in slow]
+        if slow:
+            report.skipped.append(f"{', '.join(slow)}: not run with --quick (each starts a "
+                                  "framework in a process of its own; run without --quick)")
     workers = Workers()
     try:
         _measure_cells(config, report, device, trees, str(source), impls, workers, log)
@@ -393,8 +401,9 @@ class _Job:
 
 class Workers:
     """One process of its own per implementation, started on first use and kept for the
-    run's later cells (the interpreter and each framework apart from each other and from
-    cortexlang; a framework's start-up, seconds for torch, is paid once per run)."""
+    run's later cells (the interpreter and each baseline apart from each other and from
+    cortexlang: even torch's two baselines, whose thread pools would meet in one process;
+    a framework's start-up, seconds for torch, is paid once per implementation)."""
 
     def __init__(self) -> None:
         self.executors: dict[str, Any] = {}
@@ -404,10 +413,11 @@ class Workers:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        if job.impl not in self.executors:
+        group = job.impl
+        if group not in self.executors:
             context = multiprocessing.get_context("spawn")
-            self.executors[job.impl] = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        return self.executors[job.impl].submit(_measure_job, job).result()
+            self.executors[group] = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self.executors[group].submit(_measure_job, job).result()
 
     def close(self) -> None:
         for executor in self.executors.values():

@@ -3,7 +3,8 @@
     --models M [M ...]   treelstm treegru treefc mvrnn dagrnn (default: all five)
     --hidden H [H ...]   hidden sizes (default 256 512; MV-RNN runs at a quarter)
     --batch B [B ...]    structures per batch (default 1 10)
-    --quick              a few seconds: TreeLSTM and DAG-RNN at H=64 (what CI runs)
+    --quick              about 20 s: TreeLSTM and DAG-RNN at H=64, interpreter and numpy
+                         only (what CI runs)
     --trees FILE         trees to run on (default: SST test trees beside the checkout, else
                          the bundled SST-shaped sample)
     --json FILE          the host, device limits, every cell, ablation, warnings, skips
@@ -26,6 +27,8 @@ from typing import Any
 from cortexlang import atomic
 from cortexlang.commands import Command
 from cortexlang.commands.common import stderr_console, stdout_console
+from cortexlang.commands.validate import chosen_device, existing_file, usage
+from cortexlang.errors import Diagnostic, InputError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -50,12 +53,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="timed passes at most while waiting for stable medians")
 
 
+# Bounds of the measured grid: at H = 4096 a TreeLSTM already holds 0.7 GB of weights, and
+# 4096 SST trees are 150,000 nodes a batch; beyond them a bench measures the allocator.
+MAX_HIDDEN = 4096
+MAX_BATCH = 4096
+MAX_PASSES = 1000
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Usage errors (exit 2) for sizes, counts, files and devices out of range, before any
+    measurement starts."""
+    for flag, values, limit in (("--hidden", args.hidden, MAX_HIDDEN),
+                                ("--batch", args.batch, MAX_BATCH),
+                                ("--passes", None if args.passes is None else [args.passes],
+                                 MAX_PASSES),
+                                ("--max-passes", None if args.max_passes is None
+                                 else [args.max_passes], MAX_PASSES)):
+        for value in values or ():
+            if not 1 <= value <= limit:
+                raise usage("E0021", f"{flag} {value}: the bench measures values from 1 to "
+                            f"{limit}", f"choose {flag} between 1 and {limit}")
+    existing_file("--trees", args.trees)
+    if args.device is not None:
+        chosen_device(args.device)
+
+
 def execute(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from cortexlang.bench.report import print_report, write_chart
     from cortexlang.bench.suite import BenchConfig, run_bench
 
+    _check_arguments(args)
     config = BenchConfig.quick_config() if args.quick else BenchConfig()
     changes = {"models": args.models, "hiddens": args.hidden, "batches": args.batch,
                "passes": args.passes, "max_passes": args.max_passes,
@@ -72,7 +101,12 @@ def execute(args: argparse.Namespace) -> int:
     print_report(report, console, wide=args.wide)
     for target in (args.json, args.chart):
         if target:
-            Path(target).resolve().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(target).resolve().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise InputError(Diagnostic(
+                    "E0570", f"cannot write {target}: {error.strerror or error}", None, "",
+                    "check that the directory can be created and written")) from None
     if args.json:
         atomic.write_text(args.json, report.to_json() + "\n")
     chart = args.chart or (str(Path(args.json).with_suffix(".png")) if args.json else None)

@@ -6,6 +6,10 @@
     --print-after-all        the IR after every step, each under a header
     --print-changed          like --print-after-all, but only steps that changed the IR
     -o FILE                  write the text to FILE instead of stdout
+    -o MODEL.cxa             write the compiled artifact instead: the checked source, sizes,
+                             options, OpenCL, weights (--weights, or random from --seed) and
+                             vocabulary in one file, which `cortexlang run MODEL.cxa` and
+                             `cortexlang.load("MODEL.cxa")` run without compiling again
 
 The kernel plan depends on the device's limits: they come from `--device` (or the device
 `cortexlang devices` would choose); `--generic` uses fixed, device-independent limits.
@@ -18,6 +22,7 @@ import sys
 from typing import Any
 
 from cortexlang import atomic
+from cortexlang.artifact import is_artifact_path
 from cortexlang.commands import Command
 from cortexlang.commands.common import (
     add_compiler_options,
@@ -27,6 +32,8 @@ from cortexlang.commands.common import (
     load_model,
     stderr_console,
 )
+from cortexlang.commands.loading import add_mapping_options, load_weights_for, mapping_of, vocab_of
+from cortexlang.commands.validate import chosen_device
 from cortexlang.errors import Diagnostic, EnvironmentProblem, UsageError
 from cortexlang.passes.pipeline import STAGES, STEP_NAMES, Recorder, format_ir, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
@@ -48,7 +55,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--device", metavar="SPEC", help="plan kernels for this device")
     target.add_argument("--generic", action="store_true",
                         help="plan kernels for fixed, device-independent limits")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write to FILE; a name ending in .cxa writes the artifact")
+    group = parser.add_argument_group("artifact (-o MODEL.cxa)")
+    group.add_argument("--weights", metavar="W",
+                       help="the weights to put in the artifact (.npz, .safetensors, .pt)")
+    group.add_argument("--seed", type=int, default=0,
+                       help="seed of random weights when --weights is left out (default 0)")
+    group.add_argument("--vocab", metavar="FILE",
+                       help="the vocabulary (default: the one saved with --weights)")
+    group.add_argument("--unknown", metavar="TOKEN|ID", default="<unk>",
+                       help="the unknown token of --vocab, or its id (default <unk>)")
+    add_mapping_options(group)
 
 
 def device_limits_for(args: argparse.Namespace) -> DeviceLimits:
@@ -59,6 +77,8 @@ def device_limits_for(args: argparse.Namespace) -> DeviceLimits:
         from cortexlang.runtime.devices import select_device
         from cortexlang.runtime.execute import device_limits
 
+        if args.device is not None:
+            chosen_device(args.device)  # a spec that names no device is a usage error
         return device_limits(select_device(args.device))
     except EnvironmentProblem:
         if args.device is not None:
@@ -80,6 +100,11 @@ def execute(args: argparse.Namespace) -> int:
                                     "steps: " + ", ".join(STEP_NAMES)))
     program = load_model(args.model, args)
     options = compiler_options(args)
+    if args.output and is_artifact_path(args.output):
+        return _write_artifact(args, program, options)
+    if args.weights is not None or args.vocab is not None:
+        raise UsageError(Diagnostic("E0011", "--weights and --vocab go into an artifact",
+                                    None, "", "write one with -o MODEL.cxa"))
     recorder = Recorder()
     result: Any = run_pipeline(program, options, device_limits_for(args), [recorder])
     parts: list[str] = []
@@ -104,6 +129,54 @@ def execute(args: argparse.Namespace) -> int:
         atomic.write_text(args.output, text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _write_artifact(args: argparse.Namespace, program: Any, options: Any) -> int:
+    """Compile for the chosen device (building its kernels, so that runs find them in the
+    cache), and write the artifact atomically."""
+    import numpy as np
+
+    from cortexlang.artifact import write_artifact
+    from cortexlang.commands.common import overrides_of
+    from cortexlang.inputs.provenance import choose_vocab
+
+    if args.print_after or args.print_after_all or args.print_changed:
+        raise UsageError(Diagnostic("E0011", "--print-after* print stages; an artifact is "
+                                    "a file", None, "", "write the artifact and print apart"))
+    if args.weights is None and not mapping_of(args).is_identity():
+        raise UsageError(Diagnostic("E0011", "--strip-prefix, --rename and --transpose apply "
+                                    "to --weights", None, "", "name the weights file"))
+    args.trees = None
+    choice = load_weights_for(args, program, np.dtype("float32"))
+    reads = any(item.kind == "token" for item in program.inputs)
+    vocab = choose_vocab(choice, vocab_of(args), args.vocab, reads_tokens=reads,
+                         from_inputs=True).vocab
+    limits = device_limits_for(args)
+    result = run_pipeline(program, options, limits)
+    built = "planned for generic limits, not built"
+    if not args.generic:
+        try:
+            from cortexlang.runtime.devices import select_device
+            from cortexlang.runtime.execute import CompiledModel
+
+            device = select_device(args.device)
+            model = CompiledModel(result, device)
+            built = (f"built for {device.info.device_name}"
+                     + (" (from the cache)" if model.cache_hit else ""))
+        except EnvironmentProblem:
+            if args.device is not None:
+                raise
+            built = "not built: no working OpenCL device"
+    sizes = overrides_of(args)
+    manifest = write_artifact(args.output, program,
+                              overrides={**dict(program.sizes), **sizes}, options=options,
+                              limits=limits, kernel_source=result.source,
+                              weights=choice.weights, vocab=vocab, init_seed=choice.seed)
+    stderr_console().print(
+        f"wrote {args.output}: {program.name}, weights {choice.description}, "
+        f"vocabulary {'none' if vocab is None else vocab.describe()}, kernels {built}; "
+        f"{len(manifest['sha256'])} members checked by SHA-256", markup=False)
     return 0
 
 

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from cortexlang import atomic
+from cortexlang.artifact import is_artifact_path, read_artifact
 from cortexlang.backends import (
     DEFAULT_BACKEND,
     BackendOptions,
@@ -26,7 +27,7 @@ from cortexlang.backends import (
     get_backend,
     merge_outputs,
 )
-from cortexlang.commands import Command
+from cortexlang.commands import Command, capacity
 from cortexlang.commands.common import (
     add_compiler_options,
     add_model_argument,
@@ -39,14 +40,27 @@ from cortexlang.commands.common import (
 )
 from cortexlang.commands.loading import (
     Inputs,
+    RunFacts,
     add_input_options,
     add_weight_options,
+    artifact_kernels,
+    artifact_settings,
+    choose_run_vocab,
+    device_description,
     load_inputs,
     load_weights_for,
 )
-from cortexlang.errors import Diagnostic, UsageError
+from cortexlang.commands.validate import (
+    check_device_argument,
+    check_input_arguments,
+    chosen_device,
+)
+from cortexlang.errors import Diagnostic, InputError, UsageError
+from cortexlang.inputs.provenance import weights_of_file
+from cortexlang.interp import values as value_checks
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
+from cortexlang.ray.cli import add_ray_options, run_on_ray
 
 PREVIEW_STRUCTURES = 3
 PREVIEW_VALUES = 6
@@ -76,6 +90,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="compiled backend: show the OpenCL compiler's log of a build")
     group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
                        help=f"structures per backend call (default {DEFAULT_CHUNK})")
+    group.add_argument("--allow-nonfinite", action="store_true",
+                       help="run weights and features that hold NaN or infinite values "
+                            "(refused by default, E0580 and E0581)")
     add_compiler_options(parser)
     group = parser.add_argument_group("results")
     group.add_argument("--out", metavar="OUT.npz",
@@ -83,6 +100,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "node_offset)")
     group.add_argument("--json", action="store_true",
                        help="print a machine-readable summary on stdout")
+    add_ray_options(parser)
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -100,28 +118,76 @@ def _positive(text: str) -> int:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the model on the inputs; print the summary (or JSON) and save --out. Exit 0."""
+    if args.ray is not None:
+        return run_on_ray(args)
     started = time.perf_counter()
-    program = load_model(args.model, args)
+    check_input_arguments(args)
+    artifact = None
+    if is_artifact_path(args.model):
+        if args.sizes or args.weights is not None:
+            raise UsageError(Diagnostic("E0011", "an artifact holds its sizes and weights",
+                                        None, "", "leave -D and --weights out, or run the "
+                                        ".cx model"))
+        artifact = read_artifact(args.model)
+        program = artifact.program
+    else:
+        program = load_model(args.model, args)
     if args.backend is None:
         args.backend = "interp" if args.float64 else DEFAULT_BACKEND
     backend = get_backend(args.backend)
+    check_device_argument(args.backend, args.device)
     settings = tuple(args.settings)
     if args.backend == "compiled":
-        settings = compiler_settings(args) + settings
+        flags = compiler_settings(args)
+        if artifact is not None and not flags:
+            flags = artifact_settings(artifact)
+        settings = flags + settings
         if args.verbose:
             settings += (("verbose", "on"),)
         if args.vector_width is not None:
             settings += (("vector_width", str(args.vector_width)),)
-    elif compiler_settings(args):
-        raise UsageError(Diagnostic("E0011", "-O, --disable and --no-cache apply to the "
-                                    "compiled backend", None, "",
-                                    "drop them, or use --backend compiled"))
+    elif compiler_settings(args) or args.verbose or args.vector_width is not None:
+        raise UsageError(Diagnostic("E0011", "-O, --disable, --no-cache, --node-tile, "
+                                    "--verbose and --vector-width apply to the compiled "
+                                    "backend", None, "", "drop them, or use --backend compiled"))
+    if args.backend == "compiled" and args.float64:
+        raise UsageError(Diagnostic("E0011", "the compiled backend computes in float32", None,
+                                    "", "use --backend interp for float64"))
     options = BackendOptions(dtype="float64" if args.float64 else "float32",
                              device=args.device, settings=settings)
-    inputs = load_inputs(args, program)
+    dtype = np.dtype(options.dtype)
+    if args.backend == "compiled":
+        device = chosen_device(args.device)
+        capacity.check_device_allocations(program, int(device.max_mem_alloc_size or 0),
+                                          device.device_name)
+    if artifact is None and args.weights is None:
+        # Random weights are drawn before the inputs are read (their vocabulary depends on
+        # the weights): refuse a model too large to initialise before drawing them.
+        capacity.check_host_memory(program, dtype, initialised=True, num_nodes=0,
+                                   num_structures=0)
     weights_started = time.perf_counter()
-    weights = load_weights_for(args, program, np.dtype(options.dtype))
+    if artifact is not None:
+        choice = weights_of_file(artifact.weights, program.params, dtype)
+    else:
+        choice = load_weights_for(args, program, dtype)
+    weights = choice.weights
+    if not args.allow_nonfinite:
+        source = (args.weights or (artifact.path if artifact is not None else None)
+                  or f"the weights initialised from --seed {args.seed}")
+        _refuse(value_checks.nonfinite_weights(program, weights, source), program.source)
     weights_seconds = time.perf_counter() - weights_started
+    vocab_choice = choose_run_vocab(args, program, choice)
+    inputs = load_inputs(args, program, vocab_choice)
+    _refuse(value_checks.binary_arity(program, inputs.structures))
+    if not args.allow_nonfinite:
+        _refuse(value_checks.nonfinite_features(inputs.structures))
+    capacity.check_host_memory(program, dtype, initialised=False, num_nodes=inputs.num_nodes,
+                               num_structures=len(inputs.structures))
+    kernels = ""
+    if artifact is not None and args.backend == "compiled":
+        kernels = artifact_kernels(artifact, args.device)
+    facts = RunFacts(choice, vocab_choice, device_description(args.backend, args.device),
+                     kernels)
 
     chunks = [inputs.structures[start:start + args.chunk]
               for start in range(0, len(inputs.structures), args.chunk)] or [()]
@@ -141,11 +207,17 @@ def execute(args: argparse.Namespace) -> int:
     timings["total"] = time.perf_counter() - started
 
     if args.json:
-        summary = _summary(program, args, options, inputs, outputs, timings)
+        summary = _summary(program, args, options, inputs, outputs, timings, facts)
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(program, args, options, inputs, outputs, timings)
+        _print_summary(program, args, options, inputs, outputs, timings, facts)
     return 0
+
+
+def _refuse(diagnostics: Sequence[Diagnostic], source: str | None = None) -> None:
+    """Raise the value checks' diagnostics as one `InputError` (exit 1), if there are any."""
+    if diagnostics:
+        raise InputError(list(diagnostics), source)
 
 
 def _progress(total: int, visible: bool) -> Progress:
@@ -175,8 +247,10 @@ def _preview(program: CheckedProgram, inputs: Inputs, outputs: Outputs,
 
 
 def _summary(program: CheckedProgram, args: argparse.Namespace, options: BackendOptions,
-             inputs: Inputs, outputs: Outputs, timings: dict[str, float]) -> dict[str, Any]:
+             inputs: Inputs, outputs: Outputs, timings: dict[str, float],
+             facts: RunFacts) -> dict[str, Any]:
     return {
+        **facts.summary(inputs),
         "model": program.name,
         "path": program.path,
         "structure": program.structure.kind,
@@ -200,7 +274,8 @@ def _format_values(values: Sequence[float], total: int) -> str:
 
 
 def _print_summary(program: CheckedProgram, args: argparse.Namespace, options: BackendOptions,
-                   inputs: Inputs, outputs: Outputs, timings: dict[str, float]) -> None:
+                   inputs: Inputs, outputs: Outputs, timings: dict[str, float],
+                   facts: RunFacts) -> None:
     console = stdout_console()
 
     def fact(label: str, value: str) -> None:
@@ -208,7 +283,11 @@ def _print_summary(program: CheckedProgram, args: argparse.Namespace, options: B
 
     sizes = " ".join(f"{name}={value}" for name, value in program.sizes)
     fact("model", f"{program.name} ({program.path}), {program.structure.kind}, {sizes}")
-    fact("backend", f"{args.backend}, {options.dtype}")
+    fact("weights", facts.weights.description)
+    fact("vocab", facts.vocab_description(inputs))
+    fact("backend", f"{args.backend}, {options.dtype}, {facts.device}")
+    if facts.kernels:
+        fact("kernels", facts.kernels)
     fact("inputs", f"{inputs.description}, {inputs.num_nodes} nodes")
     backend_phases = ", ".join(f"{phase.removeprefix('backend_')} {format_seconds(seconds)}"
                                for phase, seconds in timings.items()

@@ -11,7 +11,8 @@ and the .cx source, with the diff from the step before, compile times and a sear
 view's number is its place in the full pipeline whatever the options, so two folders line up.
 A pass whose optimisation is off is listed as skipped.
 
-The inputs are one batch (`--batch N` structures, default 4, fewer if they are large) of
+The inputs are one batch (`--batch N` structures, default 4, fewer if their nodes would pass
+`--max-nodes`, default 240, which a warning then says) of
 `--trees FILE` or `--synthetic N` (default: N = the batch). The measured run needs a working
 OpenCL device (`--device SPEC`); without one it is skipped with a note, or leave it out
 with `--no-run`. Without Graphviz the DOT text is written instead and the exit code is 3 only
@@ -24,7 +25,10 @@ import argparse
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
 from cortexlang.commands import Command
+from cortexlang.commands.capacity import check_host_memory
 from cortexlang.commands.common import (
     add_compiler_options,
     add_model_argument,
@@ -34,6 +38,7 @@ from cortexlang.commands.common import (
     stdout_console,
 )
 from cortexlang.commands.loading import load_inputs
+from cortexlang.commands.validate import check_input_arguments, chosen_device
 from cortexlang.errors import Diagnostic, EnvironmentProblem, UsageError
 from cortexlang.inputs.load import FORMATS as TREE_FORMATS
 from cortexlang.inputs.structure import Structure
@@ -62,6 +67,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="format of --trees (default: from the file)")
     inputs.add_argument("--batch", metavar="N", type=_count, default=DEFAULT_BATCH,
                         help=f"structures drawn and run as one batch (default {DEFAULT_BATCH})")
+    inputs.add_argument("--max-nodes", metavar="N", type=_count, default=MAX_BATCH_NODES,
+                        help="stop the batch before its nodes pass N, so that the pictures "
+                             f"stay readable (default {MAX_BATCH_NODES}; a warning says "
+                             "when structures are left out)")
     inputs.add_argument("--seed", type=int, default=0,
                         help="seed of synthetic inputs and initialised weights (default 0)")
     views = parser.add_argument_group("views")
@@ -137,10 +146,22 @@ def execute(args: argparse.Namespace) -> int:
     options = compiler_options(args)
     loading = argparse.Namespace(trees=args.trees, synthetic=args.synthetic, vocab=args.vocab,
                                  format=args.trees_format, limit=None, seed=args.seed)
+    check_input_arguments(loading)
+    if args.device is not None and not args.no_run:
+        chosen_device(args.device)
     if args.trees is None and args.synthetic is None:
         loading.synthetic = args.batch
     inputs = load_inputs(loading, program)
-    batch = choose_batch(inputs.structures, args.batch)
+    batch = choose_batch(inputs.structures, args.batch, args.max_nodes)
+    asked = min(args.batch, len(inputs.structures))
+    if len(batch) < asked:
+        from cortexlang.commands.common import stderr_console
+
+        needed = sum(structure.num_nodes for structure in inputs.structures[:asked])
+        stderr_console().print(
+            f"warning: drawing {len(batch)} of the {asked} structures --batch {args.batch} "
+            f"asks for: the batch stops before {args.max_nodes} nodes (--max-nodes); "
+            f"--max-nodes {needed} draws all {asked}", markup=False)
     device, problem, limits = None, "", DeviceLimits()
     if args.no_run:
         problem = "--no-run"
@@ -156,6 +177,10 @@ def execute(args: argparse.Namespace) -> int:
                 raise
             problem = "no working OpenCL device (see `cortexlang devices`)"
             device = None
+    if device is not None:
+        check_host_memory(program, np.dtype(np.float32), initialised=True,
+                          num_nodes=sum(structure.num_nodes for structure in batch),
+                          num_structures=len(batch))
     weights = init_weights(program.params, args.seed) if device is not None else None
     exploration = explore(program, options, limits, structures=batch,
                           hidden_structures=len(inputs.structures) - len(batch),

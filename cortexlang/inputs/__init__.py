@@ -6,8 +6,13 @@ Modules, one per concern:
     ptb         bracketed trees, one per line, `(label child child)` / `(label token)`
     jsontrees   nested JSON trees and flat DAG records, a list or JSON lines
     generators  deterministic synthetic inputs (SST-shaped trees, perfect trees, grids, chains)
-    vocab       `Vocab` (`<unk>` is id 0) and the `VocabBuilder` used while streaming
+    reshape     fit trees to the model: binarize, collapse or refuse unary nodes
+    python      structures from Python values (PTB text, nltk Trees, nested tuples, dicts)
+    vocab       `Vocab` (any unknown id; 0 when built) and the `VocabBuilder` of streaming
     weights     initialise, save, load and describe a model's named parameters
+    weightfiles .npz, .safetensors and PyTorch files, and the metadata saved with weights
+    weightmap   stored names (a state_dict's) to parameter names; every mismatch listed
+    provenance  which weights and vocabulary a run uses, and the rules that decide it
     load        `load_structures(path, vocab)`, the one entry point choosing the reader
 
 The helpers below build located `InputError`s for every reader, so that an error in line 8000
@@ -21,7 +26,7 @@ come from the readers of input files only.
     E0502  unexpected ')' with no open node
     E0503  missing label after '('
     E0504  empty node: a label with neither a token nor children
-    E0505  a label that is not an integer
+    E0505  an integer label outside the 32-bit range
     E0506  text outside a tree: before the first '(' or after the tree is complete
     E0507  a node with more children than the limit
     E0508  a node that mixes a token with children, or holds two tokens
@@ -31,15 +36,22 @@ come from the readers of input files only.
     E0512  a node index out of range in a flat (DAG) record
     E0513  JSON nested too deeply to read
     E0514  a structure that cannot be written in the chosen format
+    E0515  a JSON record of kind "tree" or "sequence" with a node of two parents
+    E0516  a node with one child where the model takes binary trees
     E0520  a duplicate token in a vocabulary file
     E0521  an empty line in a vocabulary file
     E0522  a vocabulary larger than the model's
+    E0523  an unknown id outside the vocabulary
+    E0524  a vocabulary given that differs from the one saved with the weights
+    E0525  trained weights, a model that reads tokens, and no vocabulary anywhere
     E0530  a parameter the model needs is missing from the weights file
     E0531  the weights file holds a parameter the model does not have
     E0532  a parameter's shape differs between the weights file and the model
-    E0533  a weights file that cannot be read (missing, corrupt, not an .npz archive)
+    E0533  a weights file that cannot be read (missing, corrupt, of no known format)
     E0534  an unknown initialiser or wrong initialiser arguments
     E0535  a weights array that is not floating point
+    E0536  a weights file whose reader (torch, safetensors) is not installed
+    E0537  two stored arrays that map to one parameter
     E0540  an input file whose format cannot be told
     E0550  a node with more children than the model's `max_children`
     E0551  a child id outside its structure
@@ -50,6 +62,8 @@ come from the readers of input files only.
     E0556  a vector input missing from the structures, or of the wrong width
     E0557  a structure with more nodes than the device holds in one run
     E0560  an unknown synthetic input kind, or a size it does not take
+    E0575  a damaged or foreign .cxa artifact (cortexlang.artifact); E0576 a newer one
+    E0595  a Python value that `run` cannot read as a structure
 
 Files are written through `cortexlang.atomic`, which reports an unwritable path as E0570.
 A weight larger than the device allows in one allocation is not an input error but an

@@ -159,10 +159,10 @@ def sst_leaf_counts(count: int, rng: RandomSource) -> np.ndarray:
 def sst_like_trees(count: int, rng: RandomSource = None,
                    vocab_size: int = DEFAULT_VOCABULARY_SIZE) -> list[Structure]:
     """`count` random binary trees shaped like SST sentences (see the module docstring)."""
+    if count == 0:
+        return []
     generator = as_generator(rng)
     shapes = _binary_trees(sst_leaf_counts(count, generator), _sst_split, generator)
-    if not shapes:
-        return []
     children = np.concatenate(shapes)
     words = _leaf_words(children, generator, vocab_size)
     labels = np.asarray(generator.choice(5, size=children.shape[0], p=PHRASE_LABEL_FREQUENCIES),
@@ -242,7 +242,8 @@ def grid(rows: int, cols: int, features: int = 4, rng: RandomSource = None) -> S
     """A rows x cols DAG grid: cell (i, j) is id i*cols + j with children [left, up].
 
     -1 marks a missing neighbour on the border; cell (0, 0) is the only leaf; the root is the
-    last cell. Features are float32 [rows*cols, features], uniform in [-1, 1); no words.
+    last cell. Features are float64 [rows*cols, features], uniform in [-1, 1), as drawn (each
+    backend converts them to the dtype it computes in); no words.
     """
     if rows < 1 or cols < 1 or features < 0:
         raise ValueError("grid needs rows >= 1, cols >= 1 and features >= 0")
@@ -253,7 +254,7 @@ def grid(rows: int, cols: int, features: int = 4, rng: RandomSource = None) -> S
     values = as_generator(rng).uniform(-1.0, 1.0, size=(rows * cols, features))
     return Structure(children=children.reshape(rows * cols, 2),
                      words=np.full(rows * cols, NO_WORD, dtype=np.int32),
-                     root=rows * cols - 1, features=values.astype(np.float32), kind="dag",
+                     root=rows * cols - 1, features=values, kind="dag",
                      meta={"generator": "grid", "rows": rows, "cols": cols})
 
 

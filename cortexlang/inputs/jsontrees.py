@@ -41,6 +41,7 @@ import numpy as np
 from cortexlang import atomic
 from cortexlang.errors import InputError
 from cortexlang.inputs import input_error, located_input_error
+from cortexlang.inputs.reshape import Locate, TreeShape, reshape_tree
 from cortexlang.inputs.structure import NO_LABEL, NO_WORD, Structure
 from cortexlang.inputs.vocab import Vocab
 
@@ -131,20 +132,36 @@ def _decode(decoder: json.JSONDecoder, source: _Source, position: int) -> tuple[
 
 
 def parse_json_structures(text: str, lookup: Lookup, *, path: str = "<string>",
-                          max_children: int | None = None) -> list[Structure]:
+                          max_children: int | None = None,
+                          shape: TreeShape | None = None) -> list[Structure]:
     """Every record of a JSON text as a `Structure` (format in the module docstring).
 
-    `lookup` maps tokens to word ids. Raises `InputError` E0507 and E0510..E0513.
+    `lookup` maps tokens to word ids; trees are fitted to `shape` (E0516, E0507). Raises
+    `InputError` E0507, E0510..E0513 and E0515 (a node with two parents in a "tree").
     """
     source = _Source(text, path)
     structures = []
+    if shape is not None and shape.binarize is not None:
+        max_children = None
     for offset, where, record in _records(source):
-        structures.append(_record(record, lookup, source, offset, where, max_children))
+        structure = _record(record, lookup, source, offset, where, max_children)
+        if shape is not None and structure.kind == "tree" and not shape.is_trivial():
+            structure = reshape_tree(structure, shape, _locator(source, offset, where))
+        structures.append(structure)
     return structures
 
 
+def _locator(source: _Source, offset: int, where: str) -> Locate:
+    def locate(node: int, code: str, message: str, label: str, hint: str) -> InputError:
+        return source.error(offset, code, f"{message} (node {node} of {where})",
+                            f"in the record starting here ({where})", hint)
+
+    return locate
+
+
 def iter_json(path: str | os.PathLike[str], lookup: Lookup, *,
-              max_children: int | None = None) -> Iterator[Structure]:
+              max_children: int | None = None,
+              shape: TreeShape | None = None) -> Iterator[Structure]:
     """The structures of a JSON file (read whole, then converted record by record)."""
     path_text = os.fspath(path)
     try:
@@ -153,7 +170,8 @@ def iter_json(path: str | os.PathLike[str], lookup: Lookup, *,
     except (OSError, UnicodeDecodeError) as error:
         raise input_error("E0509", f"cannot read {path_text}: {error}",
                           hint="check the path; JSON inputs are UTF-8 text") from error
-    yield from parse_json_structures(text, lookup, path=path_text, max_children=max_children)
+    yield from parse_json_structures(text, lookup, path=path_text, max_children=max_children,
+                                     shape=shape)
 
 
 def _record(record: Any, lookup: Lookup, source: _Source, offset: int, where: str,
@@ -267,6 +285,14 @@ def _flat(record: dict[str, Any], lookup: Lookup, where: str, fail: Callable[...
         node, position = (int(value) for value in bad[0])
         raise fail(f"{where}.children[{node}][{position}] is {rows[node][position]}, "
                    f"not a node id in 0..{count - 1} other than {node} (or -1)", "E0512")
+    if kind in ("tree", "sequence"):
+        parents = np.bincount(children[children >= 0], minlength=count)
+        if parents.max(initial=0) > 1:
+            node = int(np.argmax(parents > 1))
+            raise fail(f"node {node} of {where} is a child of {int(parents[node])} nodes, but "
+                       f"a {kind} gives each node one parent", "E0515",
+                       "a node shared by several parents makes a DAG: write \"kind\": \"dag\" "
+                       "for a model over DAGs, or give each parent its own copy")
     present = (children >= 0).sum(axis=1)
     if max_children is not None and present.max() > max_children:
         node = int(np.argmax(present))
@@ -295,7 +321,7 @@ def _flat(record: dict[str, Any], lookup: Lookup, where: str, fail: Callable[...
     if "features" in record:
         feature_rows = _per_node_list(record, "features", count, where, fail)
         try:
-            features = np.array(feature_rows, dtype=np.float32)
+            features = np.array(feature_rows, dtype=np.float64)
         except (TypeError, ValueError):
             features = None
         if features is None or features.ndim != 2:
@@ -345,9 +371,10 @@ def to_json_record(structure: Structure, vocab: Vocab | None = None, *,
     if structure.labels is not None:
         result["labels"] = [None if label < 0 else int(label) for label in structure.labels]
     if structure.features is not None:
-        # str() of a float32 is its shortest decimal that reads back to the same float32.
+        # str() of a numpy float is its shortest decimal that reads back to the same value in
+        # its own precision: float32 features stay short, float64 ones stay exact.
         result["features"] = [[float(str(value)) for value in row]
-                              for row in structure.features.astype(np.float32)]
+                              for row in structure.features]
     return result
 
 

@@ -4,7 +4,10 @@ Format, as read here:
 
 - one tree per line; lines holding only ASCII whitespace are skipped;
 - a node is `(` label, then either one token (a leaf) or one or more child nodes, then `)`;
-- labels are integers (SST sentiment classes 0..4; any integer is accepted, -1 means none);
+  a node whose `(` is followed by a child has no label, as in PTB's outer `( (S ...) )`;
+- labels are integers (SST sentiment classes 0..4; any 32-bit integer, -1 means none) or
+  text (`(S (NP ...))`): a text label reads as no label (-1) in `labels`, and its text is
+  kept in `meta["label_text"]`; models do not read labels, so either kind runs;
 - tokens are separated by ASCII whitespace only, so a non-ASCII space such as U+00A0 stays
   inside its token (SST writes `8 1\\/2` with U+00A0); a token cannot hold `(` or `)`
   (SST writes them `-LRB-` / `-RRB-`).
@@ -13,6 +16,9 @@ Node numbering is post-order, the order in which nodes close: children before th
 leaves left to right in sentence order, the root last (id N - 1). The reader is a loop over
 the tokens of a regular expression with an explicit stack, so any depth parses. Every
 malformed line raises an `InputError` (codes E0501..E0509) located at its line and column.
+
+With a `TreeShape` (`cortexlang.inputs.reshape`), each tree is fitted to the model as it is
+read: n-ary nodes binarized, unary nodes collapsed or refused (E0516), located at the node.
 """
 
 from __future__ import annotations
@@ -27,36 +33,58 @@ import numpy as np
 from cortexlang import atomic
 from cortexlang.errors import InputError
 from cortexlang.inputs import input_error, located_input_error
-from cortexlang.inputs.structure import NO_WORD, Structure
+from cortexlang.inputs.reshape import TreeShape, reshape_tree
+from cortexlang.inputs.structure import NO_LABEL, NO_WORD, Structure
 from cortexlang.inputs.vocab import Vocab
 
 # `re.ASCII` keeps `\s` to ASCII whitespace, so U+00A0 is part of a token.
 _TOKEN = re.compile(r"[()]|[^\s()]+", re.ASCII)
 _INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
+_LABEL_RANGE = (-(2**31), 2**31)
 
 Lookup = Callable[[str], int]
 
 
 def parse_ptb_line(text: str, lookup: Lookup, *, path: str = "<string>", line_number: int = 1,
-                   max_children: int | None = None) -> Structure | None:
+                   max_children: int | None = None,
+                   shape: TreeShape | None = None) -> Structure | None:
     """Parse one line into a tree `Structure`, or None when the line holds no tokens.
 
     `lookup` maps a token to its word id (`Vocab.lookup`, or `VocabBuilder.add` to grow a
     vocabulary). Nodes are numbered in post-order. Raises `InputError` E0501..E0508 at the
-    offending column; E0507 when a node has more than `max_children` children.
+    offending column; E0507 when a node has more than `max_children` children (unless
+    `shape` binarizes it); E0516 for a unary node where `shape` wants a binary tree.
     """
+    if shape is not None and shape.binarize is not None:
+        max_children = None
+    structure, starts = _parse_line(text, lookup, path, line_number, max_children)
+    if structure is None or shape is None or shape.is_trivial():
+        return structure
+
+    def locate(node: int, code: str, message: str, label: str, hint: str) -> InputError:
+        return _error(text, path, line_number, _TOKEN.findall(text), starts[node], code,
+                      message, label, hint)
+
+    return reshape_tree(structure, shape, locate)
+
+
+def _parse_line(text: str, lookup: Lookup, path: str, line_number: int,
+                max_children: int | None) -> tuple[Structure | None, list[int]]:
     tokens = _TOKEN.findall(text)
     if not tokens:
-        return None
+        return None, []
     labels: list[int] = []
+    label_texts: list[str | None] = []
+    starts: list[int] = []
     child_lists: list[list[int]] = []
     words: list[str | None] = []
     label_cache: dict[str, int] = {}
-    # Each open node: [label, children, token, index of its "(" in `tokens`].
+    # Each open node: [label, children, token, index of its "(" in `tokens`, label text].
     open_nodes: list[list] = []
     root = -1
     position = 0
     count = len(tokens)
+    has_text_labels = False
     while position < count:
         token = tokens[position]
         if token == "(":
@@ -68,27 +96,40 @@ def parse_ptb_line(text: str, lookup: Lookup, *, path: str = "<string>", line_nu
                 raise _error(text, path, line_number, tokens, position, "E0508",
                              "a node holds both a token and children", "child after a token",
                              "a node is either (label token) or (label child ...)")
-            if position + 1 >= count or tokens[position + 1] in ("(", ")"):
+            if position + 1 >= count or tokens[position + 1] == ")":
                 raise _error(text, path, line_number, tokens, position + 1, "E0503",
-                             "missing label after '('", "expected a label here",
+                             "missing label after '('", "expected a label or a child here",
                              "every node starts with its label, as in (2 good)")
-            label_text = tokens[position + 1]
+            label_text: str | None = tokens[position + 1]
+            if label_text == "(":
+                open_nodes.append([NO_LABEL, [], None, position, None])
+                position += 1
+                continue
+            assert label_text is not None
             label = label_cache.get(label_text)
             if label is None:
-                if not _INTEGER.fullmatch(label_text):
-                    raise _error(text, path, line_number, tokens, position + 1, "E0505",
-                                 f"label {label_text!r} is not an integer",
-                                 "expected an integer label",
-                                 "labels are class numbers, such as the SST sentiment 0..4")
-                label = label_cache[label_text] = int(label_text)
-            open_nodes.append([label, [], None, position])
+                if _INTEGER.fullmatch(label_text):
+                    label = int(label_text)
+                    if not _LABEL_RANGE[0] <= label < _LABEL_RANGE[1]:
+                        raise _error(text, path, line_number, tokens, position + 1, "E0505",
+                                     f"label {label_text} is outside the 32-bit range",
+                                     "too large for a label",
+                                     "integer labels are class numbers from -2^31 to 2^31-1")
+                else:
+                    label = NO_LABEL
+                label_cache[label_text] = label
+            if not _INTEGER.fullmatch(label_text):
+                has_text_labels = True
+            else:
+                label_text = None
+            open_nodes.append([label, [], None, position, label_text])
             position += 2
         elif token == ")":
             if not open_nodes:
                 raise _error(text, path, line_number, tokens, position, "E0502",
                              "unexpected ')'", "no open node to close",
                              "remove it, or add the '(' it should close")
-            label, children, word, start = open_nodes.pop()
+            label, children, word, start, label_text = open_nodes.pop()
             if word is None and not children:
                 raise _error(text, path, line_number, tokens, start, "E0504",
                              "empty node: a label with neither a token nor children",
@@ -100,6 +141,8 @@ def parse_ptb_line(text: str, lookup: Lookup, *, path: str = "<string>", line_nu
                              f"the model takes at most {max_children} children per node")
             node = len(labels)
             labels.append(label)
+            label_texts.append(label_text)
+            starts.append(start)
             child_lists.append(children)
             words.append(word)
             if open_nodes:
@@ -129,7 +172,10 @@ def parse_ptb_line(text: str, lookup: Lookup, *, path: str = "<string>", line_nu
             line=line_number, column=column, line_text=text,
             label="this node is never closed",
             hint="add the missing ')' (a tree must fit on one line)")
-    return _structure(labels, child_lists, words, root, lookup, path, line_number)
+    structure = _structure(labels, child_lists, words, root, lookup, path, line_number)
+    if has_text_labels:
+        structure.meta["label_text"] = tuple(label_texts)
+    return structure, starts
 
 
 def _structure(labels: list[int], child_lists: list[list[int]], words: list[str | None],
@@ -166,7 +212,8 @@ def _error(text: str, path: str, line_number: int, tokens: list[str], position: 
 
 
 def iter_ptb(path: str | os.PathLike[str], lookup: Lookup, *,
-             max_children: int | None = None) -> Iterator[Structure]:
+             max_children: int | None = None,
+             shape: TreeShape | None = None) -> Iterator[Structure]:
     """Stream the trees of a PTB file, one per non-blank line (see `parse_ptb_line`).
 
     Raises `InputError` E0509 when the file cannot be opened or is not UTF-8.
@@ -182,7 +229,8 @@ def iter_ptb(path: str | os.PathLike[str], lookup: Lookup, *,
         try:
             for line_number, line in enumerate(file, start=1):
                 structure = parse_ptb_line(line.rstrip("\n"), lookup, path=path_text,
-                                           line_number=line_number, max_children=max_children)
+                                           line_number=line_number, max_children=max_children,
+                                           shape=shape)
                 if structure is not None:
                     yield structure
         except UnicodeDecodeError as error:
@@ -192,12 +240,13 @@ def iter_ptb(path: str | os.PathLike[str], lookup: Lookup, *,
 
 
 def parse_ptb(text: str, lookup: Lookup, *, path: str = "<string>",
-              max_children: int | None = None) -> list[Structure]:
+              max_children: int | None = None,
+              shape: TreeShape | None = None) -> list[Structure]:
     """Parse every tree of `text` (one per line); errors name `path` and the line."""
     structures = []
     for line_number, line in enumerate(text.split("\n"), start=1):
         structure = parse_ptb_line(line, lookup, path=path, line_number=line_number,
-                                   max_children=max_children)
+                                   max_children=max_children, shape=shape)
         if structure is not None:
             structures.append(structure)
     return structures
@@ -214,6 +263,8 @@ def format_ptb(structure: Structure, vocab: Vocab | None = None) -> str:
     labels = structure.labels
     tokens = structure.tokens
     visited = np.zeros(structure.num_nodes, dtype=bool)
+    label_texts = structure.meta.get("label_text")
+    assert label_texts is None or isinstance(label_texts, tuple)
     pieces: list[str] = []
     stack = [structure.root]
     while stack:
@@ -224,7 +275,9 @@ def format_ptb(structure: Structure, vocab: Vocab | None = None) -> str:
         if visited[node]:
             raise _write_error(f"node {node} is reached twice: the structure is not a tree")
         visited[node] = True
-        label = int(labels[node]) if labels is not None else -1
+        label: int | str = int(labels[node]) if labels is not None else -1
+        if label_texts and label_texts[node] is not None:
+            label = label_texts[node]
         if pieces:
             pieces.append(" ")
         pieces.append(f"({label}")

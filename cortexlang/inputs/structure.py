@@ -33,7 +33,8 @@ class Structure:
     words:    int32 [N] token ids into the model's vocabulary, -1 where a node has none.
     tokens:   the token text per node (None where none), for display; may be empty.
     labels:   int32 [N] class labels (SST sentiment 0..4), -1 where none.
-    features: float32 [N, F] per-node input vectors (grid cells), or None.
+    features: float [N, F] per-node input vectors (grid cells), or None; float64 as read or
+              generated, converted by each backend to the dtype it computes in.
     root:     the id of the output node.
     """
 

@@ -1,12 +1,17 @@
 """Vocabularies: token text to the word ids a model's embedding table is indexed by.
 
-Id 0 is always `<unk>`: a token a frozen vocabulary does not hold reads as 0.
+A token a vocabulary does not hold reads as its *unknown id*: 0 in vocabularies built from
+inputs (`<unk>` first), anywhere in one read from a file.
 
 A vocabulary file is UTF-8 text with one token per line, the line's text exactly (only the
 line break is removed; a token may hold any character but a line break, including U+00A0).
-If the first line is `<unk>`, the token on line k has id k - 1; otherwise `<unk>` is put in
-front and the token on line k has id k. `Vocab.save` always writes `<unk>` first, so a saved
-vocabulary reads back with the same ids. Empty lines and duplicate tokens are errors.
+The token on line k has id k - 1. The unknown token is `<unk>` unless `unknown` names another
+token (`[UNK]`) or gives its id: a file that holds it keeps its ids as they are, so a
+torchtext-style list (`<pad>`, `<unk>`, ...) reads with `<unk>` = 1 and `<pad>` = 0; a plain
+word list without it gets `<unk>` put in front (then the word on line k has id k). Other
+special entries (`<pad>`, `<s>`) are ordinary tokens. `Vocab.save` writes the tokens in id
+order, so a saved vocabulary reads back with the same ids. Empty lines and duplicate tokens
+are errors.
 
 The two-pass problem: ids are wanted while a file streams, but a vocabulary pruned by
 frequency is only known at the end. `VocabBuilder` hands out provisional ids in order of first
@@ -32,18 +37,38 @@ UNKNOWN_ID = 0
 
 @dataclass(frozen=True, eq=False)
 class Vocab:
-    """An immutable vocabulary: `tokens[i]` is the text of id i, and `tokens[0]` is `<unk>`."""
+    """An immutable vocabulary: `tokens[i]` is the text of id i; a token it does not hold
+    reads as `unknown_id` (whose token is usually `<unk>`)."""
 
     tokens: tuple[str, ...]
+    unknown_id: int = UNKNOWN_ID
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.tokens or self.tokens[0] != UNKNOWN:
-            raise ValueError(f"a Vocab's first token must be {UNKNOWN!r}")
+        if not 0 <= self.unknown_id < len(self.tokens):
+            raise ValueError(f"a Vocab's unknown id {self.unknown_id} is not one of its "
+                             f"{len(self.tokens)} ids")
         index = {token: position for position, token in enumerate(self.tokens)}
         if len(index) != len(self.tokens):
             raise ValueError("a Vocab's tokens must be distinct")
         object.__setattr__(self, "_index", index)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vocab):
+            return NotImplemented
+        return self.tokens == other.tokens and self.unknown_id == other.unknown_id
+
+    def __hash__(self) -> int:
+        return hash((self.tokens, self.unknown_id))
+
+    @property
+    def unknown_token(self) -> str:
+        """The text of the unknown id."""
+        return self.tokens[self.unknown_id]
+
+    def describe(self) -> str:
+        """`N tokens, <unk> = id K` for run headers."""
+        return f"{len(self.tokens)} tokens, {self.unknown_token} = id {self.unknown_id}"
 
     @staticmethod
     def from_tokens(tokens: Iterable[str]) -> Vocab:
@@ -54,8 +79,10 @@ class Vocab:
         return builder.freeze()[0]
 
     @staticmethod
-    def read(path: str | os.PathLike[str]) -> Vocab:
-        """Read a vocabulary file (module docstring); raises `InputError` E0509, E0520, E0521."""
+    def read(path: str | os.PathLike[str], *, unknown: str | int = UNKNOWN) -> Vocab:
+        """Read a vocabulary file (module docstring). `unknown` is the unknown token's text
+        or its id (line number - 1). Raises `InputError` E0509, E0520, E0521, and E0523 for
+        an unknown id outside the file."""
         path_text = os.fspath(path)
         try:
             with open(path, encoding="utf-8") as file:
@@ -84,9 +111,37 @@ class Vocab:
                     hint="each token may appear once; its line gives its id")
             first_line[token] = line_number
             tokens.append(token)
-        if not tokens or tokens[0] != UNKNOWN:
-            tokens.insert(0, UNKNOWN)
-        return Vocab(tuple(tokens))
+        return Vocab.of_tokens(tokens, unknown=unknown, source=path_text)
+
+    @staticmethod
+    def of_tokens(tokens: Sequence[str], *, unknown: str | int = UNKNOWN,
+                  source: str = "the vocabulary") -> Vocab:
+        """The vocabulary whose id i is `tokens[i]`, with the unknown id chosen as `Vocab.read`
+        does: a token's text (put in front when absent) or an id. Raises `InputError` E0523
+        for an id outside the tokens, E0520 for a duplicate token."""
+        tokens = list(tokens)
+        if len(set(tokens)) != len(tokens):
+            seen: set[str] = set()
+            duplicate = ""
+            for token in tokens:
+                if token in seen:
+                    duplicate = token
+                    break
+                seen.add(token)
+            raise input_error("E0520", f"duplicate token {duplicate!r} in {source}",
+                              hint="each token may appear once; its position gives its id")
+        if isinstance(unknown, bool) or not isinstance(unknown, (int, str)):
+            raise TypeError("unknown must be a token (str) or an id (int)")
+        if isinstance(unknown, int):
+            if not 0 <= unknown < len(tokens):
+                raise input_error(
+                    "E0523", f"unknown id {unknown} is outside {source}, which has "
+                    f"{len(tokens)} tokens (ids 0..{len(tokens) - 1})",
+                    hint="give the id of the token that stands for unknown words")
+            return Vocab(tuple(tokens), unknown)
+        if unknown not in tokens:
+            tokens.insert(0, unknown)
+        return Vocab(tuple(tokens), tokens.index(unknown))
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -95,20 +150,21 @@ class Vocab:
         return token in self._index
 
     def lookup(self, token: str) -> int:
-        """The id of `token`, or 0 (`<unk>`) when the vocabulary does not hold it."""
-        return self._index.get(token, UNKNOWN_ID)
+        """The id of `token`, or the unknown id when the vocabulary does not hold it."""
+        return self._index.get(token, self.unknown_id)
 
     def token(self, word: int) -> str:
         """The text of id `word` (IndexError outside 0..len-1)."""
         return self.tokens[word]
 
     def ids(self, tokens: Sequence[str]) -> np.ndarray:
-        """int32 ids of `tokens`, unknown ones as 0."""
+        """int32 ids of `tokens`, unknown ones as the unknown id."""
         get = self._index.get
-        return np.array([get(token, UNKNOWN_ID) for token in tokens], dtype=np.int32)
+        unknown = self.unknown_id
+        return np.array([get(token, unknown) for token in tokens], dtype=np.int32)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write one token per line (`<unk>` first), atomically (`cortexlang.atomic`).
+        """Write one token per line in id order, atomically (`cortexlang.atomic`).
 
         A token holding a line break cannot be saved (ValueError); a path that cannot be
         written raises `InputError` E0570."""

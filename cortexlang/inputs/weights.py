@@ -12,9 +12,11 @@ Each parameter draws from its own generator, seeded by the run's seed together w
 hash (SHA-256) of its name, so adding, removing or reordering parameters leaves the values of
 the others unchanged, on every machine and Python version.
 
-The weights file is a NumPy `.npz` archive, one array per parameter name, written atomically
-by `cortexlang.atomic` (a temporary file in the same directory, then `os.replace`). Errors
-are `InputError`s E0530..E0535 naming the file's and the model's view of the parameter.
+Weights files are NumPy `.npz` archives or `.safetensors` files (written atomically through
+`cortexlang.atomic`), or PyTorch state_dicts (read only); see `cortexlang.inputs.weightfiles`
+for the formats and the metadata saved with them, and `cortexlang.inputs.weightmap` for how
+stored names become parameter names. Errors are `InputError`s E0530..E0537 naming the file's
+and the model's view of each parameter.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cortexlang import atomic
-from cortexlang.errors import InputError
 from cortexlang.inputs import input_error
+from cortexlang.inputs.weightfiles import open_weights, save_weights_file
+from cortexlang.inputs.weightmap import WeightMapping, map_weights
 
 DEFAULT_INIT: tuple[str, tuple[float, ...]] = ("uniform", (-0.1, 0.1))
 _INIT_ARITY = {"uniform": 2, "normal": 2, "zeros": 0, "ones": 0, "constant": 1}
@@ -114,82 +116,34 @@ def init_weights(specs: Iterable[ParameterSpec], seed: int = 0, *,
     return weights
 
 
-def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray]) -> None:
-    """Write `weights` as an `.npz` archive at exactly `path`, atomically.
+def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray], *,
+                 meta: Mapping[str, Any] | None = None) -> str:
+    """Write `weights` (and cortexlang's metadata: model, vocabulary, init seed) atomically,
+    as `.safetensors` when the path ends so, else as an `.npz` at exactly `path`.
 
-    Raises `InputError` E0570 (from `cortexlang.atomic`) when the path cannot be written."""
-    atomic.save_npz(path, weights)
+    Returns the format written. Raises `InputError` E0570 when the path cannot be written."""
+    return save_weights_file(path, weights, meta)
 
 
 def read_weights_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Every array of a weights file, as stored. Raises `InputError` E0533 when unreadable."""
-    path_text = os.fspath(path)
-    try:
-        with open(path, "rb") as file:
-            magic = file.read(4)
-        if not magic.startswith(b"PK"):
-            raise _unreadable(path_text, ValueError("it is not an .npz (zip) archive"))
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise input_error("E0533", f"weights file {path_text} does not exist",
-                          hint="save weights first, or leave the weights out to initialise "
-                               "them from a seed") from None
-    except InputError:
-        raise
-    except Exception as error:  # numpy reports a bad file with many exception types
-        raise _unreadable(path_text, error) from error
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise _unreadable(path_text, ValueError("it holds one array, not an .npz archive"))
-    try:
-        with loaded:
-            return {name: loaded[name] for name in loaded.files}
-    except Exception as error:  # a damaged member: zip, CRC, header or pickle errors
-        raise _unreadable(path_text, error) from error
-
-
-def _unreadable(path_text: str, error: Exception) -> InputError:
-    return input_error("E0533", f"weights file {path_text} cannot be read: {error}",
-                       hint="the file may be truncated or not a weights file; save it again")
+    """Every array of a weights file (.npz, .safetensors or PyTorch), as stored, without the
+    metadata. Raises `InputError` E0533 when unreadable, E0536 when torch is missing."""
+    return open_weights(path).arrays
 
 
 def load_weights(path: str | os.PathLike[str], specs: Sequence[ParameterSpec], *,
-                 dtype: Any = np.float32) -> dict[str, np.ndarray]:
+                 dtype: Any = np.float32,
+                 mapping: WeightMapping | None = None) -> dict[str, np.ndarray]:
     """The weights of `path` checked against `specs`, cast to `dtype`, in spec order.
 
-    Raises `InputError`: E0533 unreadable file, E0530 a spec'd name missing from the file,
-    E0531 a name in the file that no spec has, E0532 a shape mismatch, E0535 an array that is
-    not floating point.
+    Stored names map to parameters through `mapping` (`cortexlang.inputs.weightmap`).
+    Raises `InputError`: E0533 unreadable file, and one error listing every E0530 (a spec'd
+    name missing from the file), E0531 (a name no spec has), E0532 (a shape mismatch), E0535
+    (not floating point) and E0537 (two arrays for one parameter).
     """
-    path_text = os.fspath(path)
-    stored = read_weights_file(path)
-    expected = {spec.name: tuple(int(size) for size in spec.shape) for spec in specs}
-    for name, shape in expected.items():
-        if name not in stored:
-            raise input_error(
-                "E0530", f"weights file {path_text} has no parameter {name!r} "
-                f"(the model's {name} has shape {list(shape)})",
-                notes=(f"the file holds: {', '.join(sorted(stored)) or 'nothing'}",),
-                hint="was the file saved for another model or version of this model?")
-    for name, array in stored.items():
-        if name not in expected:
-            raise input_error(
-                "E0531", f"weights file {path_text} holds {name!r} of shape "
-                f"{list(array.shape)}, which the model does not have",
-                notes=(f"the model's parameters: {', '.join(expected)}",),
-                hint="was the file saved for another model, or was the parameter renamed?")
-    weights: dict[str, np.ndarray] = {}
-    for name, shape in expected.items():
-        array = stored[name]
-        if tuple(array.shape) != shape:
-            raise input_error(
-                "E0532", f"parameter {name!r} has shape {list(array.shape)} in {path_text} "
-                f"but {list(shape)} in the model",
-                hint="the model's sizes (hidden size, vocabulary) differ from the saved ones")
-        if not np.issubdtype(array.dtype, np.floating):
-            raise input_error("E0535", f"parameter {name!r} in {path_text} has dtype "
-                              f"{array.dtype}, not floating point")
-        weights[name] = array.astype(dtype, copy=False)
-    return weights
+    stored = open_weights(path)
+    return map_weights(stored.arrays, specs, mapping=mapping,
+                       source=f"weights file {stored.path}", dtype=dtype)
 
 
 def describe_weights(weights: Mapping[str, np.ndarray]) -> str:

@@ -4,6 +4,13 @@ Legal always. The linearizer numbers leaves first, so the leaf rule runs on one 
 range and `isleaf(n)` disappears from the internal rule's code. Where the source gives no
 leaf rule, the leaf rule is derived from the internal rule by reading every child as absent
 (zero state, no children); `fold_constants` then removes the work that became zero.
+
+The internal rule then runs only at nodes with at least one child (a leaf is a node
+without children), so a comparison of `num_children()` with a constant that is decided for
+every count of 1 or more becomes that constant: `isleaf(n)` (`num_children() == 0`) is
+false there, and `fold_constants` removes the leaf-only branch of a `select` with it (the
+`W @ Emb[word(n)] if isleaf(n) else ...` of ChildSumTreeLSTM would otherwise run at every
+internal node and be thrown away).
 """
 
 from __future__ import annotations
@@ -14,12 +21,38 @@ from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.rewrite import rewrite_rule
 
 _ABSENT_CHILD_KINDS = ("child_state", "child_exists", "child_is_leaf", "num_children")
+# Comparisons `num_children() OP c` (and `c OP num_children()`, mirrored) whose value is the
+# same for every count >= 1: the value, as a function of c (None: not decided).
+_DECIDED_FROM_ONE = {
+    "eq": lambda c: 0.0 if c < 1 else None, "ne": lambda c: 1.0 if c < 1 else None,
+    "gt": lambda c: 1.0 if c < 1 else None, "ge": lambda c: 1.0 if c <= 1 else None,
+    "lt": lambda c: 0.0 if c <= 1 else None, "le": lambda c: 0.0 if c < 1 else None,
+}
+_MIRRORED = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
 
 
 def _read_children_as_absent(op: Op, _resolved: dict[str, Op]) -> Op | str:
     if op.kind in _ABSENT_CHILD_KINDS:
         return Op(op.name, "const", (), op.shape, (("value", 0.0),), op.span)
     return op
+
+
+def _with_some_child(op: Op, resolved: dict[str, Op]) -> Op | str:
+    """In the internal rule: a comparison of num_children() with a constant, decided by
+    num_children() >= 1, becomes a constant."""
+    if op.kind != "binary" or op.attr("op") not in _DECIDED_FROM_ONE or op.shape != ():
+        return op
+    lhs, rhs = (resolved.get(arg) for arg in op.args)
+    name = op.attr("op")
+    if lhs is not None and rhs is not None and rhs.kind == "num_children" \
+            and lhs.kind == "const":
+        lhs, rhs, name = rhs, lhs, _MIRRORED[name]
+    if lhs is None or rhs is None or lhs.kind != "num_children" or rhs.kind != "const":
+        return op
+    value = _DECIDED_FROM_ONE[name](rhs.attr("value"))
+    if value is None:
+        return op
+    return Op(op.name, "const", (), op.shape, (("value", value),), op.span)
 
 
 def specialize_leaves(program: RecursiveProgram) -> RecursiveProgram:
@@ -32,5 +65,13 @@ def specialize_leaves(program: RecursiveProgram) -> RecursiveProgram:
         note = "derived the leaf rule from the internal rule with absent children"
     else:
         note = "leaves run the source's leaf rule on their own node range"
-    return replace(program, leaf=leaf, specialized=True,
+    decided = [op.name for op in program.internal.ops
+               if _with_some_child(op, program.internal.op_map()) is not op]
+    internal = program.internal
+    if decided:
+        internal = rewrite_rule(program.internal, _with_some_child)
+        note += (f"; {len(decided)} comparison{'s' if len(decided) > 1 else ''} of "
+                 "num_children() decided in the internal rule (it runs at nodes with "
+                 "children: isleaf(n) is false there)")
+    return replace(program, leaf=leaf, internal=internal, specialized=True,
                    notes=program.notes + (("specialize_leaves", note),))

@@ -105,6 +105,7 @@ class DeviceInfo:
     max_compute_units: int = 0
     preferred_vector_width_float: int = 0
     max_clock_frequency: int = 0
+    native_vector_width_float: int = 0   # the driver's own width when another is forced
 
     @property
     def spec(self) -> str:
@@ -259,7 +260,8 @@ def select_device(spec: str | None = None, *, prefer_gpu: bool = True,
     spec, origin = _resolve_spec(spec)
     info = choose_device(state.infos, spec, prefer_gpu=prefer_gpu, origin=origin)
     if vector_width is not None:
-        info = replace(info, preferred_vector_width_float=vector_width)
+        info = replace(info, preferred_vector_width_float=vector_width,
+                       native_vector_width_float=info.preferred_vector_width_float)
     key = (info.platform_index, info.device_index, profiling, info.preferred_vector_width_float)
     if key not in state.selected:
         context = state.contexts[(info.platform_index, info.device_index)]

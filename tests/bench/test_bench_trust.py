@@ -120,3 +120,16 @@ def test_a_forced_vector_width_changes_the_plan_not_the_results(opencl_device) -
         results[width] = (model.result.source, model.run(trees).outputs["h"])
     assert results[4][0] != results[16][0]        # planned for another width
     np.testing.assert_allclose(results[4][1], results[16][1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.opencl
+@pytest.mark.usefixtures("opencl_device")
+def test_run_takes_a_vector_width_and_rejects_a_wrong_one(capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    from cortexlang.cli import main
+
+    command = ["run", "examples/treefc.cx", "--trees", "examples/data/sample.ptb", "-D",
+               "H=16", "--json"]
+    assert main(command + ["--vector-width", "8"]) == 0
+    assert main(command + ["--set", "vector_width=3"]) == 2
+    assert "E0013" in capsys.readouterr().err

@@ -59,11 +59,13 @@ def test_the_derived_leaf_loses_its_product_with_zero_children() -> None:
 
     assert rule_text(after, "leaf") == EXPECTED_LEAF
     assert not any(op.kind == "matmul" for op in after.leaf.ops)
-    # The internal rule folds nothing; only its unused existence masks are dropped.
+    # In the internal rule specialize_leaves made isleaf(n) the constant 0, so the select
+    # picks zeros(H) and the word's lookup, a leaf-only term, goes: h = tanh(U @ s + b).
     assert set(after.internal.ops) < set(before.internal.ops)
     assert {op.kind for op in set(before.internal.ops) - set(after.internal.ops)} == \
-        {"child_exists"}
-    assert after.notes[-1] == ("fold_constants", "12 operators folded away")
+        {"lookup", "select", "const", "binary"}
+    assert after.internal.results == (("h", "t13"),)
+    assert after.notes[-1] == ("fold_constants", "14 operators folded away")
     verify_recursive(after)
     assert_same_meaning(program, before, after)
 

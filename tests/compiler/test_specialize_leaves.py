@@ -72,10 +72,14 @@ def test_a_missing_leaf_rule_is_derived_with_absent_children() -> None:
     assert after.specialized
     assert "leaves specialised" in format_recursive(after)
     assert rule_text(after, "leaf") == EXPECTED_DERIVED_LEAF
-    assert after.internal is before.internal
+    # isleaf(n) is num_children() == 0: false wherever the internal rule runs.
+    assert "binary[op=eq]" in rule_text(before, "internal")
+    assert "binary[op=eq]" not in rule_text(after, "internal")
     assert after.notes[-1] == ("specialize_leaves",
                                "derived the leaf rule from the internal rule with absent "
-                               "children")
+                               "children; 1 comparison of num_children() decided in the "
+                               "internal rule (it runs at nodes with children: isleaf(n) "
+                               "is false there)")
     verify_recursive(after)
     assert_same_meaning(program, before, after)
 
@@ -96,6 +100,47 @@ rule leaf(node):
     assert after.notes[-1][0] == "specialize_leaves"
     verify_recursive(after)
     assert_same_meaning(program, before, after)
+
+
+ARITY_BRANCH = """\
+model Arity
+sizes H = 2, V = 3
+structure tree(max_children=3)
+param Emb[V, H], W[H, H]
+input word: token
+state h[H]
+internal n:
+    s = sum(h[k] for k in children(n))
+    x = Emb[word(n)] if isleaf(n) else zeros(H)
+    h = tanh(W @ s) + x + (s if num_children(n) == 2 else zeros(H))
+output h[root]
+"""
+
+
+def test_only_comparisons_decided_by_some_child_fold() -> None:
+    """isleaf(n) folds in the internal rule; num_children(n) == 2 depends on the node."""
+    program = program_from_source(ARITY_BRANCH, "arity.cx")
+    before = stage_before(program, "specialize_leaves")
+    after = specialize_leaves(before)
+    internal = {op.name: op for op in after.internal.ops}
+    comparisons = [op for op in internal.values() if op.kind == "binary"
+                   and op.attr("op") == "eq"]
+    assert len(comparisons) == 1
+    assert internal[comparisons[0].args[1]].attr("value") == 2.0
+    verify_recursive(after)
+    assert_same_meaning(program, before, after)
+
+
+def test_the_dead_leaf_product_leaves_the_internal_rule() -> None:
+    """ChildSumTreeLSTM's `W_iou @ Emb[word(n)] if isleaf(n) else zeros(3H)`: after
+    specialisation and folding, internal nodes no longer look their word up."""
+    from cortexlang.passes.fold_constants import fold_constants
+
+    program = small_example("childsum_treelstm")
+    folded = fold_constants(specialize_leaves(stage_before(program, "specialize_leaves")))
+    kinds = {op.kind for op in folded.internal.ops}
+    assert "lookup" not in kinds and "select" not in kinds
+    assert "lookup" in {op.kind for op in folded.leaf.ops}
 
 
 def test_a_specialised_program_comes_back_unchanged() -> None:

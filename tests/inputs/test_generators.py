@@ -79,7 +79,7 @@ def test_fixed_shapes() -> None:
 def test_grid_follows_the_structure_convention() -> None:
     grid = generators.grid(3, 4, 5, rng=2)
     assert grid.kind == "dag" and grid.root == 11 and grid.features is not None
-    assert grid.features.shape == (12, 5) and grid.features.dtype == np.float32
+    assert grid.features.shape == (12, 5) and grid.features.dtype == np.float64
     for row in range(3):
         for col in range(4):
             left = row * 4 + col - 1 if col > 0 else -1

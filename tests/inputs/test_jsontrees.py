@@ -51,7 +51,7 @@ def test_lists_json_lines_and_pretty_records_all_read() -> None:
         tree, dag = parse_json_structures(text, VocabBuilder().add)
         assert tree.num_nodes == 5 and dag.kind == "dag" and dag.root == 2
         assert dag.children.tolist() == [[-1, -1], [0, -1], [-1, 1]]
-        assert dag.features is not None and dag.features.dtype == np.float32
+        assert dag.features is not None and dag.features.dtype == np.float64
     assert parse_json_structures("[]", VocabBuilder().add) == []
 
 

@@ -80,3 +80,18 @@ def test_builder_prunes_and_remaps() -> None:
     vocab, remap = builder.freeze()
     assert remap.tolist() == list(range(5))
     assert remap_words([structure], remap)[0] is structure
+
+
+def test_a_torchtext_style_file_keeps_its_ids(tmp_path: Path) -> None:
+    path = tmp_path / "vocab.txt"
+    path.write_text("<pad>\n<unk>\ngood\n", encoding="utf-8")
+    vocab = Vocab.read(path)
+    assert vocab.tokens == ("<pad>", "<unk>", "good") and vocab.unknown_id == 1
+    assert vocab.ids(["good", "zzz", "<pad>"]).tolist() == [2, 1, 0]
+    other = Vocab.read(path, unknown=0)
+    assert other.unknown_id == 0 and other.lookup("zzz") == 0
+    named = Vocab.read(path, unknown="[UNK]")
+    assert named.tokens[0] == "[UNK]" and named.lookup("good") == 3
+    with pytest.raises(InputError) as caught:
+        Vocab.read(path, unknown=3)
+    assert caught.value.codes == ["E0523"]

@@ -103,7 +103,7 @@ def check(structures: list[Structure], result: Linearized, max_children: int) ->
             assert (result.labels[new] == -1).all()
         if structure.features is not None:
             assert result.features is not None
-            assert np.array_equal(result.features[new], structure.features)
+            assert np.array_equal(result.features[new], structure.features.astype(np.float32))
         mapped = np.full((structure.num_nodes, max_children), -1, dtype=np.int64)
         columns = min(max_children, structure.children.shape[1])
         local = structure.children[:, :columns]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -66,7 +66,8 @@ def test_a_blank_exercise_is_todo(checks: ModuleType) -> None:
     def blank(results):  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
-    assert checks.check_exercise_6_2(blank, {8: {"one group": 1.0, "level": 2.0}}) is False
+    run = SimpleNamespace(timings={"linearize": 1.0, "prepare": 2.0, "compute": 3.0})
+    assert checks.check_exercise_6_3(blank, [run]) is False
     assert checks.RESULTS[-1].status == "TODO"
 
 
@@ -79,4 +80,7 @@ def test_the_solutions_are_used_only_when_asked(checks: ModuleType,
     monkeypatch.setenv("CORTEXLANG_TUTORIAL_SOLUTIONS", "1")
     solution = checks.exercise("6.2")(crossover)
     assert solution is not crossover
-    assert solution({8: {"one group": 2.0, "level": 1.0}}) == 8
+    from timing import Timing
+
+    table = {8: {"one group": Timing("one group", (2.0, 2.1)), "level": Timing("level", (1.0,))}}
+    assert solution(table) == 8

@@ -1,13 +1,17 @@
-"""Every lesson of tutorials/ runs from a clean checkout, with and without the solutions.
+"""Every lesson of tutorials/ runs from a clean checkout, with and without the solutions,
+as a script and as a notebook.
 
-With the instructor's solutions (`--solutions`) every exercise must pass and the lesson must
-exit 0: a lesson broken by a change in the library fails here. Without them (the student's
-version, every exercise `raise NotImplementedError`) the lesson must still run to the end,
-report each exercise as TODO and exit 0: a blank exercise never crashes a lesson.
+With the instructor's solutions (`--solutions`), run as a script, every exercise must pass
+and the lesson must exit 0: a lesson broken by a change in the library fails here. Without
+them (the student's version, every exercise `raise NotImplementedError`), run as a Jupyter
+notebook (jupytext reads the percent-format script, nbclient executes it in an ipykernel),
+the lesson must still run to the end and report each exercise as TODO: a blank exercise
+never crashes a lesson, and the pictures a lesson draws appear inline as SVG.
 
-Each lesson runs in a subprocess with a timeout, writing into a temporary folder. The kernel
-cache is the test session's (see tests/conftest.py), so the student run reuses the kernels
-the solution run built.
+Each lesson runs with a timeout, writing into a temporary folder, in quick mode
+(CORTEXLANG_TUTORIAL_QUICK=1: smaller timing budgets, still at least 20 samples a row). The
+kernel cache is the test session's (see tests/conftest.py), so the notebook run reuses the
+kernels the script run built.
 """
 
 from __future__ import annotations
@@ -28,16 +32,21 @@ TIMEOUT_SECONDS = {"solutions": 240, "student": 120}
 pytestmark = pytest.mark.opencl
 
 
-def run_lesson(lesson: str, out: Path, *, solutions: bool) -> subprocess.CompletedProcess[str]:
-    environment = {
+def lesson_environment(out: Path, *, solutions: bool) -> dict[str, str]:
+    return {
         **os.environ,
         "CORTEXLANG_TUTORIAL_OUT": str(out),
         "CORTEXLANG_TUTORIAL_SOLUTIONS": "1" if solutions else "0",
+        "CORTEXLANG_TUTORIAL_QUICK": "1",
         # The generated OpenCL of some programs depends on the hash seed (a set iterated in
         # lower_loops), which would make each run miss the kernel cache; a fixed seed keeps
         # the student run from rebuilding what the solution run built.
         "PYTHONHASHSEED": "0",
     }
+
+
+def run_lesson(lesson: str, out: Path, *, solutions: bool) -> subprocess.CompletedProcess[str]:
+    environment = lesson_environment(out, solutions=solutions)
     return subprocess.run([sys.executable, str(TUTORIALS / lesson)], cwd=TUTORIALS.parent,
                           env=environment, capture_output=True, text=True, check=False,
                           timeout=TIMEOUT_SECONDS["solutions" if solutions else "student"])
@@ -73,11 +82,38 @@ def test_lesson_passes_with_the_solutions(lesson: str, tmp_path: Path,
     assert written, "every lesson writes its products into its output folder"
 
 
+def run_notebook(lesson: str, out: Path, *, solutions: bool) -> tuple[str, list[str]]:
+    """Execute the lesson as a notebook; return its text output and the MIME types of its
+    rich outputs (image/svg+xml for an inline picture)."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = jupytext.read(TUTORIALS / lesson)
+    environment = lesson_environment(out, solutions=solutions)
+    saved = dict(os.environ)
+    os.environ.update(environment)  # the kernel inherits this process's environment
+    try:
+        client = nbclient.NotebookClient(notebook, timeout=TIMEOUT_SECONDS["student"],
+                                         kernel_name="python3",
+                                         resources={"metadata": {"path": str(TUTORIALS)}})
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    text, kinds = [], []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text.append(output["text"])
+            kinds.extend(output.get("data", {}))
+    return "".join(text), kinds
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_lesson_runs_with_blank_exercises(lesson: str, tmp_path: Path,
-                                          opencl_device: object) -> None:
-    finished = run_lesson(lesson, tmp_path, solutions=False)
-    assert finished.returncode == 0, describe(finished)
-    assert "Traceback" not in finished.stdout + finished.stderr, describe(finished)
-    statuses = exercise_statuses(finished.stdout)
-    assert statuses and set(statuses.values()) == {"TODO"}, describe(finished)
+def test_lesson_runs_as_a_notebook_with_blank_exercises(lesson: str, tmp_path: Path,
+                                                        opencl_device: object) -> None:
+    output, kinds = run_notebook(lesson, tmp_path, solutions=False)
+    statuses = exercise_statuses(output)
+    assert statuses and set(statuses.values()) == {"TODO"}, output[-4000:]
+    pictures = "picture: " in output
+    assert ("image/svg+xml" in kinds) == pictures, (lesson, kinds)

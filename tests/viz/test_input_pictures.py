@@ -141,3 +141,20 @@ def test_measured_run_records_every_launch(opencl_device: object) -> None:
         int(linearized.batch_len[1])
     assert all(launch.end_ns >= launch.start_ns for launch in measurement.launches)
     assert np.isfinite(measurement.linearize_seconds)
+
+
+def test_batches_beyond_the_colours_differ_by_label_and_border() -> None:
+    from cortexlang.inputs import generators
+
+    chain = generators.chain(len(style.BATCH_COLOURS) + 3, rng=0)
+    linearized = linearize([chain], max_children=2)
+    assert linearized.num_batches > len(style.BATCH_COLOURS)
+    graph = draw_linearized(linearized, [chain])
+    looks = {}
+    for name, attrs in graph.nodes():
+        if name.startswith("n") and name[1:].isdigit():
+            node = int(name[1:])
+            assert f"b{int(linearized.height[node])}" in str(attrs["label"])
+            looks.setdefault((attrs["fillcolor"], attrs.get("style")), set()).add(
+                int(linearized.height[node]))
+    assert all(len(batches) == 1 for batches in looks.values()), looks

@@ -35,7 +35,11 @@ def test_program_picture_has_a_dataflow_graph_per_rule_with_shapes() -> None:
     assert "cluster_rule_leaf" in text and "cluster_rule_internal" in text
     names = labels(graph)
     assert "W\n[4, 4]" in names.values()
-    assert {"h[child 0]", "h[child 1]"} <= set(names.values())
+    # The children's states share one row of ports, child 0 first (on the left).
+    row = next(label for label in names.values() if "h[child 0]" in label)
+    assert row.index('PORT="c0"') < row.index("h[child 0]") < row.index('PORT="c1"') \
+        < row.index("h[child 1]")
+    assert {attrs.get("tailport") for _, _, attrs in graph.edges()} >= {"c0:s", "c1:s"}
     assert any(label.startswith("h (line") for label in names.values())
     # The product W @ (h_l + h_r): both operands arrive with their shapes.
     matmul = next(name for name, label in names.items() if label == "@")
@@ -168,3 +172,37 @@ def test_every_stage_picture_renders() -> None:
                   draw_loops(result.loops), draw_kernels(result.kernels),
                   draw_opencl(result.source, result.kernels, program.source)):
         assert render(graph.source(), "svg").startswith(b"<?xml")
+
+
+def test_loop_statements_wrap_and_the_leaf_loop_comes_first() -> None:
+    """Every statement is drawn whole (long ones wrap), and the leaf loop is drawn before
+    (above) the internal loop: an invisible edge runs from the first into the second."""
+    from cortexlang.viz.loops import statement_text
+
+    program = run_pipeline(small_program("treelstm"), Options()).loops
+    graph = draw_loops(program)
+    labels = {name: str(attrs.get("label", "")) for name, attrs in graph.nodes()}
+    assert not any("\u2026" in label for label in labels.values())
+    statements = [stmt for stmt in L.walk_stmts(program.body) if isinstance(stmt, L.Let)]
+    longest = max((statement_text(stmt) for stmt in statements), key=len)
+    assert len(longest) > 78
+    assert any('<BR ALIGN="LEFT"/>' in label for label in labels.values())
+    leaf_loop, internal_loop = program.body[0], program.body[1]
+    assert isinstance(leaf_loop, L.Loop) and isinstance(internal_loop, L.Loop)
+    ties = [(tail, head) for tail, head, attrs in graph.edges() if attrs.get("style") == "invis"
+            and attrs.get("weight") == 10]
+    assert ties
+
+
+def test_a_fused_phase_traces_every_line_it_computes() -> None:
+    """TreeLSTM's internal phase stores h and c (lines 24, 25) and computes the gates of
+    line 23 on the way, which has no store of its own: the trace names all three."""
+    from cortexlang.viz.opencl import phase_lines
+
+    result = run_pipeline(small_program("treelstm"), Options())
+    phases = [stmt for stmt in L.walk_stmts(result.loops.body) if isinstance(stmt, L.Phase)]
+    internal = next(phase for phase in phases if phase.rule == "internal")
+    gates, cell, hidden = (statement.span.line for statement
+                           in result.program.internal.statements[:3])
+    assert {gates, cell, hidden} <= set(phase_lines(internal, result.recursive, phases))
+    assert gates not in phase_lines(internal)

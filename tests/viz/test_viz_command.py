@@ -110,3 +110,25 @@ def test_a_measured_run_is_drawn(tmp_path: Path, trees_file: str, opencl_device:
     assert "launches:" in run and "internal_phase0" in run
     assert "internal_phase0" in next(out.glob("*_run.svg")).read_text(encoding="utf-8")
     assert os.path.getsize(out / "index.html") > 1000
+
+
+@needs_graphviz
+def test_a_batch_cut_by_max_nodes_is_a_warning_with_the_value_that_lifts_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["viz", TREEFC, *SIZES, "--synthetic", "6", "--batch", "6", "--max-nodes", "30",
+                 "--stage", "inputs", "--no-run", "-o", str(out)]) == 0
+    error = capsys.readouterr().err
+    assert "warning: drawing" in error and "of the 6 structures" in error
+    needed = int(error.split("--max-nodes ")[-1].split()[0])
+    assert main(["viz", TREEFC, *SIZES, "--synthetic", "6", "--batch", "6", "--max-nodes",
+                 str(needed), "--stage", "inputs", "--no-run", "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_grid_features_narrower_than_the_model_say_which_size_to_set(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["viz", str(EXAMPLES / "dagrnn.cx"), "--trees",
+                 str(EXAMPLES / "data" / "grid_4x4.json"), "--no-run", "-o", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert code == 1 and "E0556" in error and "-D X=4" in error

@@ -51,3 +51,19 @@ def my_linearize(structures, max_children):
     return {"new_id": new, "height": height, "batch_start": batch_start,
             "batch_len": batch_len, "children": children, "words": words.astype(np.int32),
             "roots": roots, "num_leaves": int(batch_len[0]) if len(batch_len) else 0}
+
+
+def treefc_batched(linearized, weights):
+    """Leaves copy their embeddings; then each internal batch, in increasing height, reads
+    its children's rows (computed in earlier batches) and computes all its rows at once."""
+    emb, w, b = (np.asarray(weights[name], dtype=np.float64) for name in ("Emb", "W", "b"))
+    h = np.zeros((linearized.num_nodes, w.shape[0]))
+    leaves = slice(0, linearized.num_leaves)
+    h[leaves] = emb[linearized.words[leaves]]
+    for start, count in zip(linearized.batch_start, linearized.batch_len, strict=True):
+        if start < linearized.num_leaves:
+            continue
+        rows = slice(int(start), int(start + count))
+        left, right = linearized.children[rows, 0], linearized.children[rows, 1]
+        h[rows] = np.tanh((h[left] + h[right]) @ w.T + b)
+    return h

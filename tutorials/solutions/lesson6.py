@@ -28,11 +28,13 @@ def median_ms(fn, warmup, repeats):
 
 def crossover(results):
     """Walk down from the largest size while the level strategy is faster than one
-    work-group: the last size reached is where it starts to win for good (a lucky small size
-    alone does not count)."""
+    work-group beyond the noise (its 90th percentile below the other's 10th): the last size
+    reached is where it starts to win for good (a lucky small size alone does not count, nor
+    does a difference of medians inside the spread)."""
     answer = None
     for hidden in sorted(results, reverse=True):
-        if results[hidden]["level"] >= results[hidden]["one group"]:
+        level, one_group = results[hidden]["level"], results[hidden]["one group"]
+        if not level.p90 < one_group.p10:
             break
         answer = hidden
     return answer

@@ -1,0 +1,177 @@
+"""Timing for the lessons: several configurations measured side by side, honestly.
+
+Every lesson that times something uses `compare`. It
+
+- warms every configuration up first (the first calls build kernels and fill caches),
+- interleaves the configurations, one call of each per round in a rotating order, so that
+  a burst of load from another process lands on all of them, not on one row,
+- takes at least `MIN_SAMPLES` (20) samples of each, more for configurations that are fast,
+  within a time budget per lesson section,
+- reports the 10th percentile, the median and the 90th percentile of each row,
+- marks a row whose generated code (OpenCL, launch plan, runtime switches) is identical to
+  the reference row's as "same code": any difference between such rows is noise, and
+- compares each row with the reference only when their p10-p90 ranges do not overlap;
+  otherwise the verdict is "too noisy to tell".
+
+Sentences in the lessons that compare timings are built from `Verdict`s, never written by
+hand: on another machine, or in another run, the printed conclusion follows the numbers.
+
+CORTEXLANG_TUTORIAL_QUICK=1 (the course's tests set it) shrinks the time budgets and the
+largest sample count; the sample counts stay at least `MIN_SAMPLES`, so the verdicts are
+still computed the same way.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MIN_SAMPLES = 20
+MAX_SAMPLES = 200
+QUICK_MAX_SAMPLES = 60
+
+
+def quick() -> bool:
+    """Whether the lessons run in quick mode (CORTEXLANG_TUTORIAL_QUICK=1: the tests)."""
+    return os.environ.get("CORTEXLANG_TUTORIAL_QUICK", "").strip().lower() in ("1", "true",
+                                                                               "yes")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The samples of one configuration, in milliseconds."""
+
+    label: str
+    samples: tuple[float, ...]
+    code: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def p10(self) -> float:
+        return float(np.percentile(self.samples, 10))
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples))
+
+    @property
+    def p90(self) -> float:
+        return float(np.percentile(self.samples, 90))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a row compares with the reference row."""
+
+    kind: str            # "reference", "same code", "faster", "slower" or "too noisy to tell"
+    ratio: float         # median of the row / median of the reference
+
+    def __str__(self) -> str:
+        if self.kind in ("faster", "slower"):
+            return f"{self.kind}, {self.ratio:.2g}x"
+        return self.kind
+
+
+def verdict(row: Timing, reference: Timing) -> Verdict:
+    """"same code" when both rows run identical code; "faster" or "slower" only when the
+    p10-p90 ranges do not overlap; else "too noisy to tell"."""
+    ratio = row.median / reference.median
+    if row is reference:
+        return Verdict("reference", 1.0)
+    if row.code is not None and row.code == reference.code:
+        return Verdict("same code", ratio)
+    if row.p90 < reference.p10:
+        return Verdict("faster", ratio)
+    if row.p10 > reference.p90:
+        return Verdict("slower", ratio)
+    return Verdict("too noisy to tell", ratio)
+
+
+def code_identity(model: Any) -> str:
+    """What decides the work a compiled model does: its OpenCL, its launch plan and the
+    runtime's switches. Two models with equal identities run the same code."""
+    result = model.result
+    return "\n".join([result.source, repr(result.kernels.launches),
+                      f"dynamic_batching={result.options.dynamic_batching}"])
+
+
+def _timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return (time.perf_counter() - started) * 1e3
+
+
+def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
+            warmup: int = 2, codes: Mapping[str, str] | None = None,
+            min_samples: int = MIN_SAMPLES) -> dict[str, Timing]:
+    """Time every call of `calls` ({label: call of no arguments}), interleaved.
+
+    After `warmup` untimed calls of each, rounds of one timed call per label (the order
+    rotates each round) run until every label has `min_samples` samples and the budget is
+    spent, or `MAX_SAMPLES` is reached. Quick mode halves the budget and stops at
+    `QUICK_MAX_SAMPLES`. `codes` gives
+    each label's `code_identity`, for the "same code" verdict."""
+    labels = list(calls)
+    first = {label: 0.0 for label in labels}
+    for label in labels:
+        for _ in range(warmup):
+            first[label] = _timed(calls[label])
+    budget_ms = budget_s * 1e3 * (0.5 if quick() else 1.0)
+    per_round = max(sum(first.values()), 1e-3)
+    most = QUICK_MAX_SAMPLES if quick() else MAX_SAMPLES
+    rounds = int(min(most, max(min_samples, budget_ms // per_round)))
+    samples: dict[str, list[float]] = {label: [] for label in labels}
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for round_number in range(rounds):
+            shift = round_number % len(labels)
+            for label in labels[shift:] + labels[:shift]:
+                samples[label].append(_timed(calls[label]))
+    finally:
+        if collecting:
+            gc.enable()
+    codes = codes or {}
+    return {label: Timing(label, tuple(samples[label]), codes.get(label)) for label in labels}
+
+
+def timing_rows(timings: Mapping[str, Timing], reference: str | None = None
+                ) -> list[tuple[object, ...]]:
+    """(label, samples, p10, median, p90, verdict against `reference`) for each row; a row
+    that runs the same code as an earlier row other than the reference says so."""
+    base = timings[reference] if reference is not None else None
+    rows: list[tuple[object, ...]] = []
+    earlier: list[Timing] = []
+    for label, row in timings.items():
+        text = str(verdict(row, base)) if base is not None else ""
+        twin = next((other for other in earlier if row.code is not None
+                     and other.code == row.code and other is not base), None)
+        if twin is not None and text != "same code":
+            text = f"same code as {twin.label}" + (f"; {text}" if text else "")
+        rows.append((label, len(row.samples), row.p10, row.median, row.p90, text))
+        earlier.append(row)
+    return rows
+
+
+TIMING_HEADERS = ("samples", "p10 ms", "median ms", "p90 ms")
+
+
+def timing_table(timings: Mapping[str, Timing], reference: str | None = None, *,
+                 first: str = "configuration", columns: tuple[str, ...] = (),
+                 values: Mapping[str, tuple[object, ...]] | None = None) -> str:
+    """A table of `timings`: the label, the `columns` of `values[label]`, the sample count,
+    p10, median and p90, and the verdict against `reference` (when given)."""
+    from common import table
+
+    headers = [first, *columns, *TIMING_HEADERS] + ([f"vs {reference}"] if reference else [])
+    rows = []
+    for label, samples, p10, median, p90, against in timing_rows(timings, reference):
+        extra = tuple((values or {}).get(label, ("",) * len(columns)))
+        rows.append((label, *extra, samples, p10, median, p90)
+                    + ((against,) if reference else ()))
+    return table(headers, rows)
