@@ -61,11 +61,16 @@ demo: setup
 # adds the tests marked `exhaustive`: every subset of the optimisations, every option set of
 # every model, a thousand random programs.
 PYTEST_ARGS ?=
+# Tests run in one pytest-xdist worker per core (TEST_WORKERS=0 runs them in this process);
+# the Ray tests share one worker and so one local cluster (--dist loadgroup).
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
 test-all: setup
-	$(BIN)/python -m pytest -q --all $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --all $(XDIST) $(PYTEST_ARGS)
 
 # mypy over the package (the `packages` of [tool.mypy] in pyproject.toml: cortexlang/), then
 # over the renderers in viz/, which are installed as cortexlang.viz and so checked apart.

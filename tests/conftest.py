@@ -28,6 +28,7 @@ Read the diff (`git diff tests/`) before committing regenerated goldens.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import resource
@@ -120,18 +121,51 @@ BUILD_STATS: list[float] = []
 BUILT_SOURCES: set[tuple[str, tuple[str, ...]]] = set()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def _own_usage() -> tuple[float, int, float, set[str]]:
+    """This process's CPU seconds (with its finished children) and its OpenCL builds:
+    count, seconds, and a digest per distinct (source, options)."""
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
                                                   resource.RUSAGE_CHILDREN)]
     cpu = sum(use.ru_utime + use.ru_stime for use in usage)
+    digests = {hashlib.sha1(repr(built).encode()).hexdigest() for built in BUILT_SOURCES}
+    return cpu, len(BUILD_STATS), sum(BUILD_STATS), digests
+
+
+# pytest-xdist (`make test` runs two workers): each worker sends its figures to the
+# controller when it finishes, which adds them up for the summary.
+WORKER_FIGURES: list[tuple[float, int, float, set[str]]] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        cpu, count, seconds, digests = _own_usage()
+        workeroutput["cortexlang_figures"] = (cpu, count, seconds, sorted(digests))
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    figures = getattr(node, "workeroutput", {}).get("cortexlang_figures")
+    if figures is not None:
+        cpu, count, seconds, digests = figures
+        WORKER_FIGURES.append((cpu, count, seconds, set(digests)))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    figures = [_own_usage(), *WORKER_FIGURES]
+    cpu = sum(figure[0] for figure in figures)
+    count = sum(figure[1] for figure in figures)
+    seconds = sum(figure[2] for figure in figures)
+    distinct = len(set().union(*(figure[3] for figure in figures)))
+    workers = f" and its {len(WORKER_FIGURES)} workers" if WORKER_FIGURES else ""
     terminalreporter.write_line(
-        f"CPU time of this run: {cpu:.0f} s (this process and its finished children: the "
-        f"OpenCL compiler runs inside the process); seed {os.environ[SEED_VARIABLE]}")
-    if BUILD_STATS:
+        f"CPU time of this run: {cpu:.0f} s (this process{workers} and their finished "
+        f"children: the OpenCL compiler runs inside the process); seed "
+        f"{os.environ[SEED_VARIABLE]}")
+    if count:
         terminalreporter.write_line(
-            f"OpenCL programs built from source: {len(BUILD_STATS)} ({len(BUILT_SOURCES)} "
-            f"distinct) in {sum(BUILD_STATS):.1f} s (the driver compiles each kernel's "
-            f"machine code at its first launch, not counted here)")
+            f"OpenCL programs built from source: {count} ({distinct} distinct) in "
+            f"{seconds:.1f} s (the driver compiles each kernel's machine code at its first "
+            f"launch, not counted here)")
 
 
 @pytest.fixture
