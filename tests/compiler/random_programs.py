@@ -51,12 +51,7 @@ PATTERNS: dict[str, float] = {
 # Patterns the compiler mishandles today (name -> what goes wrong); see the module docstring.
 # The first five above were fixed together ("Quiet portable builds, generated names apart
 # from user names, fixes for guarded programs").
-KNOWN_BUGS: dict[str, str] = {
-    "chained_products": "refactor_recursion raises KeyError on A @ (B @ h[left(n)] + ...) "
-                        "(random_corpus/chained_products_of_a_child.cx)",
-    "repeated_reduction": "to_recursive loses a reduction that an unused temporary repeats "
-                          "(random_corpus/dead_duplicate_reduction*.cx)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
