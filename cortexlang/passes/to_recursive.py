@@ -156,6 +156,7 @@ class RuleBuilder:
         return False
 
     def reduce(self, expr: ir.ChildReduce, name: str | None) -> str:
+        existing = {op.name for op in self.ops}
         terms: list[str] = []
         for position in range(self.program.structure.max_children):
             body = self.lower(expr.body, position)
@@ -178,9 +179,9 @@ class RuleBuilder:
             has_children = self.add("binary", (count, self.const(0.0)), (), (("op", "gt"),))
             total = self.add("select", (has_children, total, self.const(0.0, expr.shape)),
                              expr.shape)
-        # Name the reduction after its statement, unless it is shared with an earlier
-        # statement's (a repeated reduction): that operator keeps the first name.
-        if name is not None and total not in self.reserved and \
+        # Name the reduction after its statement, unless an earlier expression computed the
+        # same reduction (it is shared): that operator keeps its name, which others may use.
+        if name is not None and total not in existing and \
                 not any(op.name == name for op in self.ops):
             renamed = [Op(name, op.kind, op.args, op.shape, op.attrs, op.span)
                        if op.name == total else op for op in self.ops]
