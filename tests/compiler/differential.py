@@ -103,8 +103,8 @@ def crossing_over(result: CompileResult, nodes: int = 8) -> CompileResult:
 
 def run_compiled(device: Device, result: CompileResult, program: CheckedProgram,
                  structures: Sequence[Structure], seed: int = 1,
-                 scale: float = WEIGHT_SCALE) -> Outputs:
-    model = CompiledModel(result, device)
+                 scale: float = WEIGHT_SCALE, optimise_build: bool = True) -> Outputs:
+    model = CompiledModel(result, device, optimise_build=optimise_build)
     model.bind_weights(weights_for(program, seed, scale))
     return model.run(structures)
 
