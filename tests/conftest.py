@@ -121,11 +121,12 @@ BUILD_STATS: list[float] = []
 BUILT_SOURCES: set[tuple[str, tuple[str, ...]]] = set()
 
 
-def _own_usage() -> tuple[float, int, float, set[str]]:
+def _own_usage(with_children: bool = True) -> tuple[float, int, float, set[str]]:
     """This process's CPU seconds (with its finished children) and its OpenCL builds:
     count, seconds, and a digest per distinct (source, options)."""
-    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
-                                                  resource.RUSAGE_CHILDREN)]
+    whos = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if with_children else (
+        resource.RUSAGE_SELF,)
+    usage = [resource.getrusage(who) for who in whos]
     cpu = sum(use.ru_utime + use.ru_stime for use in usage)
     digests = {hashlib.sha1(repr(built).encode()).hexdigest() for built in BUILT_SOURCES}
     return cpu, len(BUILD_STATS), sum(BUILD_STATS), digests
@@ -151,7 +152,9 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    figures = [_own_usage(), *WORKER_FIGURES]
+    # The workers are this process's children: once they exit, RUSAGE_CHILDREN holds them
+    # too, so with workers the controller counts only itself beside their own figures.
+    figures = [_own_usage(with_children=not WORKER_FIGURES), *WORKER_FIGURES]
     cpu = sum(figure[0] for figure in figures)
     count = sum(figure[1] for figure in figures)
     seconds = sum(figure[2] for figure in figures)
