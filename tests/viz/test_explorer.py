@@ -69,3 +69,15 @@ def test_only_wanted_views_are_drawn() -> None:
     assert drawn == ["loops"]
     assert all(view.text for view in exploration.views if view.status not in (
         "skipped", "unavailable"))
+
+
+def test_an_unchanged_pass_is_drawn_with_the_reason_it_gave() -> None:
+    views = {view.name: view for view in explore(small_program()).views}
+    assert views["hoist_invariants"].status == "unchanged"
+    assert views["hoist_invariants"].note == \
+        "unchanged: every computed operator depends on the node"
+    assert views["dense_intermediates"].note == "unchanged: the loop program has no temporaries"
+    for name in ("fold_constants", "hoist_invariants", "dense_intermediates"):
+        assert views[name].status == "unchanged" and views[name].dot is not None, name
+    # The text is the IR the pass returned, the very one it was given: the previous view's.
+    assert views["hoist_invariants"].text == views["refactor_recursion"].text
