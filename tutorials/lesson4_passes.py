@@ -214,7 +214,7 @@ for refactored in (False, True):
 # The pass is legal only for a *parameter* times a *sum* of child states: every child then
 # multiplies by the same matrix. In `U @ concat(h_left, h_right)` the left child meets the
 # left half of U and the right child the right half; a child would have to know which child
-# it is, so the pass leaves such products alone, and says why in the program's notes.
+# it is, so the pass leaves such products alone (it returns the program as it was) and says why.
 #
 # ### Exercise 4.1: where does refactoring apply?
 #

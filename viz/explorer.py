@@ -2,7 +2,8 @@
 
 `explore` compiles a program with a `Recorder` instrument (so it sees exactly what the
 pipeline produced, step by step), draws each step with the renderer of the step's *stage*
-(a new pass gets a picture without any change here), notes what each pass did, then draws
+(a new pass gets a picture without any change here), notes what each pass did (or, for one
+that did not apply, the reason it gave beside the IR it returned as it was), then draws
 the inputs of one batch, the linearizer's view of them and, where a device is given, a
 measured run. The result is a list of `View`s in a fixed order, numbered by their place in
 that order whatever the options, so that two explorations line up file by file; a pass
@@ -44,7 +45,7 @@ from .timeline import RunMeasurement, draw_timeline, format_run, measure_run
 
 STAGE_TITLES = {"program": "Checked program", "recursive": "Recursive program",
                 "loops": "Loop IR", "kernels": "Kernels", "opencl": "OpenCL"}
-FIRST_STEP = "parse_and_check"
+FIRST_STEP = pipeline.FRONTEND
 LAST_STEP = "emit_opencl"
 INPUT_VIEWS = ("inputs", "linearized", "run")
 
@@ -133,7 +134,7 @@ LINE_FINDERS: dict[str, Callable[[Any, Mapping[str, Any]], tuple[int, ...]]] = {
 
 def step_names() -> tuple[str, ...]:
     """Every compile step in order, including the first and the last."""
-    return (FIRST_STEP,) + tuple(step.name for step in pipeline.PIPELINE) + (LAST_STEP,)
+    return tuple(step.name for step in pipeline.PIPELINE)
 
 
 def view_names() -> tuple[str, ...]:
@@ -147,15 +148,8 @@ def view_names() -> tuple[str, ...]:
 
 
 def _steps_with_stages() -> list[tuple[str, str]]:
-    # The pipeline list holds every step from to_recursive to emit_opencl and beyond.
-    return [(FIRST_STEP, "program")] + [(step.name, step.stage) for step in pipeline.PIPELINE]
-
-
-def _without_notes(ir: Any) -> Any:
-    if dataclasses.is_dataclass(ir) and not isinstance(ir, type) and \
-            any(f.name == "notes" for f in dataclasses.fields(ir)):
-        return dataclasses.replace(ir, notes=())
-    return ir
+    # The pipeline list holds every step from parse_and_check to emit_opencl and beyond.
+    return [(step.name, step.stage) for step in pipeline.PIPELINE]
 
 
 def _new_notes(step: str, ir: Any, before: Any) -> list[str]:
@@ -168,7 +162,6 @@ def _compile_views(records: Sequence[StepRecord], options: Options,
                    wanted: Callable[[str], bool]) -> list[View]:
     recorded = {record.step: record for record in records}
     summaries = {step.name: step.summary for step in pipeline.PIPELINE}
-    summaries[FIRST_STEP] = "parse the source, resolve names, check shapes"
     summaries[LAST_STEP] = "print the kernel IR as OpenCL C"
     options_of = {step.name: step.option for step in pipeline.PIPELINE}
     products: dict[str, Any] = {}
@@ -196,10 +189,9 @@ def _compile_views(records: Sequence[StepRecord], options: Options,
             status = "stage"
             notes = _new_notes(step, record.ir, before)
             note = "; ".join(notes) if notes else summaries.get(step, "")
-        elif not record.changed or _without_notes(record.ir) == _without_notes(before):
+        elif not record.changed:
             status = "unchanged"
-            notes = _new_notes(step, record.ir, before)
-            note = "unchanged" + (f": {'; '.join(notes)}" if notes else "")
+            note = "unchanged" + (f": {record.reason}" if record.reason else "")
         else:
             status = "changed"
             notes = _new_notes(step, record.ir, before)

@@ -32,6 +32,7 @@ from cortexlang.commands.common import (
     add_size_options,
     compiler_options,
     load_model,
+    overrides_of,
     stderr_console,
 )
 from cortexlang.commands.loading import add_mapping_options, load_weights_for, mapping_of, vocab_of
@@ -42,6 +43,7 @@ from cortexlang.passes.pipeline import (
     STEP_NAMES,
     Options,
     Recorder,
+    Source,
     format_ir,
     run_pipeline,
     step_of,
@@ -122,15 +124,19 @@ def _wanted_steps(names: list[str]) -> set[str]:
 
 def execute(args: argparse.Namespace) -> int:
     wanted = _wanted_steps(args.print_after)
-    program = load_model(args.model, args)
-    options = compiler_options(args)
     if args.output and is_artifact_path(args.output):
-        return _write_artifact(args, program, options)
+        program = load_model(args.model, args)
+        return _write_artifact(args, program, compiler_options(args))
+    options = compiler_options(args)
     if args.weights is not None or args.vocab is not None:
         raise UsageError(Diagnostic("E0011", "--weights and --vocab go into an artifact",
                                     None, "", "write one with -o MODEL.cxa"))
     recorder = Recorder()
-    result: Any = run_pipeline(program, options, device_limits_for(args), [recorder])
+    # The pipeline starts from the source, so the frontend is timed and printable like any
+    # other step (`--print-after parse_and_check`).
+    source = Source(args.model, overrides=tuple(overrides_of(args).items()))
+    result: Any = run_pipeline(source, options, lambda: device_limits_for(args), [recorder])
+    program = result.program
     parts: list[str] = []
     if args.print_after or args.print_after_all or args.print_changed:
         for record in recorder.records:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir import loops as L
+from cortexlang.passes.result import PassResult, unchanged
 
 
 def _rename(expr: L.Expr, temps: set[str]) -> L.Expr:
@@ -65,12 +66,18 @@ def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[str], in_heads: bool) -> tupl
 
 
 def dense_intermediates(program: L.LoopProgram) -> L.LoopProgram:
-    """Index every temporary by `slot`, the node's position in its batch."""
+    """Index every temporary by `slot`, the node's position in its batch (the same object
+    when there is no temporary)."""
+    return dense_intermediates_result(program).ir
+
+
+def dense_intermediates_result(program: L.LoopProgram) -> PassResult[L.LoopProgram]:
+    """Index every temporary by `slot`; say how many, or that there are none."""
     temps = {buffer.name for buffer in program.buffers if buffer.role == "temp"}
     if not temps:
-        return program
+        return unchanged(program, "the loop program has no temporaries")
     buffers = tuple(replace(buffer, rows="batch") if buffer.name in temps else buffer
                     for buffer in program.buffers)
     note = f"{len(temps)} temporaries sized by the largest batch instead of the node count"
-    return replace(program, buffers=buffers, body=_rewrite(program.body, temps, False),
-                   notes=program.notes + (("dense_intermediates", note),))
+    return PassResult(replace(program, buffers=buffers, body=_rewrite(program.body, temps, False),
+                              notes=program.notes + (("dense_intermediates", note),)), note)

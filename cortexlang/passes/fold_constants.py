@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from cortexlang.ir.recursive import Op, RecursiveProgram
+from cortexlang.passes.result import PassResult, unchanged
 from cortexlang.passes.rewrite import rewrite_rule
 
 _UNARY: dict[str, Callable[[float], float | None]] = {
@@ -94,14 +95,18 @@ def _fold_binary(op: Op, values: list[float | None], resolved: dict[str, Op]) ->
 
 
 def fold_constants(program: RecursiveProgram) -> RecursiveProgram:
-    """Fold every rule; note how many operators disappeared."""
+    """Fold every rule (the same object when nothing folds)."""
+    return fold_constants_result(program).ir
+
+
+def fold_constants_result(program: RecursiveProgram) -> PassResult[RecursiveProgram]:
+    """Fold every rule; say how many operators disappeared, or why none did."""
     rules = {rule.kind: rewrite_rule(rule, fold_op) for rule in program.rules()}
     before = sum(len(rule.ops) for rule in program.rules())
     after = sum(len(rule.ops) for rule in rules.values())
     if all(rules[rule.kind] is rule for rule in program.rules()):
-        return replace(program, notes=program.notes + (
-            ("fold_constants", "not applied: no operator has constant operands"),))
-    return replace(program, leaf=rules["leaf"], internal=rules["internal"],
-                   heads=rules.get("heads"),
-                   notes=program.notes + (("fold_constants",
-                                           f"{before - after} operators folded away"),))
+        return unchanged(program, "no operator has constant operands")
+    note = f"{before - after} operators folded away"
+    return PassResult(replace(program, leaf=rules["leaf"], internal=rules["internal"],
+                              heads=rules.get("heads"),
+                              notes=program.notes + (("fold_constants", note),)), note)

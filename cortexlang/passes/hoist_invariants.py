@@ -12,11 +12,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir.recursive import NODE_INDEPENDENT_SOURCES, SOURCE_KINDS, Op, RecursiveProgram
+from cortexlang.passes.result import PassResult, unchanged
 from cortexlang.passes.rewrite import rewrite_rule
 
 
 def hoist_invariants(program: RecursiveProgram) -> RecursiveProgram:
-    """Move node-independent computed operators of every rule into `uniforms`."""
+    """Move node-independent computed operators of every rule into `uniforms` (the same
+    object when there are none)."""
+    return hoist_invariants_result(program).ir
+
+
+def hoist_invariants_result(program: RecursiveProgram) -> PassResult[RecursiveProgram]:
+    """Move node-independent computed operators into `uniforms`; say how many, or why none."""
     uniforms: dict[str, Op] = {op.name: op for op in program.uniforms}
     hoisted = 0
 
@@ -36,12 +43,11 @@ def hoist_invariants(program: RecursiveProgram) -> RecursiveProgram:
 
     rules = {rule.kind: rewrite_rule(rule, hoist_rule(rule.kind)) for rule in program.rules()}
     if hoisted == 0:
-        return replace(program, notes=program.notes + (
-            ("hoist_invariants", "not applied: every computed operator depends on the node"),))
-    return replace(program, leaf=rules["leaf"], internal=rules["internal"],
-                   heads=rules.get("heads"), uniforms=tuple(uniforms.values()),
-                   notes=program.notes + (("hoist_invariants",
-                                           f"{hoisted} node-independent operators hoisted"),))
+        return unchanged(program, "every computed operator depends on the node")
+    note = f"{hoisted} node-independent operators hoisted"
+    return PassResult(replace(program, leaf=rules["leaf"], internal=rules["internal"],
+                              heads=rules.get("heads"), uniforms=tuple(uniforms.values()),
+                              notes=program.notes + (("hoist_invariants", note),)), note)
 
 
 def _as_uniform(op: Op, uniforms: dict[str, Op], kind: str) -> str:

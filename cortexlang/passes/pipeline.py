@@ -2,6 +2,7 @@
 
 Read aloud, the pipeline is:
 
+    parse_and_check     source text -> checked program                 (stage 0)
     to_recursive        checked program -> recursive program          (stage 1)
     specialize_leaves   separate leaf code                             [specialize_leaves]
     fold_constants      constant propagation                           [fold_constants]
@@ -17,8 +18,11 @@ Read aloud, the pipeline is:
     build_executable    everything the runtime runs, typed             (stage 5) [dynamic_batching]
 
 A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
-a valid pipeline. Observability goes through instruments: objects whose `after_pass` sees each
-step's name, result, time and whether it changed anything (printing, dumping, pictures,
+a valid pipeline. A pass that runs but does not apply returns the very IR it was given, with
+its reason beside it (a `PassResult`), so "changed" is identity, not a comparison of copies.
+The pipeline starts from source text (a `Source`) or from a program checked already.
+Observability goes through instruments: objects whose `after_pass` sees each step's name,
+result, time, whether it changed anything and if not why (printing, dumping, pictures,
 verification), so a new pass gets all of them without touching any of them. Dynamic batching
 is the linearizer's option, applied at run time.
 """
@@ -28,7 +32,7 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,16 +40,17 @@ from cortexlang.codegen import opencl
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
 from cortexlang.ir import checked, executable, kernels, loops, recursive
 from cortexlang.passes.build_executable import build_executable
-from cortexlang.passes.dense_intermediates import dense_intermediates
-from cortexlang.passes.fold_constants import fold_constants
-from cortexlang.passes.hoist_invariants import hoist_invariants
+from cortexlang.passes.dense_intermediates import dense_intermediates_result
+from cortexlang.passes.fold_constants import fold_constants_result
+from cortexlang.passes.hoist_invariants import hoist_invariants_result
 from cortexlang.passes.lower_loops import lower_loops
 from cortexlang.passes.plan_kernels import DeviceLimits, plan_kernels
-from cortexlang.passes.refactor_recursion import refactor_recursion
-from cortexlang.passes.specialize_leaves import specialize_leaves
-from cortexlang.passes.tabulate_leaves import tabulate_leaves
+from cortexlang.passes.refactor_recursion import refactor_recursion_result
+from cortexlang.passes.result import PassResult
+from cortexlang.passes.specialize_leaves import specialize_leaves_result
+from cortexlang.passes.tabulate_leaves import tabulate_leaves_result
 from cortexlang.passes.to_recursive import to_recursive
-from cortexlang.passes.unroll_dot_products import unroll_dot_products
+from cortexlang.passes.unroll_dot_products import unroll_dot_products_result
 
 # The most nodes one work-item computes together. The emitted code holds one copy of a
 # phase's statements per tile node (and the halving sub-tiles of a partial tile), so the
@@ -126,41 +131,70 @@ class Options:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Model source text, the pipeline's first input: `text` as read from `path` (None: read
+    the file at `path`), with `overrides` replacing size values (the command line's -D)."""
+
+    path: str
+    text: str | None = None
+    overrides: tuple[tuple[str, int], ...] = field(default=())
+
+
+def parse_and_check(source: Source) -> checked.CheckedProgram:
+    """The frontend as a step: parse and check the source (a CortexError lists every problem)."""
+    from cortexlang.frontend.check import check_program
+    from cortexlang.frontend.parse import parse_file, parse_program
+
+    tree = parse_file(source.path) if source.text is None else \
+        parse_program(source.text, source.path)
+    return check_program(tree, dict(source.overrides))
+
+
+@dataclass(frozen=True)
 class Step:
     """One entry of the pipeline: a stage (changes the IR's type) or a pass.
 
     Every step has the one signature `run(ir, options, limits, products)`: `products` holds
-    the earlier stages' IR by stage name (build_executable reads several). `option` switches
-    the whole step off (None: it always runs); `applies` names the other Options fields the
-    step carries out, so that `--print-after NAME` finds the step of every optimisation."""
+    the earlier stages' IR by stage name (build_executable reads several). A stage returns
+    its new IR; a pass returns a `PassResult`, the IR it was given itself when it does not
+    apply, with why. `option` switches the whole step off (None: it always runs); `applies`
+    names the other Options fields the step carries out, so that `--print-after NAME` finds
+    the step of every optimisation."""
 
     name: str
-    stage: str           # the IR kind it produces: recursive, loops, kernels, opencl
+    stage: str           # the IR kind it produces: program, recursive, loops, kernels, ...
     option: str | None   # the Options field that enables it (None: always runs)
     run: Callable[[Any, Options, DeviceLimits, Mapping[str, Any]], Any]
     summary: str
     applies: tuple[str, ...] = ()
 
 
+FRONTEND = "parse_and_check"
+
 PIPELINE: tuple[Step, ...] = (
+    Step(FRONTEND, "program", None, lambda ir, o, d, p: parse_and_check(ir),
+         "parse the source, resolve names, check shapes"),
     Step("to_recursive", "recursive", None, lambda ir, o, d, p: to_recursive(ir),
          "checked program to node-indexed operators and recursion edges"),
     Step("specialize_leaves", "recursive", "specialize_leaves",
-         lambda ir, o, d, p: specialize_leaves(ir), "separate code for leaves"),
-    Step("fold_constants", "recursive", "fold_constants", lambda ir, o, d, p: fold_constants(ir),
+         lambda ir, o, d, p: specialize_leaves_result(ir), "separate code for leaves"),
+    Step("fold_constants", "recursive", "fold_constants",
+         lambda ir, o, d, p: fold_constants_result(ir),
          "fold constants and identities with 0 and 1"),
     Step("refactor_recursion", "recursive", "refactor_recursion",
-         lambda ir, o, d, p: refactor_recursion(ir),
+         lambda ir, o, d, p: refactor_recursion_result(ir),
          "move W @ child states into the child's step"),
     Step("hoist_invariants", "recursive", "hoist_invariants",
-         lambda ir, o, d, p: hoist_invariants(ir), "compute node-independent work once"),
+         lambda ir, o, d, p: hoist_invariants_result(ir), "compute node-independent work once"),
     Step("tabulate_leaves", "recursive", "tabulate_leaves",
-         lambda ir, o, d, p: tabulate_leaves(ir), "leaves read per-token tables computed once"),
+         lambda ir, o, d, p: tabulate_leaves_result(ir),
+         "leaves read per-token tables computed once"),
     Step("lower_loops", "loops", None, lambda ir, o, d, p: lower_loops(ir, o.fuse_operators),
          "recursion to loops over batches, nodes and units; phases of fused operators",
          ("fuse_operators",)),
     Step("dense_intermediates", "loops", "dense_intermediates",
-         lambda ir, o, d, p: dense_intermediates(ir), "temporaries sized by the largest batch"),
+         lambda ir, o, d, p: dense_intermediates_result(ir),
+         "temporaries sized by the largest batch"),
     Step("plan_kernels", "kernels", None,
          lambda ir, o, d, p: plan_kernels(ir, d, fuse_levels=o.fuse_levels,
                                        persist_weights=o.persist_weights,
@@ -168,7 +202,7 @@ PIPELINE: tuple[Step, ...] = (
          "kernels, strategy, geometry, local memory and launch order",
          ("fuse_levels", "persist_weights")),
     Step("unroll_dot_products", "kernels", "unroll_dot_products",
-         lambda ir, o, d, p: unroll_dot_products(ir),
+         lambda ir, o, d, p: unroll_dot_products_result(ir),
          "dot products along k by 4 with vector loads where units are not vectorised"),
     Step("emit_opencl", "opencl", None, lambda ir, o, d, p: opencl.emit_opencl(ir),
          "kernel IR to OpenCL C"),
@@ -207,6 +241,8 @@ VERIFIERS: dict[str, Callable[[Any], None]] = {
 
 def format_ir(stage: str, ir: Any) -> str:
     """The text form of any stage's IR."""
+    if stage == "source":
+        return ir.text if ir.text is not None else f"(the file {ir.path})\n"
     if stage == "opencl":
         return str(ir)
     if stage == "program":
@@ -216,8 +252,11 @@ def format_ir(stage: str, ir: Any) -> str:
 
 
 class Instrument(Protocol):
+    """Sees every step that ran: its IR, time, whether it changed the IR (a pass that did not
+    apply returned the IR it was given) and, if not, the pass's reason ("" for a stage)."""
+
     def after_pass(self, step: str, stage: str, ir: Any, seconds: float,
-                   changed: bool) -> None: ...
+                   changed: bool, reason: str = "") -> None: ...
 
 
 @dataclass
@@ -228,7 +267,7 @@ class StepRecord:
     seconds: float
     changed: bool
     ran: bool
-    reason: str = ""  # why a step that ran changed nothing (its own note), else ""
+    reason: str = ""  # why a step that ran changed nothing (the pass's reason), else ""
 
 
 class Recorder:
@@ -240,19 +279,14 @@ class Recorder:
         self.skipped: list[tuple[str, str]] = []
 
     def after_pass(self, step: str, stage: str, ir: Any, seconds: float,
-                   changed: bool) -> None:
-        reason = "" if changed else unchanged_reason(step, ir)
-        self.records.append(StepRecord(step, stage, ir, seconds, changed, True, reason))
+                   changed: bool, reason: str = "") -> None:
+        if not changed and not reason:
+            reason = "nothing to change in this program"
+        self.records.append(StepRecord(step, stage, ir, seconds, changed, True,
+                                       "" if changed else reason))
 
     def skipped_step(self, step: str, stage: str, reason: str) -> None:
         self.skipped.append((step, reason))
-
-
-def unchanged_reason(step: str, ir: Any) -> str:
-    """Why `step` left `ir` as it was: the note it wrote, else that it had nothing to do."""
-    notes = dict(getattr(ir, "notes", ()))
-    note = notes.get(step, "")
-    return note.removeprefix("not applied: ") or "nothing to change in this program"
 
 
 class Verify:
@@ -260,7 +294,7 @@ class Verify:
     InternalError of the verifier that names the step whose IR it rejects."""
 
     def after_pass(self, step: str, stage: str, ir: Any, seconds: float,
-                   changed: bool) -> None:
+                   changed: bool, reason: str = "") -> None:
         verifier = VERIFIERS.get(stage)
         if verifier is None:
             return
@@ -282,7 +316,7 @@ class DumpDirectory:
         self.count = 0
 
     def after_pass(self, step: str, stage: str, ir: Any, seconds: float,
-                   changed: bool) -> None:
+                   changed: bool, reason: str = "") -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.count += 1
         text = format_ir(stage, ir)
@@ -301,32 +335,35 @@ class CompileResult:
     executable: executable.Executable
 
 
-def _changed(before: Any, after: Any) -> bool:
-    """Did a step change the IR? A pass that only records why it did not apply has not."""
-    if after is before:
-        return False
-    if type(after) is type(before) and hasattr(after, "notes"):
-        return replace(after, notes=()) != replace(before, notes=())
-    return True
-
-
-def run_pipeline(program: checked.CheckedProgram, options: Options | None = None,
-                 limits: DeviceLimits | None = None,
+def run_pipeline(program: checked.CheckedProgram | Source, options: Options | None = None,
+                 limits: DeviceLimits | Callable[[], DeviceLimits] | None = None,
                  instruments: Sequence[Instrument] = (),
                  stop_after: str | None = None) -> CompileResult | Any:
-    """Walk PIPELINE over `program`; return every stage's product (or the IR after
-    `stop_after`). A failure inside a step is an InternalError naming that step, with the IR
-    it was given dumped to a temporary directory. A step switched off is reported to the
-    instruments that have a `skipped_step` method."""
+    """Walk PIPELINE over `program` (source text, or a program checked already: the
+    frontend step then reports it as its product); return every stage's product (or the IR
+    after `stop_after`). A failure inside a step is an InternalError naming that step, with
+    the IR it was given dumped to a temporary directory. A step switched off is reported to
+    the instruments that have a `skipped_step` method. `limits` may be a function giving
+    them: it is called once the frontend has accepted the program, so that a program's
+    errors come before any look at the device."""
     options = options if options is not None else Options()
-    limits = limits if limits is not None else DeviceLimits()
+    pending = limits if limits is not None else DeviceLimits()
+    resolved = pending if isinstance(pending, DeviceLimits) else None
     started = time.perf_counter()
     ir: Any = program
-    stage = "program"
-    products: dict[str, Any] = {"program": program}
-    for instrument in instruments:
-        instrument.after_pass("parse_and_check", "program", program, 0.0, True)
+    stage = "source"
+    products: dict[str, Any] = {}
     for step in PIPELINE:
+        if step.name == FRONTEND and not isinstance(ir, Source):
+            stage = step.stage
+            products[step.stage] = ir
+            for instrument in instruments:
+                instrument.after_pass(step.name, step.stage, ir, 0.0, True, "")
+            if stop_after == step.name:
+                return ir
+            continue
+        if resolved is None and step.stage != "program" and callable(pending):
+            resolved = pending()
         if step.option is not None and not getattr(options, step.option):
             for instrument in instruments:
                 skipped = getattr(instrument, "skipped_step", None)
@@ -335,21 +372,29 @@ def run_pipeline(program: checked.CheckedProgram, options: Options | None = None
             continue
         begin = time.perf_counter()
         try:
-            result = step.run(ir, options, limits, products)
-        except (CortexError, InternalError):
+            # (the frontend reads no limits: until the device is looked at, generic ones)
+            result = step.run(ir, options, resolved or DeviceLimits(), products)
+        except CortexError:
             raise
+        except InternalError as error:  # a step's own consistency check failed
+            if error.dump_path is not None:
+                raise
+            raise InternalError(error.step, error.message, _dump_input(step.name, stage, ir),
+                                error.details) from error
         except Exception as error:  # a bug in the step, not a user mistake
             raise InternalError(step.name, f"{type(error).__name__}: {error}",
                                 _dump_input(step.name, stage, ir)) from error
         seconds = time.perf_counter() - begin
-        changed = _changed(ir, result)
-        ir, stage = result, step.stage
+        outcome = result if isinstance(result, PassResult) else PassResult(result, "")
+        changed = outcome.changed(ir)
+        ir, stage = outcome.ir, step.stage
         products[step.stage] = ir
         for instrument in instruments:
-            instrument.after_pass(step.name, step.stage, ir, seconds, changed)
+            instrument.after_pass(step.name, step.stage, ir, seconds, changed,
+                                  "" if changed else outcome.note)
         if stop_after == step.name:
             return ir
-    return CompileResult(program, products["recursive"], products["loops"],
+    return CompileResult(products["program"], products["recursive"], products["loops"],
                          products["kernels"], products["opencl"], options,
                          time.perf_counter() - started, products["executable"])
 

@@ -10,7 +10,7 @@ Legal when the left operand is a parameter (the same for every node) and the rig
 is a sum of child states, each optionally masked by the child's existence. Not legal when
 the children are mixed by position, as in `U @ concat(h[left(n)], h[right(n)])`: a child
 would have to know whether it is a left or a right child, and multiply by a different half
-of U. The pass notes why it did not apply.
+of U. The pass says why it did not apply (beside the program, which it returns as it is).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from cortexlang.ir.checked import StateInfo
 from cortexlang.ir.recursive import Op, RecursiveProgram, RuleProgram
+from cortexlang.passes.result import PassResult, unchanged
 from cortexlang.passes.rewrite import fresh_name, rewrite_rule
 
 
@@ -39,7 +40,13 @@ def _terms(name: str, ops: dict[str, Op]) -> list[Op] | None:
 
 
 def refactor_recursion(program: RecursiveProgram) -> RecursiveProgram:
-    """Rewrite every legal `W @ sum(child states)` of the internal rule."""
+    """Rewrite every legal `W @ sum(child states)` of the internal rule (the same object
+    when none is legal)."""
+    return refactor_recursion_result(program).ir
+
+
+def refactor_recursion_result(program: RecursiveProgram) -> PassResult[RecursiveProgram]:
+    """Rewrite every legal `W @ sum(child states)`; say which moved, or why none did."""
     internal = program.internal
     ops = internal.op_map()
     new_states: dict[tuple[str, str], str] = {}   # (param, state) -> refactored state name
@@ -63,8 +70,7 @@ def refactor_recursion(program: RecursiveProgram) -> RecursiveProgram:
                 taken.add(new_states[key])
     if not new_states:
         note = "; ".join(skipped) if skipped else "no product of a weight and child states"
-        return replace(program, notes=program.notes + (("refactor_recursion",
-                                                        f"not applied: {note}"),))
+        return unchanged(program, note)
 
     rewritten = _replace_products(internal, new_states)
     states = program.states + tuple(
@@ -73,9 +79,9 @@ def refactor_recursion(program: RecursiveProgram) -> RecursiveProgram:
     leaf = _append_products(program.leaf, program, new_states)
     internal_rule = _append_products(rewritten, program, new_states)
     moved = ", ".join(f"{param} @ {state}" for param, state in new_states)
-    return replace(program, leaf=leaf, internal=internal_rule, states=states,
-                   notes=program.notes + (("refactor_recursion",
-                                           f"moved {moved} into each child's step"),))
+    note = f"moved {moved} into each child's step"
+    return PassResult(replace(program, leaf=leaf, internal=internal_rule, states=states,
+                              notes=program.notes + (("refactor_recursion", note),)), note)
 
 
 def _replace_products(rule: RuleProgram, new_states: dict[tuple[str, str], str]) -> RuleProgram:

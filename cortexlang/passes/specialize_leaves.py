@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir.recursive import Op, RecursiveProgram
+from cortexlang.passes.result import PassResult, unchanged
 from cortexlang.passes.rewrite import rewrite_rule
 
 _ABSENT_CHILD_KINDS = ("child_state", "child_exists", "child_is_leaf", "num_children")
@@ -57,8 +58,13 @@ def _with_some_child(op: Op, resolved: dict[str, Op]) -> Op | str:
 
 def specialize_leaves(program: RecursiveProgram) -> RecursiveProgram:
     """Mark the program specialised; derive the leaf rule if the source had none."""
+    return specialize_leaves_result(program).ir
+
+
+def specialize_leaves_result(program: RecursiveProgram) -> PassResult[RecursiveProgram]:
+    """Specialise the leaves and say how (an already specialised program as it is)."""
     if program.specialized:
-        return program
+        return unchanged(program, "the leaves are specialised already")
     leaf = program.leaf
     if not program.leaf_explicit:
         leaf = replace(rewrite_rule(program.internal, _read_children_as_absent), kind="leaf")
@@ -73,5 +79,5 @@ def specialize_leaves(program: RecursiveProgram) -> RecursiveProgram:
         note += (f"; {len(decided)} comparison{'s' if len(decided) > 1 else ''} of "
                  "num_children() decided in the internal rule (it runs at nodes with "
                  "children: isleaf(n) is false there)")
-    return replace(program, leaf=leaf, internal=internal, specialized=True,
-                   notes=program.notes + (("specialize_leaves", note),))
+    return PassResult(replace(program, leaf=leaf, internal=internal, specialized=True,
+                              notes=program.notes + (("specialize_leaves", note),)), note)

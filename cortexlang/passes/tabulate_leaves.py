@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir.recursive import SOURCE_KINDS, Op, RecursiveProgram, RuleProgram
+from cortexlang.passes.result import PassResult, unchanged
 
 TABLE_BUDGET_BYTES = 256 * 1024 * 1024
 
@@ -26,17 +27,22 @@ def _size(shape: tuple[int, ...]) -> int:
 
 
 def tabulate_leaves(program: RecursiveProgram) -> RecursiveProgram:
-    """Replace the leaf rule by per-token tables where that is legal (see module docstring)."""
+    """Replace the leaf rule by per-token tables where that is legal (see module docstring);
+    the same object where it is not."""
+    return tabulate_leaves_result(program).ir
+
+
+def tabulate_leaves_result(program: RecursiveProgram) -> PassResult[RecursiveProgram]:
+    """Tabulate the leaves where that is legal; say how big the tables are, or why not."""
     leaf = program.leaf
 
-    def skip(reason: str) -> RecursiveProgram:
-        return replace(program, notes=program.notes + (("tabulate_leaves",
-                                                        f"not applied: {reason}"),))
+    def skip(reason: str) -> PassResult[RecursiveProgram]:
+        return unchanged(program, reason)
 
     if not program.specialized:
         return skip("leaves are not specialised")
     if program.table_rule is not None:
-        return program
+        return skip("the leaves read tables already")
     dependent = [op for op in leaf.ops if op.kind in SOURCE_KINDS
                  and op.kind not in ("const", "param", "uniform")]
     if not dependent:
@@ -62,5 +68,5 @@ def tabulate_leaves(program: RecursiveProgram) -> RecursiveProgram:
     table_leaf = RuleProgram("leaf", ops, results, leaf.span)
     note = (f"leaf states precomputed for {rows} tokens ({table_bytes >> 20} MiB); a leaf "
             "reads its rows")
-    return replace(program, leaf=table_leaf, table_rule=leaf, table_rows=rows,
-                   notes=program.notes + (("tabulate_leaves", note),))
+    return PassResult(replace(program, leaf=table_leaf, table_rule=leaf, table_rows=rows,
+                              notes=program.notes + (("tabulate_leaves", note),)), note)

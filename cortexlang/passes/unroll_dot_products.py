@@ -16,18 +16,31 @@ from dataclasses import replace
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import Kernel, KernelProgram, unit_loops
+from cortexlang.passes.result import PassResult, unchanged
 
 LANES = 4
 
 
 def unroll_dot_products(program: KernelProgram) -> KernelProgram:
-    """The kernel program with the dot products that can step along k by 4 marked so."""
-    if dict(program.device_limits).get("preferred_vector_width", LANES) < LANES:
-        return program
+    """The kernel program with the dot products that can step along k by 4 marked so (the
+    same object when there are none)."""
+    return unroll_dot_products_result(program).ir
+
+
+def unroll_dot_products_result(program: KernelProgram) -> PassResult[KernelProgram]:
+    """Mark the dot products that step along k by 4; say how many, or why none."""
+    width = dict(program.device_limits).get("preferred_vector_width", LANES)
+    if width < LANES:
+        return unchanged(program, f"the device's vectors hold {width} floats, fewer than "
+                         f"{LANES}")
     kernels = tuple(_unrolled(kernel) for kernel in program.kernels)
     if all(new is old for new, old in zip(kernels, program.kernels, strict=True)):
-        return program
-    return replace(program, kernels=kernels)
+        return unchanged(program, "no scalar dot product is contiguous in k with a length "
+                         f"that is a multiple of {LANES}")
+    count = sum(len(kernel.k_unrolled) for kernel in kernels)
+    return PassResult(replace(program, kernels=kernels),
+                      f"{count} dot-product shape{'s' if count != 1 else ''} step along k "
+                      f"by {LANES}")
 
 
 def _unrolled(kernel: Kernel) -> Kernel:

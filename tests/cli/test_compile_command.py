@@ -33,8 +33,14 @@ def test_print_changed_says_why_the_other_steps_did_not(
                if line.startswith("=== ")]
     assert "=== fold_constants did not run: its optimisation `fold_constants` is off ===" \
         in headers
-    # TreeFC has nothing to hoist: the pass says so, and its IR is not printed.
-    assert any(line.startswith("=== hoist_invariants unchanged: ") for line in headers)
+    # Each pass that did not apply gives its own reason (beside the IR it returned as it
+    # was), and its IR is not printed.
+    assert {line for line in headers if " unchanged: " in line} == {
+        "=== hoist_invariants unchanged: every computed operator depends on the node ===",
+        "=== dense_intermediates unchanged: the loop program has no temporaries ===",
+        "=== unroll_dot_products unchanged: no scalar dot product is contiguous in k with a "
+        "length that is a multiple of 4 ==="}
+    assert headers[0].startswith("=== after parse_and_check (program; changed; ")
     assert not any(line.startswith("=== after hoist_invariants") for line in headers)
     # Every step is accounted for, once.
     for step in STEP_NAMES:

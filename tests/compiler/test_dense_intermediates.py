@@ -8,7 +8,7 @@ import pytest
 from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, stage_before
 
 from cortexlang.ir import loops as L
-from cortexlang.passes.dense_intermediates import dense_intermediates
+from cortexlang.passes.dense_intermediates import dense_intermediates, dense_intermediates_result
 from cortexlang.passes.pipeline import Options
 
 TWO_PRODUCTS = """\
@@ -88,6 +88,8 @@ def test_a_program_without_temporaries_comes_back_unchanged() -> None:
     before = stage_before(small_example("treefc"), "dense_intermediates")
     assert not [b for b in before.buffers if b.role == "temp"]
     assert dense_intermediates(before) is before
+    result = dense_intermediates_result(before)
+    assert result.ir is before and result.note == "the loop program has no temporaries"
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 from compiler_support import (
@@ -17,7 +16,7 @@ from compiler_support import (
 
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.ir.recursive import Op, RecursiveProgram, verify_recursive
-from cortexlang.passes.fold_constants import fold_constants, fold_op
+from cortexlang.passes.fold_constants import fold_constants, fold_constants_result, fold_op
 from cortexlang.passes.pipeline import Options
 
 # Child-sum style: no leaf rule, so the derived leaf computes U @ (0 + 0 + 0).
@@ -70,13 +69,14 @@ def test_the_derived_leaf_loses_its_product_with_zero_children() -> None:
     assert_same_meaning(program, before, after)
 
 
-def test_nothing_to_fold_changes_only_the_notes() -> None:
+def test_nothing_to_fold_returns_the_same_object_and_says_why() -> None:
     _, before = _sum_tree_before()
     once = fold_constants(before)
-    twice = fold_constants(once)
-    assert replace(twice, notes=once.notes) == once
-    assert twice.notes == once.notes + (
-        ("fold_constants", "not applied: no operator has constant operands"),)
+    result = fold_constants_result(once)
+    assert result.ir is once and not result.changed(once)
+    assert result.note == "no operator has constant operands"
+    applied = fold_constants_result(before)
+    assert applied.changed(before) and applied.note == "14 operators folded away"
 
 
 def test_without_specialisation_the_shared_rule_keeps_its_children() -> None:

@@ -41,3 +41,51 @@ def test_a_failing_step_dumps_the_ir_it_was_given(monkeypatch: pytest.MonkeyPatc
     assert error.step == "dense_intermediates" and error.dump_path is not None
     dumped = (Path(error.dump_path) / "before_dense_intermediates.txt").read_text()
     assert dumped.startswith("loop program TreeFC")
+
+
+def test_a_step_that_does_not_apply_returns_the_ir_it_was_given() -> None:
+    """Changed is identity: an unchanged step's record holds the previous step's very IR,
+    and its reason is the pass's own (not a note inside the IR)."""
+    recorder = Recorder()
+    result = pipeline.run_pipeline(small_example("treegru"), instruments=[recorder])
+    records = recorder.records
+    unchanged = {record.step: record for record in records if not record.changed}
+    assert {"fold_constants", "refactor_recursion", "hoist_invariants"} <= set(unchanged)
+    for index, record in enumerate(records[1:], start=1):
+        assert record.changed is (record.ir is not records[index - 1].ir), record.step
+    assert unchanged["refactor_recursion"].reason.startswith("t4: U_g @ concat(...) mixes")
+    # The program's notes say only what the passes that changed it did.
+    assert [step for step, _ in result.recursive.notes] == [
+        record.step for record in records
+        if record.stage == "recursive" and record.changed and record.step != "to_recursive"]
+
+
+def test_the_pipeline_starts_from_source_text() -> None:
+    source = Path("examples/treefc.cx")
+    recorder = Recorder()
+    result = pipeline.run_pipeline(pipeline.Source(str(source), source.read_text()),
+                                   instruments=[recorder])
+    assert recorder.records[0].step == "parse_and_check" and recorder.records[0].changed
+    assert result.program.name == "TreeFC"
+    checked = pipeline.run_pipeline(pipeline.Source(str(source)), stop_after="parse_and_check")
+    assert checked == result.program
+    assert pipeline.run_pipeline(checked).source == result.source
+
+
+def test_a_step_s_own_internal_error_also_dumps_the_ir_it_was_given(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def inconsistent(ir: object, options: Options, limits: object, products: object) -> object:
+        raise InternalError("hoist_invariants", "an operator lost its rule")
+
+    steps = tuple(replace(step, run=inconsistent) if step.name == "hoist_invariants" else step
+                  for step in PIPELINE)
+    monkeypatch.setattr(pipeline, "PIPELINE", steps)
+    recorder = Recorder()
+    with pytest.raises(InternalError) as caught:
+        pipeline.run_pipeline(small_example("treefc"), instruments=[recorder])
+    error = caught.value
+    assert error.message == "an operator lost its rule" and error.dump_path is not None
+    dumped = (Path(error.dump_path) / "before_hoist_invariants.txt").read_text()
+    # The IR the failing step was given: the product of the last step that ran before it.
+    assert dumped == pipeline.format_ir("recursive", recorder.records[-1].ir)
+    assert recorder.records[-1].step == "refactor_recursion"

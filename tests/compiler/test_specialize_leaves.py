@@ -14,7 +14,7 @@ from compiler_support import (
 )
 
 from cortexlang.ir.recursive import format_recursive, verify_recursive
-from cortexlang.passes.specialize_leaves import specialize_leaves
+from cortexlang.passes.specialize_leaves import specialize_leaves, specialize_leaves_result
 
 # No leaf rule: leaves run the internal rule, reading both children as zeros.
 NO_LEAF_RULE = """\
@@ -100,6 +100,8 @@ rule leaf(node):
     assert after.notes[-1][0] == "specialize_leaves"
     verify_recursive(after)
     assert_same_meaning(program, before, after)
+    again = specialize_leaves_result(after)
+    assert again.ir is after and again.note == "the leaves are specialised already"
 
 
 ARITY_BRANCH = """\

@@ -9,7 +9,7 @@ from compiler_support import small_example, stage_before
 from cortexlang.ir.kernels import KernelProgram, format_kernels, verify_kernels
 from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
-from cortexlang.passes.unroll_dot_products import unroll_dot_products
+from cortexlang.passes.unroll_dot_products import unroll_dot_products, unroll_dot_products_result
 
 GPU = DeviceLimits(is_gpu=True, max_work_group_size=64, compute_units=4)
 
@@ -38,10 +38,16 @@ def test_nothing_to_unroll_returns_the_same_program() -> None:
     """TreeFC's products read weights transposed (strided in k): nothing changes."""
     before = _planned("treefc", GPU)
     assert unroll_dot_products(before) is before
+    result = unroll_dot_products_result(before)
+    assert result.ir is before and result.note == (
+        "no scalar dot product is contiguous in k with a length that is a multiple of 4")
 
 
 def test_a_device_with_narrower_vectors_gets_none() -> None:
     narrow = replace(GPU, preferred_vector_width=2)
     before = _planned("mvrnn", narrow)
     assert unroll_dot_products(before) is before
+    result = unroll_dot_products_result(before)
+    assert result.ir is before
+    assert result.note == "the device's vectors hold 2 floats, fewer than 4"
     assert "float4" not in run_pipeline(small_example("mvrnn"), Options(), narrow).source

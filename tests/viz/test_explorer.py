@@ -3,13 +3,12 @@ listed, and a new pass drawn without touching any renderer."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from cortexlang.viz.explorer import explore, view_names
 
 from cortexlang.passes import pipeline
 from cortexlang.passes.pipeline import Options, Step
+from cortexlang.passes.result import PassResult
 
 from .conftest import small_program, small_trees
 
@@ -47,8 +46,8 @@ def test_switched_off_passes_are_listed_as_skipped_with_the_same_numbers() -> No
 def test_a_new_pass_gets_a_picture_and_a_note_without_renderer_changes(
         monkeypatch: pytest.MonkeyPatch) -> None:
     def rename_nothing(program, options, limits, products):  # type: ignore[no-untyped-def]
-        return dataclasses.replace(program, notes=program.notes + (
-            ("mark_everything", "looked at every operator"),))
+        # A pass that does not apply: the very program it was given, and why, beside it.
+        return PassResult(program, "looked at every operator")
 
     steps = list(pipeline.PIPELINE)
     position = next(index for index, step in enumerate(steps) if step.name == "lower_loops")
@@ -70,3 +69,15 @@ def test_only_wanted_views_are_drawn() -> None:
     assert drawn == ["loops"]
     assert all(view.text for view in exploration.views if view.status not in (
         "skipped", "unavailable"))
+
+
+def test_an_unchanged_pass_is_drawn_with_the_reason_it_gave() -> None:
+    views = {view.name: view for view in explore(small_program()).views}
+    assert views["hoist_invariants"].status == "unchanged"
+    assert views["hoist_invariants"].note == \
+        "unchanged: every computed operator depends on the node"
+    assert views["dense_intermediates"].note == "unchanged: the loop program has no temporaries"
+    for name in ("fold_constants", "hoist_invariants", "dense_intermediates"):
+        assert views[name].status == "unchanged" and views[name].dot is not None, name
+    # The text is the IR the pass returned, the very one it was given: the previous view's.
+    assert views["hoist_invariants"].text == views["refactor_recursion"].text
