@@ -14,6 +14,7 @@ one run, and the planner's decisions.
 from __future__ import annotations
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BufferRef
 from cortexlang.ir.kernels import Kernel, KernelProgram
 
 from . import style
@@ -46,10 +47,14 @@ def launch_geometry(kernel: Kernel, strategy: str) -> str:
             f"work-group {local}")
 
 
-def local_bytes(kernel: Kernel, buffers: dict[str, L.Buffer]) -> int:
+def local_bytes(kernel: Kernel, buffers: dict[BufferRef, L.Buffer]) -> int:
     """Bytes of local memory the kernel's cached weights take."""
-    return sum(buffers[name].row_size * FLOAT_BYTES for name in kernel.cached_params
-               if name in buffers)
+    return sum(buffers[ref].row_size * FLOAT_BYTES for ref in kernel.cached_params
+               if ref in buffers)
+
+
+def _names(refs: tuple[BufferRef, ...]) -> str:
+    return ", ".join(ref.ir_text for ref in refs)
 
 
 def _row(text: object, *, bold: bool = False, colour: str | None = None) -> str:
@@ -61,7 +66,7 @@ def _row(text: object, *, bold: bool = False, colour: str | None = None) -> str:
     return f'<TR><TD ALIGN="LEFT">{body}</TD></TR>'
 
 
-def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[str, L.Buffer],
+def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[BufferRef, L.Buffer],
                   local_memory: int | None) -> Html:
     rows = [_row(f"kernel {kernel.name}", bold=True),
             _row(f"runs over {_OVER.get(kernel.over, kernel.over)}"),
@@ -74,14 +79,14 @@ def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[str, L.B
     if kernel.cached_params:
         used = local_bytes(kernel, buffers)
         limit = f" of {local_memory} B" if local_memory else ""
-        rows.append(_row(f"local memory: {', '.join(kernel.cached_params)} ({used} B{limit})",
+        rows.append(_row(f"local memory: {_names(kernel.cached_params)} ({used} B{limit})",
                          colour="#08519c"))
     else:
         rows.append(_row("local memory: none (weights read from global memory)"))
     for phase in kernel.phases:
         line = f", line {phase.span.line}" if phase.span is not None else ""
         rows.append(_row(f"phase {phase.rule}.{phase.index}{line}: stores "
-                         f"{', '.join(phase.stores)}"))
+                         f"{_names(phase.stores)}"))
     if kernel.source_lines:
         rows.append(_row(".cx lines " + ", ".join(map(str, kernel.source_lines))))
     return Html('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">' + "".join(rows)
@@ -114,15 +119,15 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
     graph = style.new_graph("kernels", f"{program.name}: kernels \u2014 {program.strategy} "
                             f"strategy, node tile {program.node_tile}\n(device: {device})",
                             rankdir="LR", newrank=True, nodesep=0.25, ranksep=0.9)
-    buffers = {buffer.name: buffer for buffer in program.buffers}
+    buffers = {buffer.ref: buffer for buffer in program.buffers}
     old = {kernel.name: kernel for kernel in before.kernels} if before is not None else None
-    written = {name for kernel in program.kernels for name in kernel.writes}
-    used = {name for kernel in program.kernels for name in kernel.reads + kernel.writes}
+    written = {ref for kernel in program.kernels for ref in kernel.writes}
+    used = {ref for kernel in program.kernels for ref in kernel.reads + kernel.writes}
 
     def buffer_node(cluster: Graph, buffer: L.Buffer) -> None:
-        role = style.role_of(buffer.name, buffer.role)
+        role = style.role_of(buffer.ref)
         kind = "int" if buffer.integer else "float"
-        cluster.node(f"buffer_{buffer.name}", f"{buffer.name}\n{kind}[{buffer.rows}]"
+        cluster.node(f"buffer_{buffer.ref.ir_text}", f"{buffer.ref.ir_text}\n{kind}[{buffer.rows}]"
                      f"[{buffer.row_size}]", shape="box", fillcolor=style.ROLE_COLOURS[role],
                      tooltip=style.ROLE_NAMES.get(role, role))
 
@@ -131,8 +136,8 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
     outputs = graph.subgraph("written", label="written: states, temporaries, outputs",
                              style="rounded", color="#bdbdbd")
     for buffer in program.buffers:
-        if buffer.name in used:
-            buffer_node(outputs if buffer.name in written else inputs, buffer)
+        if buffer.ref in used:
+            buffer_node(outputs if buffer.ref in written else inputs, buffer)
     # The kernels are the rows of one table, so that they stand in launch order whatever
     # the layout does; edges attach to a kernel's row by its port.
     rows: list[str] = []
@@ -148,18 +153,18 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
                     f'TOOLTIP="kernel {escape_html(kernel.name)}: see its OpenCL">{label}</TD>'
                     "</TR>")
         port = kernel_port(kernel.name)
-        for name in kernel.reads:
-            if name in kernel.cached_params:
-                graph.edge(f"buffer_{name}", KERNELS_NODE, "to local memory once",
+        for ref in kernel.reads:
+            if ref in kernel.cached_params:
+                graph.edge(f"buffer_{ref.ir_text}", KERNELS_NODE, "to local memory once",
                            headport=f"{port}:w", color="#08519c", fontcolor="#08519c", penwidth=3)
-            elif name not in kernel.writes:
+            elif ref not in kernel.writes:
                 # A written buffer read here (a state read by the heads) must not pull the
                 # written column to the left.
-                graph.edge(f"buffer_{name}", KERNELS_NODE, headport=f"{port}:w", color="#969696",
-                           constraint=name not in written)
-        for name in kernel.writes:
-            graph.edge(KERNELS_NODE, f"buffer_{name}",
-                       "reads and writes" if name in kernel.reads else "writes",
+                graph.edge(f"buffer_{ref.ir_text}", KERNELS_NODE, headport=f"{port}:w",
+                           color="#969696", constraint=ref not in written)
+        for ref in kernel.writes:
+            graph.edge(KERNELS_NODE, f"buffer_{ref.ir_text}",
+                       "reads and writes" if ref in kernel.reads else "writes",
                        tailport=f"{port}:e", color=style.RECURSION_COLOUR,
                        fontcolor=style.RECURSION_COLOUR)
     title = (f"{len(program.kernels)} kernel{'s' if len(program.kernels) != 1 else ''}, "

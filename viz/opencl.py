@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import Role
 from cortexlang.ir.kernels import KernelProgram
 from cortexlang.ir.recursive import SOURCE_KINDS, RecursiveProgram, RuleProgram
 
@@ -46,14 +47,14 @@ def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
 
 
 def _stored_ops(rule: RuleProgram, phase: L.Phase) -> set[str]:
-    """The rule's operators whose values `phase` stores (`state:h`, `temp:RULE_NAME`)."""
+    """The rule's operators whose values `phase` stores (a state's result, a temporary)."""
     results = dict(rule.results)
     names = set()
     for stored in phase.stores:
-        kind, _, name = stored.partition(":")
-        if kind == "state" and name in results:
+        name = stored.name
+        if stored.role is Role.STATE and name in results:
             names.add(results[name])
-        elif kind == "temp" and name.startswith(f"{rule.kind}_"):
+        elif stored.role is Role.TEMP and name.startswith(f"{rule.kind}_"):
             names.add(name[len(rule.kind) + 1:])
     return names
 
@@ -128,8 +129,9 @@ def draw_opencl(source: str, kernels: KernelProgram, cx_source: str = "",
             key = f"{kernel.name}_{phase.rule}.{phase.index}"
             if key not in drawn_phases:
                 drawn_phases.add(key)
+                stores = ", ".join(ref.ir_text for ref in phase.stores)
                 phases.node(f"phase_{key}", f"phase {phase.rule}.{phase.index}\nstores "
-                            f"{', '.join(phase.stores)}", shape="box", style="rounded,filled",
+                            f"{stores}", shape="box", style="rounded,filled",
                             fillcolor="#eef5fb", href="#stage-loops")
             graph.edge(f"ir_{kernel.name}", f"phase_{key}")
             for line in phase_lines(phase, recursive, kernel.phases) or kernel.source_lines:

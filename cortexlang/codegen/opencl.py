@@ -28,6 +28,7 @@ from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, sigmoid_hel
 from cortexlang.codegen.unit_loops import UnitLoopPrinter
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BATCH_LEN, BATCH_START, Role
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
     Kernel,
@@ -46,13 +47,13 @@ class KernelPrinter(UnitLoopPrinter):
         self.buffers = buffer_identifiers(program.buffers)
         self.writer = Writer()
         self.full_tiles = False  # inside a tile known to be full: no clamping, no guards
-        self.sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
-        self.layouts = {name: (block, columns, self.sizes[name] // columns)
-                        for name, block, columns in program.layouts}
+        self.sizes = {buffer.ref: buffer.row_size for buffer in program.buffers}
+        self.layouts = {ref: (block, columns, self.sizes[ref] // columns)
+                        for ref, block, columns in program.layouts}
         self.helpers: set[int] = set()
 
     def context(self, rename: dict[str, str], kernel: Kernel) -> Context:
-        local = {name: f"l_{self.buffers[name]}" for name in kernel.cached_params}
+        local = {ref: f"l_{self.buffers[ref]}" for ref in kernel.cached_params}
         return Context(self.buffers, rename, local, layouts=self.layouts,
                         helpers=self.helpers)
 
@@ -62,11 +63,11 @@ class KernelPrinter(UnitLoopPrinter):
         and the batch of a per-level launch: the same tail for every kernel."""
         args: list[str] = []
         for buffer in kernel_buffers(self.program, kernel):
-            identifier = self.buffers[buffer.name]
-            if buffer.role == "sync":
+            identifier = self.buffers[buffer.ref]
+            if buffer.ref.role is Role.SYNC:
                 args.append(f"{D.global_} {D.volatile} int* {D.restrict} {identifier}")
                 continue
-            const = "" if buffer.name in kernel.writes else "const "
+            const = "" if buffer.ref in kernel.writes else "const "
             args.append(f"{D.global_} {const}float* {D.restrict} {identifier}")
         args.append(f"{D.global_} const int* {D.restrict} indices")
         args.append("const int b")
@@ -78,9 +79,9 @@ class KernelPrinter(UnitLoopPrinter):
         reads as a view into it."""
         for position, name in enumerate(RUN_HEADER):
             self.writer.line(f"const int {name} = indices[{position}];")
-        for position, name in enumerate(index_buffers(self.program), start=len(RUN_HEADER)):
-            if name in kernel.reads:
-                identifier = self.buffers[name]
+        for position, ref in enumerate(index_buffers(self.program), start=len(RUN_HEADER)):
+            if ref in kernel.reads:
+                identifier = self.buffers[ref]
                 self.writer.line(f"{D.global_} const int* {D.restrict} {identifier} = "
                                  f"indices + indices[{position}];")
 
@@ -205,8 +206,8 @@ class KernelPrinter(UnitLoopPrinter):
             w.line("const int start = 0;")
             w.line("const int count = num_heads;")
         else:
-            w.line(f"const int start = {self.buffers['batch_start']}[b];")
-            w.line(f"const int count = {self.buffers['batch_len']}[b];")
+            w.line(f"const int start = {self.buffers[BATCH_START]}[b];")
+            w.line(f"const int count = {self.buffers[BATCH_LEN]}[b];")
         if kernel.tiles_in_kernel:
             # This work-item keeps its block of units (and their weight rows, in cache)
             # and walks every node tile of the batch.
@@ -230,12 +231,12 @@ class KernelPrinter(UnitLoopPrinter):
         w.line(f"const int lid = {D.local_id(0)};")
         if cooperative:
             w.line(f"const int group = {D.group_id(0)};")
-        for name in kernel.cached_params:
-            buffer = next(b for b in self.program.buffers if b.name == name)
-            local = f"l_{self.buffers[name]}"
+        for ref in kernel.cached_params:
+            buffer = next(b for b in self.program.buffers if b.ref == ref)
+            local = f"l_{self.buffers[ref]}"
             w.line(f"{D.local} float {local}[{buffer.row_size}];")
             w.line(f"for (int e = lid; e < {buffer.row_size}; e += {size}) "
-                   f"{local}[e] = {self.buffers[name]}[e];")
+                   f"{local}[e] = {self.buffers[ref]}[e];")
         if kernel.cached_params and size > 1:
             w.line(D.barrier_local)
         ranges = {"leaf": ("0", "num_leaf_batches"), "internal": ("num_leaf_batches",
@@ -251,8 +252,8 @@ class KernelPrinter(UnitLoopPrinter):
             else:
                 low, high = ranges[over]
                 w.open(f"for (int batch = max({low}, first_fused); batch < {high}; ++batch)")
-                w.line(f"const int start = {self.buffers['batch_start']}[batch];")
-                w.line(f"const int count = {self.buffers['batch_len']}[batch];")
+                w.line(f"const int start = {self.buffers[BATCH_START]}[batch];")
+                w.line(f"const int count = {self.buffers[BATCH_LEN]}[batch];")
                 step_batch = "batch"
             w.line(f"const int tiles = (count + {kernel.node_tile - 1}) / {kernel.node_tile};")
             units = max(kernel.units, 1)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BATCH_START, BufferRef, Role
 
 
-def _rename(expr: L.Expr, temps: set[str]) -> L.Expr:
+def _rename(expr: L.Expr, temps: set[BufferRef]) -> L.Expr:
     if isinstance(expr, L.Load):
         index = _node_to_slot(expr.index) if expr.buffer in temps else _rename(expr.index, temps)
         return L.Load(expr.buffer, index)
@@ -39,7 +40,8 @@ def _node_to_slot(expr: L.Expr) -> L.Expr:
     return expr
 
 
-def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[str], in_heads: bool) -> tuple[L.Stmt, ...]:
+def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[BufferRef],
+             in_heads: bool) -> tuple[L.Stmt, ...]:
     out: list[L.Stmt] = []
     for stmt in stmts:
         if isinstance(stmt, L.Let):
@@ -56,7 +58,7 @@ def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[str], in_heads: bool) -> tupl
             body = _rewrite(stmt.body, temps, in_heads or stmt.var == "i")
             if stmt.kind == "nodes":
                 first = L.Var("i") if stmt.var == "i" else \
-                    L.Binary("-", L.Var("node"), L.Load("batch_start", L.Var("b")))
+                    L.Binary("-", L.Var("node"), L.Load(BATCH_START, L.Var("b")))
                 body = (L.Let("slot", first, True),) + body
             out.append(replace(stmt, body=body))
         else:
@@ -66,10 +68,10 @@ def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[str], in_heads: bool) -> tupl
 
 def dense_intermediates(program: L.LoopProgram) -> L.LoopProgram:
     """Index every temporary by `slot`, the node's position in its batch."""
-    temps = {buffer.name for buffer in program.buffers if buffer.role == "temp"}
+    temps = {buffer.ref for buffer in program.buffers if buffer.ref.role is Role.TEMP}
     if not temps:
         return program
-    buffers = tuple(replace(buffer, rows="batch") if buffer.name in temps else buffer
+    buffers = tuple(replace(buffer, rows="batch") if buffer.ref in temps else buffer
                     for buffer in program.buffers)
     note = f"{len(temps)} temporaries sized by the largest batch instead of the node count"
     return replace(program, buffers=buffers, body=_rewrite(program.body, temps, False),
