@@ -14,6 +14,7 @@ one run, and the planner's decisions.
 from __future__ import annotations
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import BufferRef
 from cortexlang.ir.kernels import Kernel, KernelProgram
 
@@ -22,8 +23,9 @@ from .dot import Graph
 from .escape import Html, escape_html
 
 FLOAT_BYTES = 4
-_OVER = {"leaf": "each leaf batch", "internal": "each internal batch", "all": "each batch",
-         "heads": "the output nodes, once", "run": "the whole run, once"}
+_OVER = {BatchRange.LEAF: "each leaf batch", BatchRange.INTERNAL: "each internal batch",
+         BatchRange.ALL: "each batch", BatchRange.HEADS: "the output nodes, once",
+         BatchRange.RUN: "the whole run, once"}
 
 
 KERNELS_NODE = "kernels"
@@ -36,10 +38,10 @@ def kernel_port(kernel: str) -> str:
 
 def launch_geometry(kernel: Kernel, strategy: str) -> str:
     """The NDRange of one launch, in words."""
-    if strategy == "cooperative" and kernel.over == "run":
+    if strategy == "cooperative" and kernel.over is BatchRange.RUN:
         return (f"{kernel.groups} work-group{'s' if kernel.groups > 1 else ''} of 1 "
                 "work-item, sharing each batch's tasks")
-    if kernel.over == "run":
+    if kernel.over is BatchRange.RUN:
         size = kernel.local_size or 1
         return f"one work-group of {size} work-items"
     local = kernel.local_size if kernel.local_size is not None else "driver's choice"
@@ -69,7 +71,7 @@ def _row(text: object, *, bold: bool = False, colour: str | None = None) -> str:
 def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[BufferRef, L.Buffer],
                   local_memory: int | None) -> Html:
     rows = [_row(f"kernel {kernel.name}", bold=True),
-            _row(f"runs over {_OVER.get(kernel.over, kernel.over)}"),
+            _row(f"runs over {_OVER[kernel.over]}"),
             _row(f"launch: {launch_geometry(kernel, program.strategy)}")]
     if kernel.node_tile > 1:
         rows.append(_row(f"each work-item computes {kernel.node_tile} nodes (node tile)"))
@@ -97,18 +99,19 @@ def _launch_order(program: KernelProgram) -> list[str]:
     """One line per step of a run, in order (kernels of one section repeat per batch)."""
     if program.strategy == "cooperative":
         kernel = program.kernels[0]
-        sections = " \u2192 ".join(label for label, _, _ in kernel.sections) or kernel.over
+        sections = " \u2192 ".join(over.value for over, _, _ in kernel.sections) or \
+            kernel.over.value
         return [f"1 launch: {kernel.name}, {kernel.groups} work-group(s) looping over every "
                 f"batch ({sections}), claiming tasks; a counter of finished tasks between "
                 "batches and phases"]
-    steps: list[tuple[str, list[str]]] = []
+    steps: list[tuple[BatchRange, list[str]]] = []
     for name, over in program.launches:
         if steps and steps[-1][0] == over:
             steps[-1][1].append(name)
         else:
             steps.append((over, [name]))
     arrow = " \u2192 "
-    return [f"{number}. for {_OVER.get(over, over)}: {arrow.join(names)}"
+    return [f"{number}. for {_OVER[over]}: {arrow.join(names)}"
             for number, (over, names) in enumerate(steps, start=1)]
 
 

@@ -28,6 +28,7 @@ from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, sigmoid_hel
 from cortexlang.codegen.unit_loops import UnitLoopPrinter
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import BATCH_LEN, BATCH_START, Role
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
@@ -86,7 +87,7 @@ class KernelPrinter(UnitLoopPrinter):
                                  f"indices + indices[{position}];")
 
     # -- a phase for the nodes of one tile -----------------------------------------------------
-    def node_ids(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def node_ids(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                  contexts: list[Context], first: str | None = None) -> None:
         """Each tile node's id and per-node values. `first`: the position of the first of
         nodes all in the batch; otherwise positions in the tile, clamped to the batch (the
@@ -98,7 +99,7 @@ class KernelPrinter(UnitLoopPrinter):
                 position = f"{first} + {t}"
             else:
                 position = f"min(tile * {tile} + {t}, count - 1)"
-            if over == "heads":
+            if over is BatchRange.HEADS:
                 w.line(f"const int i_t{t} = {position};")
             else:
                 w.line(f"const int node_t{t} = start + {position};")
@@ -154,7 +155,7 @@ class KernelPrinter(UnitLoopPrinter):
             contexts.append(self.context(rename, kernel))
         return contexts
 
-    def tile_body(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def tile_body(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                   phases: tuple[L.Phase, ...], batch: str | None = None) -> None:
         """The phases for node tile `tile` of the batch (`start`, `count` in scope).
 
@@ -186,7 +187,7 @@ class KernelPrinter(UnitLoopPrinter):
         else:
             self._tile_phases(kernel, over, lets, phases, tile, batch, None)
 
-    def _tile_phases(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def _tile_phases(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                      phases: tuple[L.Phase, ...], nodes: int, batch: str | None,
                      first: str | None) -> None:
         contexts = self.contexts(kernel, lets, nodes)
@@ -202,7 +203,7 @@ class KernelPrinter(UnitLoopPrinter):
         w.open(self.signature(kernel))
         self.index_views(kernel)
         w.line(f"const int unit = {D.global_id(0)};")
-        if kernel.over == "heads":
+        if kernel.over is BatchRange.HEADS:
             w.line("const int start = 0;")
             w.line("const int count = num_heads;")
         else:
@@ -239,12 +240,12 @@ class KernelPrinter(UnitLoopPrinter):
                    f"{local}[e] = {self.buffers[ref]}[e];")
         if kernel.cached_params and size > 1:
             w.line(D.barrier_local)
-        ranges = {"leaf": ("0", "num_leaf_batches"), "internal": ("num_leaf_batches",
-                                                                   "num_batches"),
-                  "all": ("0", "num_batches")}
+        ranges = {BatchRange.LEAF: ("0", "num_leaf_batches"),
+                  BatchRange.INTERNAL: ("num_leaf_batches", "num_batches"),
+                  BatchRange.ALL: ("0", "num_batches")}
         for over, lets, phases in kernel.sections:
-            w.line(comment(f"section: {over}"))
-            if over == "heads":
+            w.line(comment(f"section: {over.value}"))
+            if over is BatchRange.HEADS:
                 w.open("")
                 w.line("const int start = 0;")
                 w.line("const int count = num_heads;")
@@ -291,7 +292,7 @@ class KernelPrinter(UnitLoopPrinter):
         w.line(D.fence_global)
         w.close()
 
-    def cooperative_phase(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def cooperative_phase(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                           phase: L.Phase, step: str, units: int) -> None:
         """One step of the cooperative kernel: claim tasks, compute them, meet the others.
 
@@ -336,8 +337,8 @@ class KernelPrinter(UnitLoopPrinter):
         for kernel in self.program.kernels:
             w.line()
             lines = ", ".join(str(line) for line in kernel.source_lines) or "-"
-            w.line(comment(f"kernel {kernel.name}: {kernel.over}; .cx lines {lines}"))
-            if kernel.over == "run":
+            w.line(comment(f"kernel {kernel.name}: {kernel.over.value}; .cx lines {lines}"))
+            if kernel.over is BatchRange.RUN:
                 self.persistent_kernel(kernel)
             else:
                 self.level_kernel(kernel)

@@ -29,6 +29,7 @@ from pathlib import PurePath
 from typing import Any
 
 from cortexlang.errors import InternalError, Span
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import BufferRef, Role
 
 Shape = tuple[int, ...]
@@ -131,16 +132,6 @@ class RunScalar(enum.Enum):
     ZERO_ROW = "zero_row"
     NUM_HEADS = "num_heads"
     FIRST_FUSED = "first_fused"
-
-
-class BatchRange(enum.Enum):
-    """The batches a launch covers."""
-
-    LEAF = "leaf"          # each leaf batch
-    INTERNAL = "internal"  # each internal batch
-    ALL = "all"            # each batch
-    HEADS = "heads"        # once, over the head nodes
-    RUN = "run"            # once, a persistent kernel over everything from `first_fused`
 
 
 class Strategy(enum.Enum):

@@ -26,15 +26,19 @@ from dataclasses import dataclass, field
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import BufferRef, Role
+
+# A persistent kernel's section: what it covers, its per-node lets, its phases.
+Section = tuple[BatchRange, tuple[L.Let, ...], tuple[L.Phase, ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class Kernel:
     """One OpenCL kernel.
 
-    over: which nodes a launch covers: "leaf" or "internal" batches, "all" batches, "heads",
-      or "run" (a persistent kernel covering everything).
+    over: which nodes a launch covers (`BatchRange`): leaf or internal batches, all batches,
+      the heads, or the run (a persistent kernel covering everything).
     node_lets: per-node values (child ids, token rows) every phase may use.
     phases: the loop-IR phases it computes, in order (barriers between them).
     units: work-items per node tile in dimension 0 (each computes `width` units of a group).
@@ -47,7 +51,7 @@ class Kernel:
     """
 
     name: str
-    over: str
+    over: BatchRange
     node_lets: tuple[L.Let, ...]
     phases: tuple[L.Phase, ...]
     units: int
@@ -58,7 +62,7 @@ class Kernel:
     cached_params: tuple[BufferRef, ...] = ()
     widths: tuple[tuple[str, int], ...] = ()
     tiles_in_kernel: bool = False
-    sections: tuple[tuple[str, tuple[L.Let, ...], tuple[L.Phase, ...]], ...] = ()
+    sections: tuple[Section, ...] = ()
     source_lines: tuple[int, ...] = ()
     groups: int = 1
     # Flattened-matrix unit loops a work-item computes several rows of: (key, rows, length).
@@ -132,7 +136,7 @@ class KernelProgram:
     strategy: str
     buffers: tuple[L.Buffer, ...]
     kernels: tuple[Kernel, ...]
-    launches: tuple[tuple[str, str], ...]      # (kernel, what it covers) in order
+    launches: tuple[tuple[str, BatchRange], ...]   # (kernel, what it covers) in order
     node_tile: int
     device_limits: tuple[tuple[str, int], ...] = ()
     notes: tuple[tuple[str, str], ...] = ()
@@ -175,8 +179,8 @@ def format_kernels(program: KernelProgram) -> str:
         local = kernel.local_size if kernel.local_size is not None else "driver"
         cooperating = f", {kernel.groups} work-groups cooperating" if SYNC_BUFFER in \
             kernel.writes else ""
-        lines.append(f"kernel {kernel.name} over {kernel.over}: {geometry}, work-group {local}"
-                     f"{cooperating}")
+        lines.append(f"kernel {kernel.name} over {kernel.over.value}: {geometry}, "
+                     f"work-group {local}{cooperating}")
         if kernel.tiles_in_kernel:
             lines.append("  each work-item walks every node tile of its batch")
         if kernel.widths:
@@ -199,7 +203,7 @@ def format_kernels(program: KernelProgram) -> str:
             lines.append(f"  section {label}: phases {len(phases)}")
     lines.append("launches per run:")
     for kernel_name, over in program.launches:
-        lines.append(f"  {kernel_name}: {over}")
+        lines.append(f"  {kernel_name}: {over.value}")
     return "\n".join(lines) + "\n"
 
 
@@ -217,7 +221,7 @@ def verify_kernels(program: KernelProgram) -> None:
                                     f"{kernel.name} uses undeclared {buffer.ir_text}")
         if kernel.units < 1 or kernel.node_tile < 1 or kernel.groups < 1:
             raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
-        if program.strategy == "cooperative" and kernel.over == "run":
+        if program.strategy == "cooperative" and kernel.over is BatchRange.RUN:
             if SYNC_BUFFER not in kernel.writes or kernel.local_size != 1:
                 raise InternalError("verify_kernels", f"cooperative kernel {kernel.name} needs "
                                     "the sync counters and work-groups of one work-item")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cortexlang.errors import InternalError, Span
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import BufferRef
 
 # ---------------------------------------------------------------------------------------------
@@ -128,13 +129,16 @@ class If:
 
 @dataclass(frozen=True, slots=True)
 class Loop:
-    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel)."""
+    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel).
+    `batches`: which batches a loop over batches covers (HEADS on the loop over the head
+    nodes); the bounds say the same for the printer, and no stage reads them back."""
 
     var: str
     start: Expr
     stop: Expr
     kind: str
     body: tuple[Stmt, ...]
+    batches: BatchRange | None = None
 
 
 @dataclass(frozen=True, slots=True)

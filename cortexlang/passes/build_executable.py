@@ -64,7 +64,7 @@ def build_executable(program: checked.CheckedProgram, recursive: RecursiveProgra
                      if buffer.ref.role in INDEX_ROLES or buffer.ref in used)
     weights = [buffer for buffer in declared if buffer.ref.role in WEIGHT_ROLES]
     entries = tuple(X.KernelEntry(
-        name=kernel.name, over=X.BatchRange(kernel.over),
+        name=kernel.name, over=kernel.over,
         args=tuple(buffer.ref for buffer in kernel_buffers(kernels, kernel)),
         units=kernel.units, node_tile=kernel.node_tile, local_size=kernel.local_size,
         tiles_in_kernel=kernel.tiles_in_kernel, groups=kernel.groups,
@@ -94,7 +94,7 @@ def build_executable(program: checked.CheckedProgram, recursive: RecursiveProgra
         run_header=tuple(X.RunScalar(name) for name in RUN_HEADER),
         index_arrays=index_buffers(kernels),
         kernels=entries,
-        launches=tuple((name, X.BatchRange(over)) for name, over in kernels.launches),
+        launches=kernels.launches,
         tokens=token_checks(program, recursive),
         states=tuple(X.StateSpec(state.name, state.shape, state.name in source_states)
                      for state in recursive.states),

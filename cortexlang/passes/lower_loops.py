@@ -9,6 +9,7 @@ the loops, the heads and the buffers.
 from __future__ import annotations
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import (
     BATCH_LEN,
     BATCH_START,
@@ -87,16 +88,18 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
     body: list[L.Stmt] = []
     shared = not program.specialized and program.leaf.ops == program.internal.ops
     if program.specialized or shared:
-        for kind, start, stop in (("leaf", iconst(0), L.Var("num_leaf_batches")),
-                                  ("internal", L.Var("num_leaf_batches"), L.Var("num_batches"))):
+        for kind, start, stop, batches in (
+                ("leaf", iconst(0), L.Var("num_leaf_batches"), BatchRange.LEAF),
+                ("internal", L.Var("num_leaf_batches"), L.Var("num_batches"),
+                 BatchRange.INTERNAL)):
             if shared and kind == "leaf":
                 continue
             lets, phases = _rule_phases(program, plans[kind], kind, token_input)
             if shared:
-                start = iconst(0)
+                start, batches = iconst(0), BatchRange.ALL
             node_loop = L.Loop("node", node_range[0], node_range[1], "nodes",
                                tuple(lets.values()) + tuple(phases))
-            body.append(L.Loop("b", start, stop, "batches", (node_loop,)))
+            body.append(L.Loop("b", start, stop, "batches", (node_loop,), batches))
     else:
         leaf_lets, leaf_phases = _rule_phases(program, plans["leaf"], "leaf", token_input)
         internal_lets, internal_phases = _rule_phases(program, plans["internal"], "internal",
@@ -111,7 +114,8 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
         merged_lets = tuple({**leaf_lets, **internal_lets}.values())
         node_loop = L.Loop("node", node_range[0], node_range[1], "nodes",
                            merged_lets + tuple(merged))
-        body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,)))
+        body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,),
+                           BatchRange.ALL))
     if program.heads is not None:
         head_buffer = {name: BufferRef(Role.OUTPUT, name) for name, _ in program.heads.results}
         head_plan = plan_rule(program.heads, fuse_operators, head_buffer)
@@ -120,7 +124,7 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
         # Heads store by head position, not by node id.
         phases = [_rows_by_head(phase, head_buffer.values()) for phase in phases]
         body.append(L.Loop("i", iconst(0), L.Var("num_heads"), "nodes",
-                           (locate,) + tuple(lets.values()) + tuple(phases)))
+                           (locate,) + tuple(lets.values()) + tuple(phases), BatchRange.HEADS))
         buffers = _rule_buffers(head_plan, "heads")
         head_ops = program.heads.op_map()
         buffers += tuple(L.Buffer(head_buffer[output], "heads",

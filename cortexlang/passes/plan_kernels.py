@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import BATCH_RANGE_BUFFERS, WEIGHT_ROLES, BufferRef, Role
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
@@ -38,7 +39,7 @@ from cortexlang.ir.limits import DeviceLimits
 
 @dataclass(frozen=True)
 class _Section:
-    over: str
+    over: BatchRange
     node_lets: tuple[L.Let, ...]
     phases: tuple[L.Phase, ...]
 
@@ -48,17 +49,15 @@ def _sections(program: L.LoopProgram) -> list[_Section]:
     for stmt in program.body:
         if not isinstance(stmt, L.Loop):
             raise InternalError("plan_kernels", "top-level statement is not a loop")
+        if stmt.batches is None:
+            raise InternalError("plan_kernels", "top-level loop covers no batch range")
+        over = stmt.batches
         if stmt.kind == "batches":
             node_loop = stmt.body[0]
             assert isinstance(node_loop, L.Loop)
-            start = L.format_expr(stmt.start)
-            stop = L.format_expr(stmt.stop)
-            over = {("0", "num_leaf_batches"): "leaf",
-                    ("num_leaf_batches", "num_batches"): "internal",
-                    ("0", "num_batches"): "all"}[(start, stop)]
             body = node_loop.body
         else:
-            over, body = "heads", stmt.body
+            body = stmt.body
         lets = tuple(s for s in body if isinstance(s, L.Let))
         phases = tuple(s for s in body if isinstance(s, L.Phase))
         sections.append(_Section(over, lets, phases))
@@ -214,9 +213,10 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) ->
     kernels: list[Kernel] = []
     for section in sections:
         for phase in section.phases:
-            name = f"{phase.rule}_{section.over}_phase{phase.index}" \
-                if phase.rule != section.over else f"{phase.rule}_phase{phase.index}"
-            reads, writes = _buffers_used(section.node_lets, (phase,), section.over != "heads")
+            name = f"{phase.rule}_{section.over.value}_phase{phase.index}" \
+                if phase.rule != section.over.value else f"{phase.rule}_phase{phase.index}"
+            reads, writes = _buffers_used(section.node_lets, (phase,),
+                                          section.over is not BatchRange.HEADS)
             widths, items, rows = _widths((phase,), limits)
             # A fixed work-group size: the CPU driver compiles a kernel once per size, so
             # letting it pick per launch would recompile for every new batch length. On a CPU
@@ -257,7 +257,7 @@ def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits:
     widths, items, rows = _widths(all_phases, limits)
     if groups:
         writes = _ordered(writes + (SYNC_BUFFER,))
-    return Kernel("forward", "run", (), all_phases, items, tile, local, reads, writes,
+    return Kernel("forward", BatchRange.RUN, (), all_phases, items, tile, local, reads, writes,
                   tuple(cached), widths, False,
                   tuple((s.over, s.node_lets, s.phases) for s in sections), _lines(all_phases),
                   max(1, groups), rows)
@@ -342,7 +342,7 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
     tile = 1 if branchy else max(1, node_tile)
     if branchy and node_tile > 1:
         decisions.append("node tile 1: leaves are not specialised, so each node branches")
-    batch_sections = [section for section in sections if section.over != "heads"]
+    batch_sections = [section for section in sections if section.over is not BatchRange.HEADS]
     buffers = program.buffers
     if fuse_levels and not limits.is_gpu:
         kernel, sync = _cooperative(program, sections, limits, tile, persist_weights, decisions)
