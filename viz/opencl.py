@@ -23,13 +23,12 @@ from .escape import shorten
 
 _KERNEL_COMMENT = re.compile(r"^// kernel ([A-Za-z_][A-Za-z0-9_]*)\b")
 _KERNEL_SIGNATURE = re.compile(r"__kernel\s+void\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-_NOTE_LINE = re.compile(r"\bline (\d+)\b")
 
 
 def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
                 phases: Sequence[L.Phase] = ()) -> tuple[int, ...]:
-    """The .cx lines a phase computes: its span's line and the lines its stores name (a
-    phase fuses the operators of several statements; the store notes say `h, line 20`).
+    """The .cx lines a phase computes: its span's line and its stores' (a phase fuses the
+    operators of several statements).
 
     With the recursive program, also the lines of every operator the phase computes: the
     operators its stored values depend on in its rule, back to sources and to values that
@@ -37,8 +36,8 @@ def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
     phase that stores `h` computes it)."""
     found = {phase.span.line} if phase.span is not None else set()
     for stmt in L.walk_stmts(phase.body):
-        if isinstance(stmt, L.Store):
-            found.update(int(number) for number in _NOTE_LINE.findall(stmt.note))
+        if isinstance(stmt, L.Store) and stmt.span is not None:
+            found.add(stmt.span.line)
     rule = next((rule for rule in recursive.rules() if rule.kind == phase.rule), None) \
         if recursive is not None else None
     if rule is not None:

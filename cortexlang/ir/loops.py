@@ -114,10 +114,20 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Store:
+    """`buffer[index] = value`, storing operator `op`'s value, from `span` in the source."""
+
     buffer: BufferRef
     index: Expr
     value: Expr
-    note: str = ""
+    op: str = ""
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def note(self) -> str:
+        """What the printers write beside the store: the operator and its source line."""
+        if self.span is None:
+            return self.op
+        return f"{self.op}, line {self.span.line}"
 
 
 @dataclass(frozen=True, slots=True)

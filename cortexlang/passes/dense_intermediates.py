@@ -48,7 +48,7 @@ def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[BufferRef],
             out.append(L.Let(stmt.name, _rename(stmt.value, temps), stmt.integer))
         elif isinstance(stmt, L.Store):
             index = _node_to_slot(stmt.index) if stmt.buffer in temps else stmt.index
-            out.append(L.Store(stmt.buffer, index, _rename(stmt.value, temps), stmt.note))
+            out.append(replace(stmt, index=index, value=_rename(stmt.value, temps)))
         elif isinstance(stmt, L.If):
             out.append(L.If(stmt.condition, _rewrite(stmt.then, temps, in_heads),
                             _rewrite(stmt.otherwise, temps, in_heads)))

@@ -8,6 +8,8 @@ the loops, the heads and the buffers.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import (
@@ -52,10 +54,9 @@ def _phase_body(program: RecursiveProgram, plan: RulePlan, phase: int,
         for name in names:
             value = evaluator.element(name, index)
             span = plan.rule.op_map()[name].span
-            note = f"{name}, line {span.line}" if span is not None else name
             for buffer in plan.stores[name]:
                 row = imul(L.Var("node"), iconst(flat_size(shape)))
-                stores.append(L.Store(buffer, iadd(row, index.flat(shape)), value, note))
+                stores.append(L.Store(buffer, iadd(row, index.flat(shape)), value, name, span))
                 stored.append(buffer)
         body.append(L.Loop("j", iconst(0), iconst(flat_size(shape)), "units",
                            tuple(evaluator.lets) + tuple(stores)))
@@ -144,7 +145,7 @@ def _rows_by_head(phase: L.Phase, output_buffers) -> L.Phase:  # type: ignore[no
         if isinstance(stmt, L.Store) and stmt.buffer in outputs:
             index = stmt.index
             assert isinstance(index, L.Binary)
-            return L.Store(stmt.buffer, _replace_var(index, "node", "i"), stmt.value, stmt.note)
+            return replace(stmt, index=_replace_var(index, "node", "i"))
         if isinstance(stmt, L.Loop):
             return L.Loop(stmt.var, stmt.start, stmt.stop, stmt.kind,
                           tuple(rewrite(s) for s in stmt.body))
