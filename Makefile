@@ -13,8 +13,8 @@ BENCH_STAMP := $(VENV)/.cortexlang-bench
 SYSTEM_PACKAGES := pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev clinfo graphviz chromium
 POCL_ICD := /etc/OpenCL/vendors/pocl.icd
 
-.PHONY: setup system-packages demo test typecheck bench check-wheel gpu-check gpu-wheels \
-	clean distclean
+.PHONY: setup system-packages demo test test-all typecheck bench check-wheel gpu-check \
+	gpu-wheels clean distclean
 
 setup: system-packages $(SETUP_STAMP)
 
@@ -56,8 +56,21 @@ demo: setup
 	$(BIN)/cortexlang run examples/treelstm.cx --trees examples/data/sample.ptb
 	$(BIN)/cortexlang viz examples/treelstm.cx --trees examples/data/sample.ptb -o out/viz
 
+# `make test`: the default tier, seeded covering sets instead of the full sweeps (the seed is
+# printed in the header; `make test PYTEST_ARGS='--seed 1234'` repeats a run). `make test-all`
+# adds the tests marked `exhaustive`: every subset of the optimisations, every option set of
+# every model, a thousand random programs.
+PYTEST_ARGS ?=
+# Tests run in one pytest-xdist worker per core (TEST_WORKERS=0 runs them in this process);
+# the Ray tests share one worker and so one local cluster (--dist loadgroup).
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
+
+test-all: setup
+	$(BIN)/python -m pytest -q --all $(XDIST) $(PYTEST_ARGS)
 
 # mypy over the package (the `packages` of [tool.mypy] in pyproject.toml: cortexlang/), then
 # over the renderers in viz/, which are installed as cortexlang.viz and so checked apart.

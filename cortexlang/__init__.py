@@ -21,8 +21,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load": "cortexlang.api",
     "Model": "cortexlang.api",
-    "Result": "cortexlang.api",
-    "Compiled": "cortexlang.api_run",
+    "Result": "cortexlang.api_result",
+    "Compiled": "cortexlang.api",
     "Structure": "cortexlang.inputs.structure",
     "Vocab": "cortexlang.inputs.vocab",
     "WeightMapping": "cortexlang.inputs.weightmap",

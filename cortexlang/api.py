@@ -11,20 +11,30 @@ Every error is a `cortexlang.errors.CortexError` with a code and, where there is
 location (`InputError` for inputs and weights, `UsageError` for wrong arguments). The same
 rules as the command line decide the vocabulary (`cortexlang.inputs.provenance`), and every
 result says what ran (`Result.provenance`). `docs/api.md` is the guide; its examples run in CI.
+
+`Compiled`: a model ready to run on one backend, from `cortexlang.Model.compile`.
+
+The compiled backend walks `run_pipeline` for the chosen device (the same choice as the
+command line: `--device`, else PYOPENCL_CTX, else the first working device) and builds the
+kernels once (from the build cache when they were built before); weights are bound once.
+For a model loaded from a `.cxa`, the OpenCL emitted is compared with the artifact's: the
+same text on a device with the limits it was planned for (so the cached binary is reused),
+and re-planned, as the provenance says, on a device with other limits.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from cortexlang.api_result import Result, api_usage
 from cortexlang.artifact import Artifact, is_artifact_path, read_artifact, write_artifact
+from cortexlang.backends import BackendOptions, get_backend
 from cortexlang.commands.common import vocabulary_capacity
-from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.inputs.provenance import (
     VocabChoice,
     WeightChoice,
@@ -40,10 +50,6 @@ from cortexlang.inputs.vocab import UNKNOWN, Vocab, VocabBuilder, remap_words
 from cortexlang.inputs.weightfiles import open_weights
 from cortexlang.inputs.weightmap import WeightMapping
 from cortexlang.ir.checked import CheckedProgram
-from cortexlang.outputs import Outputs
-
-if TYPE_CHECKING:
-    from cortexlang.api_run import Compiled
 
 BACKENDS = ("compiled", "interp")
 
@@ -56,7 +62,7 @@ def load(path: str | os.PathLike[str], sizes: Mapping[str, int] | None = None) -
     path_text = os.fspath(path)
     if is_artifact_path(path_text):
         if sizes:
-            raise _usage("an artifact's sizes are fixed when it is compiled",
+            raise api_usage("an artifact's sizes are fixed when it is compiled",
                          "leave sizes out, or compile the .cx again with other sizes")
         artifact = read_artifact(path_text)
         model = Model(artifact.program, artifact=artifact)
@@ -148,24 +154,22 @@ class Model:
         interpreter, which also computes in float64). `options` are the compiler's: an
         `Options`, or a mapping of optimisation names to booleans and `node_tile`.
         Without weights, random ones from seed 0 are used, and results say so."""
-        from cortexlang.api_run import Compiled as CompiledModel
-
         if backend not in BACKENDS:
-            raise _usage(f"unknown backend `{backend}`", f"backends: {', '.join(BACKENDS)}")
+            raise api_usage(f"unknown backend `{backend}`", f"backends: {', '.join(BACKENDS)}")
         if dtype not in ("float32", "float64"):
-            raise _usage(f"dtype {dtype!r} is not float32 or float64", "")
+            raise api_usage(f"dtype {dtype!r} is not float32 or float64", "")
         if backend == "compiled" and dtype != "float32":
-            raise _usage("the compiled backend computes in float32",
+            raise api_usage("the compiled backend computes in float32",
                          "use backend=\"interp\" for float64")
         if self._weights is None:
             self.init_weights(0)
-        return CompiledModel(self, backend=backend, device=device,
+        return Compiled(self, backend=backend, device=device,
                              options=compiler_options(options, self.artifact), dtype=dtype,
                              cache=cache)
 
     def _require_weights(self) -> WeightChoice:
         if self._weights is None:
-            raise _usage("the model has no weights yet",
+            raise api_usage("the model has no weights yet",
                          "call load_weights(...) or init_weights(seed) first")
         return self._weights
 
@@ -204,7 +208,7 @@ def _vocab_argument(vocab: Any, unknown: str | int) -> tuple[Vocab | None, str |
     if isinstance(vocab, Sequence):
         return Vocab.of_tokens([str(token) for token in vocab], unknown=unknown,
                                source="the vocabulary given"), "the vocabulary given"
-    raise _usage(f"vocab is a {type(vocab).__name__}",
+    raise api_usage(f"vocab is a {type(vocab).__name__}",
                  "give a vocabulary file, a cortexlang Vocab, or a list of tokens")
 
 
@@ -223,7 +227,7 @@ def _tree_shape(program: CheckedProgram, binarize: str | None,
         return TreeShape(program.structure.max_children, kind == "binary_tree", binarize,
                          collapse_unary)
     except ValueError as error:
-        raise _usage(str(error), "binarize is \"left\", \"right\" or None") from None
+        raise api_usage(str(error), "binarize is \"left\", \"right\" or None") from None
 
 
 def compiler_options(options: Any, artifact: Artifact | None = None) -> Any:
@@ -238,69 +242,110 @@ def compiler_options(options: Any, artifact: Artifact | None = None) -> Any:
         known = {field.name for field in fields(Options)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise _usage(f"unknown compiler option `{unknown[0]}`",
+            raise api_usage(f"unknown compiler option `{unknown[0]}`",
                          "options: " + ", ".join(sorted(known)))
         try:
             return Options(**options)
         except ValueError as error:
-            raise _usage(str(error), "node_tile is a whole number >= 1") from None
-    raise _usage(f"options is a {type(options).__name__}",
+            raise api_usage(str(error), "node_tile is a whole number >= 1") from None
+    raise api_usage(f"options is a {type(options).__name__}",
                  "give cortexlang Options or a mapping such as {\"fuse_levels\": False}")
 
 
-class Result(Mapping[str, np.ndarray]):
-    """What a run produced: `result[name]` is output `name` (one row per structure for a
-    `[root]` output, one per node for `[all]`); `states`, `node_offset`, and `provenance`
-    (model, weights, vocabulary, backend, device) as `cortexlang run --json` reports it."""
+class Compiled:
+    """A model bound to a backend (and device), its weights and its vocabulary."""
 
-    def __init__(self, outputs: Outputs, provenance: dict[str, Any],
-                 structures: Sequence[Structure]) -> None:
-        self.outputs = outputs
-        self.provenance = provenance
-        self.structures = tuple(structures)
+    def __init__(self, model: Model, *, backend: str, device: str | None, options: Any,
+                 dtype: str, cache: bool) -> None:
+        self.model = model
+        self.backend = backend
+        self.options = options
+        self.dtype = dtype
+        self.kernels_note = ""
+        self.device_name = "the host (numpy)"
+        self._result: Any = None
+        self._runner: Any = None
+        self.limits: Any = None
+        if backend == "compiled":
+            self._compile(device, cache)
+        else:
+            self._interpreter = get_backend("interp")
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name in self.outputs.outputs:
-            return self.outputs.outputs[name]
-        known = ", ".join(self.outputs.outputs) or "none"
-        raise KeyError(f"no output {name!r}; the model's outputs: {known}")
+    def _compile(self, device_spec: str | None, cache: bool) -> None:
+        from cortexlang.passes.pipeline import run_pipeline
+        from cortexlang.runtime.devices import select_device
+        from cortexlang.runtime.execute import CompiledModel, device_limits
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.outputs.outputs)
+        device = select_device(device_spec)
+        self.device_name = f"{device.info.device_name} ({device.info.spec})"
+        self.limits = device_limits(device)
+        self._result = run_pipeline(self.model.program, self.options, self.limits)
+        artifact = self.model.artifact
+        if artifact is not None:
+            if self._result.source == artifact.kernel_source:
+                self.kernels_note = f"the kernels of {artifact.path}"
+            elif self.limits != artifact.limits or self.options != artifact.options:
+                self.kernels_note = (f"re-planned for this device (the kernels of "
+                                     f"{artifact.path} were planned for other limits)")
+            else:
+                self.kernels_note = (f"re-emitted: this cortexlang emits other OpenCL than "
+                                     f"the one that wrote {artifact.path}")
+        self._runner = CompiledModel(self._result, device, use_cache=cache)
+        self._runner.bind_weights(self.model._require_weights().weights)
+        if self._runner.cache_hit and not self.kernels_note:
+            self.kernels_note = "built from the cache"
+        elif self._runner.cache_hit:
+            self.kernels_note += ", built from the cache"
 
-    def __len__(self) -> int:
-        return len(self.outputs.outputs)
+    def compile_result(self) -> Any:
+        """The pipeline's `CompileResult` (compiled backend only)."""
+        if self._result is None:
+            raise api_usage("only the compiled backend has kernels to save",
+                         "compile with backend=\"compiled\"")
+        return self._result
 
-    @property
-    def states(self) -> dict[str, np.ndarray]:
-        return self.outputs.states
+    def provenance(self, vocab_choice: Any = None) -> dict[str, Any]:
+        """Model, weights, vocabulary, backend and device, as `cortexlang run --json`."""
+        model = self.model
+        weights = model._require_weights()
+        vocab = vocab_choice if vocab_choice is not None else model._vocab
+        facts: dict[str, Any] = {
+            "model": model.name, "path": model.program.path, "sizes": model.sizes,
+            "weights": weights.summary(), "vocab": None if vocab is None else vocab.summary(),
+            "backend": self.backend, "dtype": self.dtype, "device": self.device_name}
+        if self.kernels_note:
+            facts["kernels"] = self.kernels_note
+        return facts
 
-    @property
-    def node_offset(self) -> np.ndarray:
-        return self.outputs.node_offset
+    def run(self, structures: Iterable[Any], *, binarize: str | None = None,
+            collapse_unary: bool = False) -> Result:
+        """Run on structures: PTB strings, `Structure`s, nltk Trees, nested tuples or JSON
+        records (`cortexlang.inputs.python`). `binarize` ("left", "right") splits wider
+        nodes; `collapse_unary` replaces one-child nodes by their child. Returns a `Result`."""
+        items, vocab_choice = self.model._structures(structures, binarize, collapse_unary)
+        if self._runner is not None:
+            outputs = self._runner.run(items)
+        else:
+            weights = self.model._require_weights().weights
+            if self.dtype != "float32":
+                weights = {name: value.astype(self.dtype) for name, value in weights.items()}
+            outputs = self._interpreter(self.model.program, items, weights,
+                                        BackendOptions(dtype=self.dtype))
+        return Result(outputs, self.provenance(vocab_choice), items)
+
+    def save(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Write a `.cxa` artifact: source, sizes, options, OpenCL, weights, vocabulary."""
+        model = self.model
+        weights = model._require_weights()
+        result = self.compile_result()
+        # The sizes to pass when the saved source is checked again: the final sizes of
+        # those the source declares, which reproduce the program whatever overrides made it.
+        overrides = (dict(model.artifact.manifest["overrides"]) if model.artifact
+                     else dict(model.program.sizes))
+        return write_artifact(path, model.program, overrides=overrides,
+                              options=result.options, limits=self.limits,
+                              kernel_source=result.source, weights=weights.weights,
+                              vocab=model.vocab, init_seed=weights.seed)
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{name} {list(value.shape)}" for name, value in self.items())
-        return f"<cortexlang.Result {shapes}>"
-
-
-def save_artifact(compiled: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write `compiled` (a compiled-backend `Compiled`) as a `.cxa` (see cortexlang.artifact)."""
-    model: Model = compiled.model
-    weights = model._require_weights()
-    result = compiled.compile_result()
-    overrides = dict(model.artifact.manifest["overrides"]) if model.artifact else _overrides(
-        model.program)
-    return write_artifact(path, model.program, overrides=overrides, options=result.options,
-                          limits=compiled.limits, kernel_source=result.source,
-                          weights=weights.weights, vocab=model.vocab, init_seed=weights.seed)
-
-
-def _overrides(program: CheckedProgram) -> dict[str, int]:
-    """The sizes to pass when the saved source is checked again: the final sizes of those
-    the source declares, which reproduce the program whatever overrides made it."""
-    return dict(program.sizes)
-
-
-def _usage(message: str, hint: str) -> UsageError:
-    return UsageError(Diagnostic("E0014", message, None, "", hint))
+        return f"<cortexlang.Compiled {self.model.name} on {self.backend}, {self.device_name}>"

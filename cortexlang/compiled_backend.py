@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cortexlang.backends import Backend, BackendOptions
+from cortexlang.backend_interface import Backend, BackendOptions, reject_unknown_settings
 from cortexlang.errors import Diagnostic, UsageError
 from cortexlang.inputs.structure import Structure
 from cortexlang.ir.checked import CheckedProgram
@@ -38,10 +38,7 @@ SETTINGS = ("disable", "level", "node_tile", "cache", "verbose", "vector_width")
 
 def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
     """The compiler Options and whether to use the build cache, from backend settings."""
-    for key, _ in options.settings:
-        if key not in SETTINGS:
-            raise UsageError(Diagnostic("E0013", f"the compiled backend has no setting `{key}`",
-                                        None, "", "its settings: " + ", ".join(SETTINGS)))
+    reject_unknown_settings(options, "compiled", SETTINGS)
     level = options.setting("level")
     compiled = Options.level(_integer(level, "level")) if level is not None else Options()
     disabled = [name for key, value in options.settings if key == "disable"

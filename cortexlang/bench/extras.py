@@ -21,7 +21,7 @@ from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 
 if TYPE_CHECKING:
-    from cortexlang.bench.suite import BenchConfig
+    from cortexlang.bench.config import BenchConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

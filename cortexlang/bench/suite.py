@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from cortexlang.bench.config import BenchConfig
 from cortexlang.bench.extras import checkout_on_path, extras, measure_limits
 from cortexlang.bench.host import describe_host
 from cortexlang.bench.timing import Timing, time_until_stable
@@ -50,7 +51,6 @@ from cortexlang.passes.pipeline import Options
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SHARED_SST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sst" / "test.txt"
 BUNDLED_TREES = EXAMPLES / "data" / "sst_shaped.ptb"
-MODELS = ("treelstm", "treegru", "treefc", "mvrnn", "dagrnn")
 BASELINES = {"numpy-nodes": "numpy_nodes", "torch-eager": "torch_eager",
              "torch-level": "torch_level", "jax-level": "jax_level"}
 IMPLEMENTATIONS = ("cortexlang", "cortexlang-e2e", "interp") + tuple(BASELINES)
@@ -91,28 +91,6 @@ class AblationRow:
     ratio: float
     launches: int
     bytes_moved: int
-
-
-@dataclass
-class BenchConfig:
-    models: tuple[str, ...] = MODELS
-    hiddens: tuple[int, ...] = (256, 512)
-    batches: tuple[int, ...] = (1, 10)
-    trees: str | None = None
-    device: str | None = None
-    passes: int = 3              # timed passes at least (more until stable)
-    max_passes: int = 10
-    trees_used: int = 200
-    baselines: bool = True
-    ablation: bool = True
-    quick: bool = False
-    vector_width: int | None = None   # force the device's preferred vector width
-
-    @staticmethod
-    def quick_config() -> BenchConfig:
-        """Seconds, not minutes: proves the benchmark works end to end (CI runs it)."""
-        return BenchConfig(models=("treelstm", "dagrnn"), hiddens=(64,), batches=(1, 10),
-                           passes=2, max_passes=4, trees_used=40, quick=True)
 
 
 @dataclass

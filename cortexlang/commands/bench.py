@@ -32,7 +32,7 @@ from cortexlang.errors import Diagnostic, InputError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from cortexlang.bench.suite import MODELS
+    from cortexlang.bench.config import MODELS
 
     parser.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL")
     parser.add_argument("--hidden", nargs="+", type=int, metavar="H")
@@ -81,8 +81,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def execute(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from cortexlang.bench.config import BenchConfig
     from cortexlang.bench.report import print_report, write_chart
-    from cortexlang.bench.suite import BenchConfig, run_bench
+    from cortexlang.bench.suite import run_bench
 
     _check_arguments(args)
     config = BenchConfig.quick_config() if args.quick else BenchConfig()

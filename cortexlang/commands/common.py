@@ -28,6 +28,21 @@ def size_override(text: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
+def positive_integer(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
+    return int(text)
+
+
+def setting_pair(text: str) -> tuple[str, str]:
+    """argparse type: a backend setting NAME=VALUE."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name.strip(), value
+
+
 def add_size_options(parser: argparse.ArgumentParser) -> None:
     """`-D NAME=VALUE`, repeatable, into `args.sizes` as (name, value) pairs."""
     parser.add_argument("-D", dest="sizes", metavar="NAME=VALUE", type=size_override,

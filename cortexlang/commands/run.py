@@ -35,6 +35,8 @@ from cortexlang.commands.common import (
     compiler_settings,
     format_seconds,
     load_model,
+    positive_integer,
+    setting_pair,
     stderr_console,
     stdout_console,
 )
@@ -84,11 +86,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--vector-width", type=int, choices=(1, 2, 4, 8, 16), metavar="W",
                        help="compiled backend: plan kernels as if the device preferred float "
                             "vectors of W (1, 2, 4, 8, 16) instead of its own width")
-    group.add_argument("--set", dest="settings", metavar="NAME=VALUE", type=_setting,
+    group.add_argument("--set", dest="settings", metavar="NAME=VALUE", type=setting_pair,
                        action="append", default=[], help="a backend-specific setting")
     group.add_argument("--verbose", action="store_true",
                        help="compiled backend: show the OpenCL compiler's log of a build")
-    group.add_argument("--chunk", metavar="N", type=_positive, default=DEFAULT_CHUNK,
+    group.add_argument("--chunk", metavar="N", type=positive_integer, default=DEFAULT_CHUNK,
                        help=f"structures per backend call (default {DEFAULT_CHUNK})")
     group.add_argument("--allow-nonfinite", action="store_true",
                        help="run weights and features that hold NaN or infinite values "
@@ -101,19 +103,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--json", action="store_true",
                        help="print a machine-readable summary on stdout")
     add_ray_options(parser)
-
-
-def _setting(text: str) -> tuple[str, str]:
-    name, equals, value = text.partition("=")
-    if not equals or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
-    return name.strip(), value
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
-    return int(text)
 
 
 def execute(args: argparse.Namespace) -> int:

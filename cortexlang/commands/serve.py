@@ -21,6 +21,8 @@ from cortexlang.commands.common import (
     add_model_argument,
     add_size_options,
     load_model,
+    positive_integer,
+    setting_pair,
     stderr_console,
 )
 from cortexlang.commands.loading import add_weight_options
@@ -42,36 +44,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--float64", action="store_true", help="compute in float64")
     group.add_argument("--device", metavar="SPEC", help="OpenCL device")
     group.add_argument("--set", dest="settings", metavar="NAME=VALUE", action="append",
-                       default=[], type=_setting, help="a backend-specific setting")
+                       default=[], type=setting_pair, help="a backend-specific setting")
     add_compiler_options(parser)
     group = parser.add_argument_group("serving")
     group.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1, this machine only)")
     group.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    group.add_argument("--max-batch-size", metavar="N", type=_positive, default=32,
+    group.add_argument("--max-batch-size", metavar="N", type=positive_integer, default=32,
                        help="most requests merged into one run (default 32; 1: no batching)")
     group.add_argument("--batch-wait-ms", metavar="MS", type=float, default=5.0,
                        help="how long a batch waits for more requests (default 5 ms)")
-    group.add_argument("--replicas", metavar="N", type=_positive, default=1,
+    group.add_argument("--replicas", metavar="N", type=positive_integer, default=1,
                        help="model replicas (default 1)")
-    group.add_argument("--cpus-per-replica", metavar="K", type=_positive, default=1,
+    group.add_argument("--cpus-per-replica", metavar="K", type=positive_integer, default=1,
                        help="CPUs and PoCL threads of each replica (default 1)")
     group.add_argument("--ray", metavar="ADDRESS", default="local",
                        help="the Ray cluster: 'local' (default) starts one here, 'auto' joins "
                             "`ray start`'s, or HOST:PORT")
-
-
-def _setting(text: str) -> tuple[str, str]:
-    name, equals, value = text.partition("=")
-    if not equals or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
-    return name.strip(), value
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
-    return int(text)
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -87,7 +87,8 @@ def _replace_products(rule: RuleProgram, new_states: dict[tuple[str, str], str])
         op = replace(op, args=tuple(renamed.get(arg, arg) for arg in op.args))
         weight = resolved.get(op.args[0]) if op.args else None
         terms = _terms(op.args[1], resolved) if op.kind == "matmul" else None
-        if weight is None or weight.kind != "param" or terms is None or len(op.shape) != 1:
+        if weight is None or weight.kind != "param" or terms is None or len(op.shape) != 1 \
+                or not _all_refactored(weight, terms, resolved, new_states):
             resolved[op.name] = op
             ops.append(op)
             continue
@@ -113,6 +114,18 @@ def _replace_products(rule: RuleProgram, new_states: dict[tuple[str, str], str])
     results = tuple((state, renamed.get(name, name)) for state, name in rule.results)
     return rewrite_rule(RuleProgram(rule.kind, tuple(ops), results, rule.span),
                         lambda op, resolved: op)
+
+
+def _all_refactored(weight: Op, terms: list[Op], resolved: dict[str, Op],
+                    new_states: dict[tuple[str, str], str]) -> bool:
+    """Was every child state of this product given a refactored state? A product of a
+    child's *refactored* state (the outer product of `A @ (B @ h[left(n)])`, once the inner
+    one became a read of the child's `B @ h`) was not, and stays in the parent."""
+    for term in terms:
+        child_read = term if term.kind == "child_state" else resolved[term.args[0]]
+        if (weight.attr("param"), child_read.attr("state")) not in new_states:
+            return False
+    return True
 
 
 def _append_products(rule: RuleProgram, program: RecursiveProgram,

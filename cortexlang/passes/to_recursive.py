@@ -178,7 +178,10 @@ class RuleBuilder:
             has_children = self.add("binary", (count, self.const(0.0)), (), (("op", "gt"),))
             total = self.add("select", (has_children, total, self.const(0.0, expr.shape)),
                              expr.shape)
-        if name is not None and not any(op.name == name for op in self.ops):
+        # Name the reduction after its statement, unless it is shared with an earlier
+        # statement's (a repeated reduction): that operator keeps the first name.
+        if name is not None and total not in self.reserved and \
+                not any(op.name == name for op in self.ops):
             renamed = [Op(name, op.kind, op.args, op.shape, op.attrs, op.span)
                        if op.name == total else op for op in self.ops]
             self.ops = renamed

@@ -31,6 +31,7 @@ from cortexlang.backends import DEFAULT_BACKEND, BackendOptions
 from cortexlang.commands.common import (
     compiler_settings,
     load_model,
+    positive_integer,
     stderr_console,
     stdout_console,
     vocabulary_capacity,
@@ -53,16 +54,10 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
                        help="run on a Ray cluster, shards into --out DIR: no ADDRESS starts "
                             "one here, 'auto' joins `ray start`'s, or HOST:PORT; --trees "
                             "may then be a quoted pattern ('corpus/*.ptb')")
-    group.add_argument("--actors", metavar="N", type=_positive,
+    group.add_argument("--actors", metavar="N", type=positive_integer,
                        help="with --ray: model actors (default: CPUs / --cpus-per-actor)")
-    group.add_argument("--cpus-per-actor", metavar="K", type=_positive, default=1,
+    group.add_argument("--cpus-per-actor", metavar="K", type=positive_integer, default=1,
                        help="with --ray: CPUs and PoCL threads of each actor (default 1)")
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
-    return int(text)
 
 
 def _usage(message: str, hint: str) -> UsageError:

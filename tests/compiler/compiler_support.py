@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -174,7 +175,75 @@ def assert_same_meaning(program: CheckedProgram, before: RecursiveProgram,
             assert worst <= RELATIVE_TOLERANCE, (label, where)
 
 
+# -- the run's seed and tier (set by tests/conftest.py) ----------------------------------------
+
+
+def run_seed() -> int:
+    """The seed of this test run (printed in the header; `pytest --seed N` repeats a run)."""
+    return int(os.environ.get("CORTEXLANG_TEST_SEED", "0"))
+
+
+def full_sweeps() -> bool:
+    """Whether this run is the exhaustive tier (`pytest --all`, `make test-all`)."""
+    return os.environ.get("CORTEXLANG_TEST_TIER") == "all"
+
+
+def seeded(*parts: object) -> random.Random:
+    """A generator drawn from the run's seed and `parts` (a test's own stream: adding a test
+    does not change what the others draw)."""
+    return random.Random(f"{run_seed()}/" + "/".join(map(str, parts)))
+
+
 # -- option sets -----------------------------------------------------------------------------
+
+
+Row = tuple[bool, ...]
+
+
+def _combinations(row: Row, strength: int) -> set[tuple[tuple[int, bool], ...]]:
+    return {tuple((index, row[index]) for index in chosen)
+            for chosen in itertools.combinations(range(len(row)), strength)}
+
+
+def covering_array(factors: int, strength: int, chooser: random.Random,
+                   start: Sequence[Row] = (), candidates: int = 40) -> list[Row]:
+    """Rows of on/off values of `factors` switches in which every `strength` switches take
+    all their 2^strength combinations: `start` first, then greedily the best of `candidates`
+    random rows (each built around one combination not covered yet). Different generators
+    give different arrays, all covering."""
+    rows = list(start)
+    covered = set().union(*(_combinations(row, strength) for row in rows)) if rows else set()
+    wanted = 2 ** strength * len(list(itertools.combinations(range(factors), strength)))
+    while len(covered) < wanted:
+        missing = sorted(set().union(*(
+            {tuple(zip(chosen, values, strict=True))
+             for values in itertools.product((False, True), repeat=strength)}
+            for chosen in itertools.combinations(range(factors), strength))) - covered)
+        best: Row | None = None
+        best_gain = -1
+        for _ in range(candidates):
+            values = [chooser.random() < 0.5 for _ in range(factors)]
+            for index, value in chooser.choice(missing):
+                values[index] = value
+            row = tuple(values)
+            gain = len(_combinations(row, strength) - covered)
+            if gain > best_gain:
+                best, best_gain = row, gain
+        assert best is not None
+        rows.append(best)
+        covered |= _combinations(best, strength)
+    return rows
+
+
+def covering_options(strength: int, chooser: random.Random,
+                     names: Sequence[str] | None = None) -> list[Options]:
+    """Option sets in which every `strength` of the switches `names` (default: all) take
+    every on/off combination; all on and all off come first. Switches not named stay on."""
+    names = tuple(names or Options.names())
+    rows = covering_array(len(names), strength, chooser,
+                          start=[(True,) * len(names), (False,) * len(names)])
+    return [Options().without(*(name for name, on in zip(names, row, strict=True) if not on))
+            for row in rows]
 
 
 def all_on() -> Options:
@@ -221,22 +290,26 @@ def sampled_subsets(count: int, seed: int) -> list[Options]:
     return [Options(**{name: chooser.random() < 0.5 for name in names}) for _ in range(count)]
 
 
-def standard_option_sets(sample: int = 0, seed: int = 0) -> dict[str, tuple[Options, bool]]:
-    """All on, all off, each one off alone, -O1 and -O2 (fast), then each one on alone and a
-    fixed sample of other subsets (slow), by label: (options, slow). Equal option sets appear
-    once, under the first label (-O0 is all off, -O3 all on)."""
+def standard_option_sets(sample: int = 0, seed: int = 0,
+                         covering: Sequence[Options] = ()) -> dict[str, tuple[Options, bool]]:
+    """All on, all off, -O0 to -O3 and the `covering` sets (the default tier), then each
+    optimisation off alone, each one on alone and a fixed sample of other subsets
+    (exhaustive), by label: (options, exhaustive). Equal option sets appear once, under the
+    first label (-O0 is all off, -O3 all on)."""
     sets: dict[str, tuple[Options, bool]] = {}
 
-    def add(options: Options, slow: bool, label: str | None = None) -> None:
+    def add(options: Options, exhaustive: bool, label: str | None = None) -> None:
         if all(options != known for known, _ in sets.values()):
-            sets[label or option_label(options)] = (options, slow)
+            sets[label or option_label(options)] = (options, exhaustive)
 
     add(all_on(), False)
     add(all_off(), False)
     for level in range(4):
         add(Options.level(level), False, f"O{level}")
+    for options in covering:
+        add(options, False)
     for name in Options.names():
-        add(Options().without(name), False)
+        add(Options().without(name), True)
     for name in Options.names():
         add(only(name), True)
     for options in sampled_subsets(sample, seed):

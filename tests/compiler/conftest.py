@@ -1,4 +1,4 @@
-"""Compiler tests: helpers importable as `compiler_support`, the `slow` marker, goldens, and
+"""Compiler tests: helpers importable as `compiler_support`, goldens, and
 a summary of the largest compiled-versus-interpreter error per model.
 
 `--update-goldens` and its `update_goldens` fixture are defined once for the whole suite,
@@ -21,11 +21,6 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 from compiler_support import FLOOR, MAX_ERRORS, RELATIVE_TOLERANCE, SWEEP_STATS  # noqa: E402
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "slow: a long sweep (minutes); CI runs it, `-m 'not slow'` skips it locally")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,20 +1,24 @@
-"""The exhaustive product of the optimisation switches, for TreeLSTM and child-sum TreeLSTM.
+"""The product of the optimisation switches, for TreeLSTM and child-sum TreeLSTM.
 
-All 2^n subsets of `Options.names()` are compiled (each verified after every step); subsets
-that give byte-identical OpenCL share one build and one run per `dynamic_batching` value, the
-only switch that acts at run time (in the linearizer). The products use the default node tile,
-so the programs they build are the ones the option-set tests of test_differential.py build
-for these two models (the runtime's build cache shares them). Building OpenCL dominates the
-time: TreeLSTM's product builds about 30 distinct programs (about a minute, run by default),
-child-sum TreeLSTM's about 90 larger ones (over 8 minutes cold on two cores). CI runs the
-child-sum product (marked slow) on the dozen of its distinct programs that together hold every
-on/off combination of any three switches (3-wise coverage); CORTEXLANG_EXHAUSTIVE=1 runs all.
+Subsets are compiled (each verified after every step); subsets that give byte-identical OpenCL
+share one build and one run per `dynamic_batching` value, the only switch that acts at run
+time (in the linearizer). The products use the default node tile, so the programs they build
+are the ones the option-set tests of test_differential.py build for these two models (the
+runtime's build cache shares them). Building OpenCL dominates the time: TreeLSTM's full
+product holds about 30 distinct programs, child-sum TreeLSTM's about 90 larger ones (over 8
+minutes cold on two cores).
+
+Two tiers. `pytest --all` (`make test-all`) compiles all 2^n subsets and runs every distinct
+program. The default tier compiles a seeded 3-wise covering set of subsets (every three
+compile-time switches in all eight on/off combinations) and a seeded sample, and runs the
+distinct programs among them that together hold every pair of switches in all four
+combinations (2-wise coverage); the sets change with the run's seed (in the header).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,9 +27,13 @@ import pytest
 from compiler_support import (
     SWEEP_STATS,
     compile_program,
+    covering_options,
     every_subset,
+    full_sweeps,
     option_label,
     options_summary,
+    sampled_subsets,
+    seeded,
     small_batch,
     small_example,
 )
@@ -54,27 +62,42 @@ def product_limits() -> DeviceLimits:
         return DeviceLimits()
 
 
+COMPILE_TIME = tuple(name for name in Options.names() if name != "dynamic_batching")
+# The default tier: a 3-wise covering set of subsets, topped up to this many with a sample.
+SAMPLED_SUBSETS = 64
+# ... and its runs: the distinct programs that hold every pair of switches in all combinations.
+RUN_STRENGTH = 2
+
+
+def product_subsets() -> list[Options]:
+    """The subsets this tier compiles, with dynamic batching on: all of them with --all,
+    else a seeded 3-wise covering set and sample."""
+    if full_sweeps():
+        return [options for options in every_subset(PRODUCT_TILE) if options.dynamic_batching]
+    chosen = covering_options(3, seeded("option products"), COMPILE_TIME)
+    for options in sampled_subsets(4 * SAMPLED_SUBSETS, seeded("option products", "sample")
+                                   .randrange(1 << 30)):
+        if len(chosen) >= SAMPLED_SUBSETS:
+            break
+        options = replace(options, dynamic_batching=True)
+        if options not in chosen:
+            chosen.append(options)
+    return [replace(options, node_tile=PRODUCT_TILE) for options in chosen]
+
+
 def compiled_product(name: str, limits: DeviceLimits) -> list[tuple[Options, CompileResult]]:
-    """Every subset with dynamic batching on, compiled once per session. Dynamic batching
-    does not change the compilation (checked below), so the subsets with it off reuse these
-    results with the option flipped."""
+    """This tier's subsets, compiled once per session. Dynamic batching does not change the
+    compilation (checked below), so the subsets with it off reuse these results with the
+    option flipped."""
     key = (name, limits)
     if key not in _COMPILED:
         program = small_example(name)
         _COMPILED[key] = [(options, compile_program(program, options, limits))
-                          for options in every_subset(PRODUCT_TILE)
-                          if options.dynamic_batching]
+                          for options in product_subsets()]
     return _COMPILED[key]
 
 
-PRODUCT_MODELS = [
-    "treelstm",
-    pytest.param("childsum_treelstm", marks=pytest.mark.slow),
-]
-# Models whose product runs in full only when CORTEXLANG_EXHAUSTIVE=1 (too long for CI);
-# by default their programs that cover every COVER_STRENGTH switches in all combinations run.
-COVERED_BY_DEFAULT = ("childsum_treelstm",)
-COVER_STRENGTH = 3
+PRODUCT_MODELS = ["treelstm", "childsum_treelstm"]
 
 
 def _tuples(options: Options, names: Sequence[str],
@@ -83,13 +106,18 @@ def _tuples(options: Options, names: Sequence[str],
             for chosen in itertools.combinations(names, strength)}
 
 
-def covering_selection(groups: Sequence[Sequence[Options]], strength: int) -> list[int]:
+def covering_selection(groups: Sequence[Sequence[Options]], strength: int,
+                       chooser: random.Random | None = None) -> list[int]:
     """Indices of groups (each a set of option sets compiling to one program) that together
-    hold every `strength` compile-time switches in all their on/off combinations: all on and
-    all off first, then greedily the group covering most combinations not covered yet."""
-    names = [name for name in Options.names() if name != "dynamic_batching"]
+    hold every `strength` compile-time switches in all the on/off combinations the groups
+    hold: all on and all off first, then greedily the group covering most combinations not
+    covered yet (ties broken by `chooser`, else by order)."""
+    names = list(COMPILE_TIME)
     covers = [set().union(*(_tuples(options, names, strength) for options in group))
               for group in groups]
+    order = list(range(len(groups)))
+    if chooser is not None:
+        chooser.shuffle(order)
     extremes = [index for index, group in enumerate(groups)
                 if any(set(options.enabled()) >= set(names) or not set(options.enabled()) &
                        set(names) for options in group)]
@@ -97,7 +125,7 @@ def covering_selection(groups: Sequence[Sequence[Options]], strength: int) -> li
     covered = set().union(*(covers[index] for index in chosen)) if chosen else set()
     everything = set().union(*covers)
     while covered != everything:
-        best = max(range(len(groups)), key=lambda index: len(covers[index] - covered))
+        best = max(order, key=lambda index: len(covers[index] - covered))
         chosen.append(best)
         covered |= covers[best]
     return chosen
@@ -107,7 +135,10 @@ def covering_selection(groups: Sequence[Sequence[Options]], strength: int) -> li
 def test_every_subset_compiles_and_verifies(name: str, product_limits: DeviceLimits) -> None:
     started = time.perf_counter()
     results = compiled_product(name, product_limits)
-    assert len(results) == 2 ** (len(Options.names()) - 1)
+    if full_sweeps():
+        assert len(results) == 2 ** len(COMPILE_TIME)
+    else:
+        assert len(results) == len(set(product_subsets())) >= SAMPLED_SUBSETS
     sources = {result.source for _, result in results}
     SWEEP_STATS.append((f"{name}: compile and verify {2 * len(results)} subsets",
                         f"{len(sources)} distinct OpenCL sources",
@@ -140,11 +171,11 @@ def test_every_subset_agrees_with_the_interpreter(opencl_device: Device,
         by_source.setdefault(result.source, []).append((options, result))
     selected = list(by_source.values())
     scope = "all"
-    if name in COVERED_BY_DEFAULT and os.environ.get("CORTEXLANG_EXHAUSTIVE") != "1":
+    if not full_sweeps():
         picks = covering_selection([[options for options, _ in group] for group in selected],
-                                   COVER_STRENGTH)
+                                   RUN_STRENGTH, seeded("option products", name))
         selected = [selected[index] for index in picks]
-        scope = f"a {COVER_STRENGTH}-wise covering {len(selected)} of {len(by_source)}"
+        scope = f"a {RUN_STRENGTH}-wise covering {len(selected)} of {len(by_source)}"
     groups = group_by_source(
         [(replace(options, dynamic_batching=batching), replace(
             result, options=replace(result.options, dynamic_batching=batching)))
@@ -194,9 +225,26 @@ def test_the_covering_selection_covers_every_combination(strength: int) -> None:
     """The selection logic itself, on the raw product (one option set per group)."""
     from math import comb
 
-    names = [name for name in Options.names() if name != "dynamic_batching"]
+    names = list(COMPILE_TIME)
     groups = [[options] for options in every_subset() if options.dynamic_batching]
-    chosen = covering_selection(groups, strength)
+    chosen = covering_selection(groups, strength, seeded("selection", strength))
     covered = set().union(*(_tuples(groups[index][0], names, strength) for index in chosen))
     assert len(covered) == 2 ** strength * comb(len(names), strength)
     assert len(chosen) < len(groups) // 8
+
+
+@pytest.mark.parametrize("strength", [2, 3])
+def test_covering_options_cover_every_combination(strength: int) -> None:
+    """The covering sets of the default tier hold every `strength` switches in all their
+    on/off combinations, start with all on and all off, and change with the seed."""
+    from math import comb
+
+    names = list(COMPILE_TIME)
+    first = covering_options(strength, random.Random(1), names)
+    second = covering_options(strength, random.Random(2), names)
+    for sets in (first, second):
+        covered = set().union(*(_tuples(options, names, strength) for options in sets))
+        assert len(covered) == 2 ** strength * comb(len(names), strength)
+        assert sets[0] == Options() and not set(sets[1].enabled()) & set(names)
+        assert all(options.dynamic_batching for options in sets)
+    assert first != second

@@ -1,13 +1,16 @@
 """Property: on any batch of structures, the compiled model computes what the interpreter
 computes. Hypothesis draws batches mixing every tree shape (single leaves, chains, perfect,
-skewed, SST-like, wide n-ary) for TreeLSTM and child-sum TreeLSTM, and grids for DAG-RNN."""
+skewed, SST-like, wide n-ary) for TreeLSTM and child-sum TreeLSTM, and grids for DAG-RNN.
+Hypothesis draws from the run's seed (printed in the header), so `pytest --seed N` repeats
+the draws of a failed run."""
 
 from __future__ import annotations
 
 import pytest
-from compiler_support import grid, padded, small_example, star, vocabulary
+from compiler_support import grid, padded, run_seed, small_example, star, vocabulary
 from differential import Differential, Inputs
 from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from cortexlang.inputs import generators
@@ -67,6 +70,7 @@ def test_random_tree_batches_agree_with_the_interpreter(differential: Differenti
     width, vocab = program.structure.max_children, vocabulary(program)
 
     @SETTINGS
+    @hypothesis_seed(run_seed())
     @given(shapes=tree_shapes)
     def check(shapes: list[tuple[str, int, int]]) -> None:
         structures = [build_tree(kind, size, seed, width, vocab) for kind, size, seed in shapes]
@@ -80,6 +84,7 @@ def test_random_grid_batches_agree_with_the_interpreter(differential: Differenti
     width = program.inputs[0].shape[0]
 
     @SETTINGS
+    @hypothesis_seed(run_seed())
     @given(shapes=grid_shapes)
     def check(shapes: list[tuple[int, int, int]]) -> None:
         structures = [grid(rows, cols, width, seed) for rows, cols, seed in shapes]

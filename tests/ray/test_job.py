@@ -21,7 +21,9 @@ pytest.importorskip("ray.data", reason="the ray extra is not installed: "
 
 TREELSTM = str(Path(__file__).resolve().parents[2] / "examples" / "treelstm.cx")
 SIZES = ["-D", "H=8", "-D", "V=60"]
-pytestmark = [pytest.mark.opencl, pytest.mark.usefixtures("ray_cluster")]
+# One worker runs every Ray test (pytest-xdist), so the suite starts one local cluster.
+pytestmark = [pytest.mark.opencl, pytest.mark.usefixtures("ray_cluster"),
+              pytest.mark.xdist_group("ray")]
 
 
 def single_process(files: list[str], tmp_path: Path, *options: str) -> dict[str, np.ndarray]:

@@ -23,7 +23,9 @@ pytest.importorskip("ray.serve", reason="the ray extra is not installed: "
                                         "pip install 'cortexlang[ray]'")
 
 TREELSTM = str(Path(__file__).resolve().parents[2] / "examples" / "treelstm.cx")
-pytestmark = [pytest.mark.opencl, pytest.mark.usefixtures("ray_cluster")]
+# One worker runs every Ray test (pytest-xdist), so the suite starts one local cluster.
+pytestmark = [pytest.mark.opencl, pytest.mark.usefixtures("ray_cluster"),
+              pytest.mark.xdist_group("ray")]
 
 
 def free_port() -> int:
