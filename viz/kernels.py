@@ -14,6 +14,8 @@ one run, and the planner's decisions.
 from __future__ import annotations
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
+from cortexlang.ir.buffers import BufferRef
 from cortexlang.ir.kernels import Kernel, KernelProgram
 
 from . import style
@@ -21,8 +23,9 @@ from .dot import Graph
 from .escape import Html, escape_html
 
 FLOAT_BYTES = 4
-_OVER = {"leaf": "each leaf batch", "internal": "each internal batch", "all": "each batch",
-         "heads": "the output nodes, once", "run": "the whole run, once"}
+_OVER = {BatchRange.LEAF: "each leaf batch", BatchRange.INTERNAL: "each internal batch",
+         BatchRange.ALL: "each batch", BatchRange.HEADS: "the output nodes, once",
+         BatchRange.RUN: "the whole run, once"}
 
 
 KERNELS_NODE = "kernels"
@@ -35,10 +38,10 @@ def kernel_port(kernel: str) -> str:
 
 def launch_geometry(kernel: Kernel, strategy: str) -> str:
     """The NDRange of one launch, in words."""
-    if strategy == "cooperative" and kernel.over == "run":
+    if strategy == "cooperative" and kernel.over is BatchRange.RUN:
         return (f"{kernel.groups} work-group{'s' if kernel.groups > 1 else ''} of 1 "
                 "work-item, sharing each batch's tasks")
-    if kernel.over == "run":
+    if kernel.over is BatchRange.RUN:
         size = kernel.local_size or 1
         return f"one work-group of {size} work-items"
     local = kernel.local_size if kernel.local_size is not None else "driver's choice"
@@ -46,10 +49,14 @@ def launch_geometry(kernel: Kernel, strategy: str) -> str:
             f"work-group {local}")
 
 
-def local_bytes(kernel: Kernel, buffers: dict[str, L.Buffer]) -> int:
+def local_bytes(kernel: Kernel, buffers: dict[BufferRef, L.Buffer]) -> int:
     """Bytes of local memory the kernel's cached weights take."""
-    return sum(buffers[name].row_size * FLOAT_BYTES for name in kernel.cached_params
-               if name in buffers)
+    return sum(buffers[ref].row_size * FLOAT_BYTES for ref in kernel.cached_params
+               if ref in buffers)
+
+
+def _names(refs: tuple[BufferRef, ...]) -> str:
+    return ", ".join(ref.ir_text for ref in refs)
 
 
 def _row(text: object, *, bold: bool = False, colour: str | None = None) -> str:
@@ -61,10 +68,10 @@ def _row(text: object, *, bold: bool = False, colour: str | None = None) -> str:
     return f'<TR><TD ALIGN="LEFT">{body}</TD></TR>'
 
 
-def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[str, L.Buffer],
+def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[BufferRef, L.Buffer],
                   local_memory: int | None) -> Html:
     rows = [_row(f"kernel {kernel.name}", bold=True),
-            _row(f"runs over {_OVER.get(kernel.over, kernel.over)}"),
+            _row(f"runs over {_OVER[kernel.over]}"),
             _row(f"launch: {launch_geometry(kernel, program.strategy)}")]
     if kernel.node_tile > 1:
         rows.append(_row(f"each work-item computes {kernel.node_tile} nodes (node tile)"))
@@ -74,14 +81,14 @@ def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[str, L.B
     if kernel.cached_params:
         used = local_bytes(kernel, buffers)
         limit = f" of {local_memory} B" if local_memory else ""
-        rows.append(_row(f"local memory: {', '.join(kernel.cached_params)} ({used} B{limit})",
+        rows.append(_row(f"local memory: {_names(kernel.cached_params)} ({used} B{limit})",
                          colour="#08519c"))
     else:
         rows.append(_row("local memory: none (weights read from global memory)"))
     for phase in kernel.phases:
         line = f", line {phase.span.line}" if phase.span is not None else ""
         rows.append(_row(f"phase {phase.rule}.{phase.index}{line}: stores "
-                         f"{', '.join(phase.stores)}"))
+                         f"{_names(phase.stores)}"))
     if kernel.source_lines:
         rows.append(_row(".cx lines " + ", ".join(map(str, kernel.source_lines))))
     return Html('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">' + "".join(rows)
@@ -92,18 +99,19 @@ def _launch_order(program: KernelProgram) -> list[str]:
     """One line per step of a run, in order (kernels of one section repeat per batch)."""
     if program.strategy == "cooperative":
         kernel = program.kernels[0]
-        sections = " \u2192 ".join(label for label, _, _ in kernel.sections) or kernel.over
+        sections = " \u2192 ".join(over.value for over, _, _ in kernel.sections) or \
+            kernel.over.value
         return [f"1 launch: {kernel.name}, {kernel.groups} work-group(s) looping over every "
                 f"batch ({sections}), claiming tasks; a counter of finished tasks between "
                 "batches and phases"]
-    steps: list[tuple[str, list[str]]] = []
+    steps: list[tuple[BatchRange, list[str]]] = []
     for name, over in program.launches:
         if steps and steps[-1][0] == over:
             steps[-1][1].append(name)
         else:
             steps.append((over, [name]))
     arrow = " \u2192 "
-    return [f"{number}. for {_OVER.get(over, over)}: {arrow.join(names)}"
+    return [f"{number}. for {_OVER[over]}: {arrow.join(names)}"
             for number, (over, names) in enumerate(steps, start=1)]
 
 
@@ -114,15 +122,15 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
     graph = style.new_graph("kernels", f"{program.name}: kernels \u2014 {program.strategy} "
                             f"strategy, node tile {program.node_tile}\n(device: {device})",
                             rankdir="LR", newrank=True, nodesep=0.25, ranksep=0.9)
-    buffers = {buffer.name: buffer for buffer in program.buffers}
+    buffers = {buffer.ref: buffer for buffer in program.buffers}
     old = {kernel.name: kernel for kernel in before.kernels} if before is not None else None
-    written = {name for kernel in program.kernels for name in kernel.writes}
-    used = {name for kernel in program.kernels for name in kernel.reads + kernel.writes}
+    written = {ref for kernel in program.kernels for ref in kernel.writes}
+    used = {ref for kernel in program.kernels for ref in kernel.reads + kernel.writes}
 
     def buffer_node(cluster: Graph, buffer: L.Buffer) -> None:
-        role = style.role_of(buffer.name, buffer.role)
+        role = style.role_of(buffer.ref)
         kind = "int" if buffer.integer else "float"
-        cluster.node(f"buffer_{buffer.name}", f"{buffer.name}\n{kind}[{buffer.rows}]"
+        cluster.node(f"buffer_{buffer.ref.ir_text}", f"{buffer.ref.ir_text}\n{kind}[{buffer.rows}]"
                      f"[{buffer.row_size}]", shape="box", fillcolor=style.ROLE_COLOURS[role],
                      tooltip=style.ROLE_NAMES.get(role, role))
 
@@ -131,8 +139,8 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
     outputs = graph.subgraph("written", label="written: states, temporaries, outputs",
                              style="rounded", color="#bdbdbd")
     for buffer in program.buffers:
-        if buffer.name in used:
-            buffer_node(outputs if buffer.name in written else inputs, buffer)
+        if buffer.ref in used:
+            buffer_node(outputs if buffer.ref in written else inputs, buffer)
     # The kernels are the rows of one table, so that they stand in launch order whatever
     # the layout does; edges attach to a kernel's row by its port.
     rows: list[str] = []
@@ -148,18 +156,18 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
                     f'TOOLTIP="kernel {escape_html(kernel.name)}: see its OpenCL">{label}</TD>'
                     "</TR>")
         port = kernel_port(kernel.name)
-        for name in kernel.reads:
-            if name in kernel.cached_params:
-                graph.edge(f"buffer_{name}", KERNELS_NODE, "to local memory once",
+        for ref in kernel.reads:
+            if ref in kernel.cached_params:
+                graph.edge(f"buffer_{ref.ir_text}", KERNELS_NODE, "to local memory once",
                            headport=f"{port}:w", color="#08519c", fontcolor="#08519c", penwidth=3)
-            elif name not in kernel.writes:
+            elif ref not in kernel.writes:
                 # A written buffer read here (a state read by the heads) must not pull the
                 # written column to the left.
-                graph.edge(f"buffer_{name}", KERNELS_NODE, headport=f"{port}:w", color="#969696",
-                           constraint=name not in written)
-        for name in kernel.writes:
-            graph.edge(KERNELS_NODE, f"buffer_{name}",
-                       "reads and writes" if name in kernel.reads else "writes",
+                graph.edge(f"buffer_{ref.ir_text}", KERNELS_NODE, headport=f"{port}:w",
+                           color="#969696", constraint=ref not in written)
+        for ref in kernel.writes:
+            graph.edge(KERNELS_NODE, f"buffer_{ref.ir_text}",
+                       "reads and writes" if ref in kernel.reads else "writes",
                        tailport=f"{port}:e", color=style.RECURSION_COLOUR,
                        fontcolor=style.RECURSION_COLOUR)
     title = (f"{len(program.kernels)} kernel{'s' if len(program.kernels) != 1 else ''}, "

@@ -5,7 +5,7 @@ Drawn from the `LoopProgram`. Each loop is a box around its body: the loop over 
 *sequential* (solid, bold: one batch after another, because a parent needs its children), the
 loops over the nodes of a batch and over units are *parallel* (dashed). Inside are the phases
 and their statements. An index loaded from memory (`child0 = children[node * 2]`,
-`word = words:word[node]`) is an orange hexagon, and its orange edges lead to the statements
+a node's token id) is an orange hexagon, and its orange edges lead to the statements
 that access a buffer through it: the indirect accesses of the recursion. The buffers stand on
 the left, coloured by role, with the index arrays' reads and every store drawn.
 
@@ -19,6 +19,7 @@ import textwrap
 from typing import Any
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BATCH_RANGE_BUFFERS, BufferRef
 
 from . import style
 from .dot import Graph
@@ -42,7 +43,8 @@ def statement_text(stmt: L.Let | L.Store) -> str:
     if isinstance(stmt, L.Let):
         return f"{'int' if stmt.integer else 'float'} {stmt.name} = {L.format_expr(stmt.value)}"
     note = f"    # {stmt.note}" if stmt.note else ""
-    return f"{stmt.buffer}[{L.format_expr(stmt.index)}] = {L.format_expr(stmt.value)}{note}"
+    return (f"{stmt.buffer.ir_text}[{L.format_expr(stmt.index)}] = "
+            f"{L.format_expr(stmt.value)}{note}")
 
 
 def _exprs(stmt: L.Let | L.Store) -> list[L.Expr]:
@@ -58,19 +60,19 @@ def _loads(expr: L.Expr) -> list[L.Load]:
 
 
 # Per-batch bounds: uniform over a batch, so an index computed from them is not a gather.
-BATCH_BOUNDS = ("batch_start", "batch_len")
+BATCH_BOUNDS = BATCH_RANGE_BUFFERS
 
 
-def loaded_index(stmt: L.Stmt) -> str | None:
+def loaded_index(stmt: L.Stmt) -> BufferRef | None:
     """The buffer an integer `Let` loads a per-node index from (`child0 = children[...]`,
-    `word = words:word[node]`), or None: accesses through such a variable are indirect."""
+    a node's token id), or None: accesses through such a variable are indirect."""
     if not isinstance(stmt, L.Let) or not stmt.integer:
         return None
     buffers = [load.buffer for load in _loads(stmt.value) if load.buffer not in BATCH_BOUNDS]
     return buffers[0] if buffers else None
 
 
-def indirect_loads(expr: L.Expr, index_vars: dict[str, str]) -> list[L.Load]:
+def indirect_loads(expr: L.Expr, index_vars: dict[str, BufferRef]) -> list[L.Load]:
     """The loads in `expr` whose index goes through memory: it loads, or uses an index
     variable loaded from memory."""
     found = []
@@ -98,13 +100,12 @@ class _LoopDrawer:
     def __init__(self, graph: Graph, program: L.LoopProgram, before: L.LoopProgram | None):
         self.graph = graph
         self.count = 0
-        self.index_vars: dict[str, str] = {}   # index variables in scope -> their buffer
+        self.index_vars: dict[str, BufferRef] = {}   # index variables in scope -> their buffer
         self.old_texts: set[str] | None = None
         if before is not None:
             self.old_texts = {statement_text(stmt) for stmt in L.walk_stmts(before.body)
                               if isinstance(stmt, (L.Let, L.Store))}
-        self.buffer_ports: dict[str, str] = {}
-        self.roles = {buffer.name: buffer.role for buffer in program.buffers}
+        self.buffer_ports: dict[BufferRef, str] = {}
         self.definitions: dict[str, str] = {}   # variable -> node, in the current scope
 
     def _fresh(self, prefix: str) -> str:
@@ -162,7 +163,7 @@ class _LoopDrawer:
         inner = cluster.subgraph(self._fresh("phase"), style="rounded,filled",
                                  fillcolor="white", color="#636363",
                                  label=f"phase {phase.rule}.{phase.index}{line}: stores "
-                                       f"{', '.join(phase.stores)}")
+                                       f"{', '.join(ref.ir_text for ref in phase.stores)}")
         first, last = self.block(inner, phase.body, style.MAX_STATEMENTS_PER_PHASE)
         through: dict[str, set[str]] = {}
         for stmt in _own_statements(phase.body):
@@ -170,7 +171,7 @@ class _LoopDrawer:
                 for expr in _exprs(stmt):
                     for load in indirect_loads(expr, self.index_vars):
                         for variable in _vars(load.index) & self.index_vars.keys():
-                            through.setdefault(variable, set()).add(load.buffer)
+                            through.setdefault(variable, set()).add(load.buffer.ir_text)
         for variable in sorted(through):
             source = self.definitions.get(variable)
             if source is not None and first is not None:
@@ -202,7 +203,7 @@ class _LoopDrawer:
         rows = [f'<TR><TD ALIGN="LEFT"><FONT FACE="{style.MONO}">'
                 f'{wrapped}<BR ALIGN="LEFT"/></FONT></TD></TR>']
         if indirect:
-            targets = ", ".join(sorted({load.buffer for load in indirect}))
+            targets = ", ".join(sorted({load.buffer.ir_text for load in indirect}))
             rows.append(f'<TR><TD ALIGN="LEFT"><FONT COLOR="{style.INDIRECT_COLOUR}" '
                         f'POINT-SIZE="9">indirect: {escape_html(targets)}</FONT></TD></TR>')
         label = Html('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
@@ -211,8 +212,7 @@ class _LoopDrawer:
         if is_index:
             attrs.update(shape="hexagon", fillcolor=style.ROLE_COLOURS["index"])
         elif isinstance(stmt, L.Store):
-            attrs["fillcolor"] = style.ROLE_COLOURS[style.role_of(
-                stmt.buffer, self.roles.get(stmt.buffer))]
+            attrs["fillcolor"] = style.ROLE_COLOURS[style.role_of(stmt.buffer)]
         if self.old_texts is not None and text not in self.old_texts:
             attrs = style.changed(attrs)
         cluster.node(name, label, **attrs)
@@ -237,18 +237,18 @@ def draw_loops(program: L.LoopProgram, before: L.LoopProgram | None = None) -> G
     graph = style.new_graph("loops", f"{program.name}: loop IR (node tile "
                             f"{program.node_tile})", rankdir="TB", newrank=True)
     drawer = _LoopDrawer(graph, program, before)
-    old = {buffer.name: buffer for buffer in before.buffers} if before is not None else None
+    old = {buffer.ref: buffer for buffer in before.buffers} if before is not None else None
     rows = []
     for number, buffer in enumerate(program.buffers):
         kind = "int" if buffer.integer else "float"
-        role = style.role_of(buffer.name, buffer.role)
+        role = style.role_of(buffer.ref)
         port = f"b{number}"
-        drawer.buffer_ports[buffer.name] = port
+        drawer.buffer_ports[buffer.ref] = port
         border = ""
-        if old is not None and old.get(buffer.name) != buffer:
+        if old is not None and old.get(buffer.ref) != buffer:
             border = f' COLOR="{style.CHANGED_COLOUR}" BORDER="3"'
         rows.append(f'<TR><TD PORT="{port}" ALIGN="LEFT" BGCOLOR="{style.ROLE_COLOURS[role]}"'
-                    f'{border}>{escape_html(buffer.name)}</TD><TD ALIGN="LEFT" '
+                    f'{border}>{escape_html(buffer.ref.ir_text)}</TD><TD ALIGN="LEFT" '
                     f'BGCOLOR="{style.ROLE_COLOURS[role]}"{border}>'
                     f"{escape_html(f'{kind}[{buffer.rows}][{buffer.row_size}]')}</TD></TR>")
     graph.node("buffers", Html('<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" '

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import Role
 from cortexlang.ir.kernels import KernelProgram
 from cortexlang.ir.recursive import SOURCE_KINDS, RecursiveProgram, RuleProgram
 
@@ -22,13 +23,12 @@ from .escape import shorten
 
 _KERNEL_COMMENT = re.compile(r"^// kernel ([A-Za-z_][A-Za-z0-9_]*)\b")
 _KERNEL_SIGNATURE = re.compile(r"__kernel\s+void\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-_NOTE_LINE = re.compile(r"\bline (\d+)\b")
 
 
 def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
                 phases: Sequence[L.Phase] = ()) -> tuple[int, ...]:
-    """The .cx lines a phase computes: its span's line and the lines its stores name (a
-    phase fuses the operators of several statements; the store notes say `h, line 20`).
+    """The .cx lines a phase computes: its span's line and its stores' (a phase fuses the
+    operators of several statements).
 
     With the recursive program, also the lines of every operator the phase computes: the
     operators its stored values depend on in its rule, back to sources and to values that
@@ -36,8 +36,8 @@ def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
     phase that stores `h` computes it)."""
     found = {phase.span.line} if phase.span is not None else set()
     for stmt in L.walk_stmts(phase.body):
-        if isinstance(stmt, L.Store):
-            found.update(int(number) for number in _NOTE_LINE.findall(stmt.note))
+        if isinstance(stmt, L.Store) and stmt.span is not None:
+            found.add(stmt.span.line)
     rule = next((rule for rule in recursive.rules() if rule.kind == phase.rule), None) \
         if recursive is not None else None
     if rule is not None:
@@ -46,14 +46,14 @@ def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
 
 
 def _stored_ops(rule: RuleProgram, phase: L.Phase) -> set[str]:
-    """The rule's operators whose values `phase` stores (`state:h`, `temp:RULE_NAME`)."""
+    """The rule's operators whose values `phase` stores (a state's result, a temporary)."""
     results = dict(rule.results)
     names = set()
     for stored in phase.stores:
-        kind, _, name = stored.partition(":")
-        if kind == "state" and name in results:
+        name = stored.name
+        if stored.role is Role.STATE and name in results:
             names.add(results[name])
-        elif kind == "temp" and name.startswith(f"{rule.kind}_"):
+        elif stored.role is Role.TEMP and name.startswith(f"{rule.kind}_"):
             names.add(name[len(rule.kind) + 1:])
     return names
 
@@ -128,8 +128,9 @@ def draw_opencl(source: str, kernels: KernelProgram, cx_source: str = "",
             key = f"{kernel.name}_{phase.rule}.{phase.index}"
             if key not in drawn_phases:
                 drawn_phases.add(key)
+                stores = ", ".join(ref.ir_text for ref in phase.stores)
                 phases.node(f"phase_{key}", f"phase {phase.rule}.{phase.index}\nstores "
-                            f"{', '.join(phase.stores)}", shape="box", style="rounded,filled",
+                            f"{stores}", shape="box", style="rounded,filled",
                             fillcolor="#eef5fb", href="#stage-loops")
             graph.edge(f"ir_{kernel.name}", f"phase_{key}")
             for line in phase_lines(phase, recursive, kernel.phases) or kernel.source_lines:

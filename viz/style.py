@@ -3,12 +3,14 @@ looks the same in each stage, and what a pass changed is marked the same way eve
 
 from __future__ import annotations
 
+from cortexlang.ir.buffers import BufferRef
+
 from .dot import Graph
 
 FONT = "Helvetica"
 MONO = "Courier"
 
-# Buffer roles of the loop and kernel IRs (the prefix of `param:W`, `state:h`, ...).
+# Buffer roles of the loop and kernel IRs, as their printers spell them (`BufferRef.spelled_role`).
 ROLE_COLOURS = {
     "param": "#c6dbef",      # weights
     "uniform": "#dadaeb",    # node-independent values computed once per weights
@@ -37,14 +39,11 @@ MAX_NODES_PER_GRAPH = 240
 MAX_STATEMENTS_PER_PHASE = 40
 
 
-def role_of(buffer: str, declared_role: str | None = None) -> str:
-    """The colour role of a loop-IR buffer: its declared role (`Buffer.role`) where known,
-    else the prefix of its name (`param:W` -> param); token ids (`words:...`) apart from the
-    other index arrays; variants such as `param_t` (transposed weights) as their base."""
-    prefix, colon, _ = buffer.partition(":")
-    role = declared_role or (prefix if colon else "index")
-    if prefix == "words":
-        return "words"
+def role_of(buffer: BufferRef) -> str:
+    """The colour role of a loop-IR buffer: its role as the IR prints it, token ids apart
+    from the other index arrays; variants such as `param_t` (transposed weights) as their
+    base."""
+    role = buffer.spelled_role
     if role in ROLE_COLOURS:
         return role
     base = role.split("_")[0]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cortexlang.inputs.structure import Structure
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.kernels import KernelProgram
 from cortexlang.passes.pipeline import CompileResult
 from cortexlang.runtime.execute import CompiledModel, LaunchRecord
@@ -96,7 +97,7 @@ def draw_timeline(measurement: RunMeasurement, kernels: KernelProgram) -> Graph:
         start = (launch.start_ns - origin) * scale
         width = max((launch.end_ns - launch.start_ns) * scale, 0.04)
         row = rows[launch.kernel]
-        heads = over.get(launch.kernel) == "heads"
+        heads = over.get(launch.kernel) is BatchRange.HEADS
         batch = "whole run" if launch.batch < 0 else "heads" if heads else f"b{launch.batch}"
         colour = "#d9d9d9" if heads or launch.batch < 0 else style.batch_colour(launch.batch)
         graph.node(f"launch{index}", batch if width > 0.3 else "", shape="box",

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import INDEX_ROLES, BufferRef, Role
 from cortexlang.ir.kernels import Kernel, KernelProgram
 
 
@@ -58,32 +59,34 @@ OPENCL = Dialect()
 # the offset of each index array in it. Only the batch of a per-level launch is an argument.
 RUN_HEADER = ("num_leaf_batches", "num_batches", "num_leaves", "zero_row", "num_heads",
               "first_fused")
-_PREFIX = {"param": "p", "param_t": "pt", "state": "s", "temp": "t", "uniform": "u", "input": "x",
-           "words": "w", "output": "o"}
+_PREFIX = {Role.WEIGHT: "p", Role.WEIGHT_T: "pt", Role.STATE: "s", Role.TEMP: "t",
+           Role.UNIFORM: "u", Role.TABLE: "u", Role.INPUT: "x", Role.TOKENS: "w",
+           Role.OUTPUT: "o"}
 
-def index_buffers(program: KernelProgram) -> tuple[str, ...]:
+def index_buffers(program: KernelProgram) -> tuple[BufferRef, ...]:
     """The linearizer's integer arrays, in the order their offsets are passed."""
-    return tuple(buffer.name for buffer in program.buffers if buffer.role == "index")
+    return tuple(buffer.ref for buffer in program.buffers if buffer.ref.role in INDEX_ROLES)
 
 
 def kernel_buffers(program: KernelProgram, kernel: Kernel) -> tuple[L.Buffer, ...]:
     """The buffers a kernel takes as arguments, in order: every buffer it reads or writes
     but the index arrays (those are views into `indices`, the argument after them)."""
-    return tuple(buffer for buffer in program.buffers if buffer.role != "index" and
-                 (buffer.name in kernel.reads or buffer.name in kernel.writes))
+    return tuple(buffer for buffer in program.buffers if buffer.ref.role not in INDEX_ROLES
+                 and (buffer.ref in kernel.reads or buffer.ref in kernel.writes))
 
 
-def buffer_identifiers(buffers: tuple[L.Buffer, ...]) -> dict[str, str]:
+def buffer_identifiers(buffers: tuple[L.Buffer, ...]) -> dict[BufferRef, str]:
     """A unique, valid C identifier for every buffer."""
-    names: dict[str, str] = {}
+    names: dict[BufferRef, str] = {}
     taken: set[str] = set()
     for buffer in buffers:
-        role, _, name = buffer.name.partition(":")
-        base = f"{_PREFIX[role]}_{name}" if name else role
+        ref = buffer.ref
+        prefix = _PREFIX.get(ref.role)
+        base = f"{prefix}_{ref.name}" if prefix else ref.name
         base = re.sub(r"[^A-Za-z0-9_]", "_", base)
         candidate, index = base, 2
         while candidate in taken:
             candidate, index = f"{base}_{index}", index + 1
         taken.add(candidate)
-        names[buffer.name] = candidate
+        names[ref] = candidate
     return names

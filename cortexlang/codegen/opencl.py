@@ -28,6 +28,8 @@ from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, sigmoid_hel
 from cortexlang.codegen.unit_loops import UnitLoopPrinter
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
+from cortexlang.ir.buffers import BATCH_LEN, BATCH_START, Role
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
     Kernel,
@@ -46,13 +48,13 @@ class KernelPrinter(UnitLoopPrinter):
         self.buffers = buffer_identifiers(program.buffers)
         self.writer = Writer()
         self.full_tiles = False  # inside a tile known to be full: no clamping, no guards
-        self.sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
-        self.layouts = {name: (block, columns, self.sizes[name] // columns)
-                        for name, block, columns in program.layouts}
+        self.sizes = {buffer.ref: buffer.row_size for buffer in program.buffers}
+        self.layouts = {ref: (block, columns, self.sizes[ref] // columns)
+                        for ref, block, columns in program.layouts}
         self.helpers: set[int] = set()
 
     def context(self, rename: dict[str, str], kernel: Kernel) -> Context:
-        local = {name: f"l_{self.buffers[name]}" for name in kernel.cached_params}
+        local = {ref: f"l_{self.buffers[ref]}" for ref in kernel.cached_params}
         return Context(self.buffers, rename, local, layouts=self.layouts,
                         helpers=self.helpers)
 
@@ -62,11 +64,11 @@ class KernelPrinter(UnitLoopPrinter):
         and the batch of a per-level launch: the same tail for every kernel."""
         args: list[str] = []
         for buffer in kernel_buffers(self.program, kernel):
-            identifier = self.buffers[buffer.name]
-            if buffer.role == "sync":
+            identifier = self.buffers[buffer.ref]
+            if buffer.ref.role is Role.SYNC:
                 args.append(f"{D.global_} {D.volatile} int* {D.restrict} {identifier}")
                 continue
-            const = "" if buffer.name in kernel.writes else "const "
+            const = "" if buffer.ref in kernel.writes else "const "
             args.append(f"{D.global_} {const}float* {D.restrict} {identifier}")
         args.append(f"{D.global_} const int* {D.restrict} indices")
         args.append("const int b")
@@ -78,14 +80,14 @@ class KernelPrinter(UnitLoopPrinter):
         reads as a view into it."""
         for position, name in enumerate(RUN_HEADER):
             self.writer.line(f"const int {name} = indices[{position}];")
-        for position, name in enumerate(index_buffers(self.program), start=len(RUN_HEADER)):
-            if name in kernel.reads:
-                identifier = self.buffers[name]
+        for position, ref in enumerate(index_buffers(self.program), start=len(RUN_HEADER)):
+            if ref in kernel.reads:
+                identifier = self.buffers[ref]
                 self.writer.line(f"{D.global_} const int* {D.restrict} {identifier} = "
                                  f"indices + indices[{position}];")
 
     # -- a phase for the nodes of one tile -----------------------------------------------------
-    def node_ids(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def node_ids(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                  contexts: list[Context], first: str | None = None) -> None:
         """Each tile node's id and per-node values. `first`: the position of the first of
         nodes all in the batch; otherwise positions in the tile, clamped to the batch (the
@@ -97,7 +99,7 @@ class KernelPrinter(UnitLoopPrinter):
                 position = f"{first} + {t}"
             else:
                 position = f"min(tile * {tile} + {t}, count - 1)"
-            if over == "heads":
+            if over is BatchRange.HEADS:
                 w.line(f"const int i_t{t} = {position};")
             else:
                 w.line(f"const int node_t{t} = start + {position};")
@@ -153,7 +155,7 @@ class KernelPrinter(UnitLoopPrinter):
             contexts.append(self.context(rename, kernel))
         return contexts
 
-    def tile_body(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def tile_body(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                   phases: tuple[L.Phase, ...], batch: str | None = None) -> None:
         """The phases for node tile `tile` of the batch (`start`, `count` in scope).
 
@@ -185,7 +187,7 @@ class KernelPrinter(UnitLoopPrinter):
         else:
             self._tile_phases(kernel, over, lets, phases, tile, batch, None)
 
-    def _tile_phases(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def _tile_phases(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                      phases: tuple[L.Phase, ...], nodes: int, batch: str | None,
                      first: str | None) -> None:
         contexts = self.contexts(kernel, lets, nodes)
@@ -201,12 +203,12 @@ class KernelPrinter(UnitLoopPrinter):
         w.open(self.signature(kernel))
         self.index_views(kernel)
         w.line(f"const int unit = {D.global_id(0)};")
-        if kernel.over == "heads":
+        if kernel.over is BatchRange.HEADS:
             w.line("const int start = 0;")
             w.line("const int count = num_heads;")
         else:
-            w.line(f"const int start = {self.buffers['batch_start']}[b];")
-            w.line(f"const int count = {self.buffers['batch_len']}[b];")
+            w.line(f"const int start = {self.buffers[BATCH_START]}[b];")
+            w.line(f"const int count = {self.buffers[BATCH_LEN]}[b];")
         if kernel.tiles_in_kernel:
             # This work-item keeps its block of units (and their weight rows, in cache)
             # and walks every node tile of the batch.
@@ -230,20 +232,20 @@ class KernelPrinter(UnitLoopPrinter):
         w.line(f"const int lid = {D.local_id(0)};")
         if cooperative:
             w.line(f"const int group = {D.group_id(0)};")
-        for name in kernel.cached_params:
-            buffer = next(b for b in self.program.buffers if b.name == name)
-            local = f"l_{self.buffers[name]}"
+        for ref in kernel.cached_params:
+            buffer = next(b for b in self.program.buffers if b.ref == ref)
+            local = f"l_{self.buffers[ref]}"
             w.line(f"{D.local} float {local}[{buffer.row_size}];")
             w.line(f"for (int e = lid; e < {buffer.row_size}; e += {size}) "
-                   f"{local}[e] = {self.buffers[name]}[e];")
+                   f"{local}[e] = {self.buffers[ref]}[e];")
         if kernel.cached_params and size > 1:
             w.line(D.barrier_local)
-        ranges = {"leaf": ("0", "num_leaf_batches"), "internal": ("num_leaf_batches",
-                                                                   "num_batches"),
-                  "all": ("0", "num_batches")}
+        ranges = {BatchRange.LEAF: ("0", "num_leaf_batches"),
+                  BatchRange.INTERNAL: ("num_leaf_batches", "num_batches"),
+                  BatchRange.ALL: ("0", "num_batches")}
         for over, lets, phases in kernel.sections:
-            w.line(comment(f"section: {over}"))
-            if over == "heads":
+            w.line(comment(f"section: {over.value}"))
+            if over is BatchRange.HEADS:
                 w.open("")
                 w.line("const int start = 0;")
                 w.line("const int count = num_heads;")
@@ -251,8 +253,8 @@ class KernelPrinter(UnitLoopPrinter):
             else:
                 low, high = ranges[over]
                 w.open(f"for (int batch = max({low}, first_fused); batch < {high}; ++batch)")
-                w.line(f"const int start = {self.buffers['batch_start']}[batch];")
-                w.line(f"const int count = {self.buffers['batch_len']}[batch];")
+                w.line(f"const int start = {self.buffers[BATCH_START]}[batch];")
+                w.line(f"const int count = {self.buffers[BATCH_LEN]}[batch];")
                 step_batch = "batch"
             w.line(f"const int tiles = (count + {kernel.node_tile - 1}) / {kernel.node_tile};")
             units = max(kernel.units, 1)
@@ -290,7 +292,7 @@ class KernelPrinter(UnitLoopPrinter):
         w.line(D.fence_global)
         w.close()
 
-    def cooperative_phase(self, kernel: Kernel, over: str, lets: tuple[L.Let, ...],
+    def cooperative_phase(self, kernel: Kernel, over: BatchRange, lets: tuple[L.Let, ...],
                           phase: L.Phase, step: str, units: int) -> None:
         """One step of the cooperative kernel: claim tasks, compute them, meet the others.
 
@@ -335,8 +337,8 @@ class KernelPrinter(UnitLoopPrinter):
         for kernel in self.program.kernels:
             w.line()
             lines = ", ".join(str(line) for line in kernel.source_lines) or "-"
-            w.line(comment(f"kernel {kernel.name}: {kernel.over}; .cx lines {lines}"))
-            if kernel.over == "run":
+            w.line(comment(f"kernel {kernel.name}: {kernel.over.value}; .cx lines {lines}"))
+            if kernel.over is BatchRange.RUN:
                 self.persistent_kernel(kernel)
             else:
                 self.level_kernel(kernel)

@@ -8,6 +8,7 @@ from cortexlang.codegen.dialect import OPENCL
 from cortexlang.codegen.expressions import Context, c_expr, vector_type
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BufferRef
 
 # Independent accumulator chains a dot-product loop needs to hide the latency of its
 # multiply-adds (about 4 cycles each on current CPUs, one or two issued per cycle).
@@ -66,7 +67,7 @@ class UnitLoopPrinter:
     `writer`, `buffers` and `full_tiles`)."""
 
     writer: Writer
-    buffers: dict[str, str]
+    buffers: dict[BufferRef, str]
     full_tiles: bool
 
     def unit_group(self, loop: L.Loop, contexts: list[Context], width: int,

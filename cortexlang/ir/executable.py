@@ -29,36 +29,10 @@ from pathlib import PurePath
 from typing import Any
 
 from cortexlang.errors import InternalError, Span
+from cortexlang.ir.batches import BatchRange
+from cortexlang.ir.buffers import BufferRef, Role
 
 Shape = tuple[int, ...]
-
-
-class Role(enum.Enum):
-    """What a device buffer holds."""
-
-    WEIGHT = "weight"      # a parameter as declared, row-major
-    WEIGHT_T = "weight_t"  # a parameter transposed, perhaps in blocks (see `Layout`)
-    UNIFORM = "uniform"    # a hoisted node-independent value
-    TABLE = "table"        # a leaf table: one row per token
-    STATE = "state"        # one row per node, plus a zero row for missing children
-    INPUT = "input"        # the nodes' vector features
-    TEMP = "temp"          # intermediates of a rule
-    OUTPUT = "output"      # an output head's rows
-    SYNC = "sync"          # the cooperative kernel's counters
-    INDEX = "index"        # a linearizer array (inside the `indices` upload)
-    TOKENS = "tokens"      # a token input's ids (inside the `indices` upload)
-
-
-@dataclass(frozen=True, slots=True)
-class BufferRef:
-    """A typed reference to a buffer: its role and the source name it holds (a parameter,
-    state, input or output name; a temporary's or index array's own name)."""
-
-    role: Role
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.role.value} {self.name}"
 
 
 class Rows(enum.Enum):
@@ -158,16 +132,6 @@ class RunScalar(enum.Enum):
     ZERO_ROW = "zero_row"
     NUM_HEADS = "num_heads"
     FIRST_FUSED = "first_fused"
-
-
-class BatchRange(enum.Enum):
-    """The batches a launch covers."""
-
-    LEAF = "leaf"          # each leaf batch
-    INTERNAL = "internal"  # each internal batch
-    ALL = "all"            # each batch
-    HEADS = "heads"        # once, over the head nodes
-    RUN = "run"            # once, a persistent kernel over everything from `first_fused`
 
 
 class Strategy(enum.Enum):

@@ -26,14 +26,19 @@ from dataclasses import dataclass, field
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
+from cortexlang.ir.buffers import BufferRef, Role
+
+# A persistent kernel's section: what it covers, its per-node lets, its phases.
+Section = tuple[BatchRange, tuple[L.Let, ...], tuple[L.Phase, ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class Kernel:
     """One OpenCL kernel.
 
-    over: which nodes a launch covers: "leaf" or "internal" batches, "all" batches, "heads",
-      or "run" (a persistent kernel covering everything).
+    over: which nodes a launch covers (`BatchRange`): leaf or internal batches, all batches,
+      the heads, or the run (a persistent kernel covering everything).
     node_lets: per-node values (child ids, token rows) every phase may use.
     phases: the loop-IR phases it computes, in order (barriers between them).
     units: work-items per node tile in dimension 0 (each computes `width` units of a group).
@@ -46,18 +51,18 @@ class Kernel:
     """
 
     name: str
-    over: str
+    over: BatchRange
     node_lets: tuple[L.Let, ...]
     phases: tuple[L.Phase, ...]
     units: int
     node_tile: int
     local_size: int | None
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
-    cached_params: tuple[str, ...] = ()
+    reads: tuple[BufferRef, ...]
+    writes: tuple[BufferRef, ...]
+    cached_params: tuple[BufferRef, ...] = ()
     widths: tuple[tuple[str, int], ...] = ()
     tiles_in_kernel: bool = False
-    sections: tuple[tuple[str, tuple[L.Let, ...], tuple[L.Phase, ...]], ...] = ()
+    sections: tuple[Section, ...] = ()
     source_lines: tuple[int, ...] = ()
     groups: int = 1
     # Flattened-matrix unit loops a work-item computes several rows of: (key, rows, length).
@@ -108,7 +113,7 @@ def phase_items(kernel: Kernel, phase: L.Phase) -> int:
                 for key, loop in unit_loops((phase,))), default=1)
 
 
-SYNC_BUFFER = "sync"
+SYNC_BUFFER = BufferRef(Role.SYNC, "sync")
 
 
 def counter_stride(groups: int) -> int:
@@ -131,7 +136,7 @@ class KernelProgram:
     strategy: str
     buffers: tuple[L.Buffer, ...]
     kernels: tuple[Kernel, ...]
-    launches: tuple[tuple[str, str], ...]      # (kernel, what it covers) in order
+    launches: tuple[tuple[str, BatchRange], ...]   # (kernel, what it covers) in order
     node_tile: int
     device_limits: tuple[tuple[str, int], ...] = ()
     notes: tuple[tuple[str, str], ...] = ()
@@ -142,12 +147,12 @@ class KernelProgram:
     # column blocks of `block` units, each block row-major: element (k, c) sits at
     # ((c // block) * rows + k) * block + c % block, so a work-item's units stream
     # contiguously through memory as k steps.
-    layouts: tuple[tuple[str, int, int], ...] = ()
+    layouts: tuple[tuple[BufferRef, int, int], ...] = ()
 
-    def layout(self, name: str) -> tuple[int, int] | None:
+    def layout(self, ref: BufferRef) -> tuple[int, int] | None:
         """(block, columns) of a blocked buffer, None when it is stored plainly."""
         return next(((block, columns) for buffer, block, columns in self.layouts
-                     if buffer == name), None)
+                     if buffer == ref), None)
 
     def kernel(self, name: str) -> Kernel:
         return next(kernel for kernel in self.kernels if kernel.name == name)
@@ -164,18 +169,18 @@ def format_kernels(program: KernelProgram) -> str:
     for decision in program.decisions:
         lines.append(f"decision: {decision}")
     for buffer in program.buffers:
-        lines.append(f"buffer {buffer.name}: {'int' if buffer.integer else 'float'}"
+        lines.append(f"buffer {buffer.ref.ir_text}: {'int' if buffer.integer else 'float'}"
                      f"[{buffer.rows}][{buffer.row_size}]")
-    for name, block, columns in program.layouts:
-        lines.append(f"layout {name}: {columns} columns in blocks of {block}, each block "
+    for ref, block, columns in program.layouts:
+        lines.append(f"layout {ref.ir_text}: {columns} columns in blocks of {block}, each block "
                      "contiguous along k")
     for kernel in program.kernels:
         geometry = f"{kernel.units} work-items x node tiles of {kernel.node_tile}"
         local = kernel.local_size if kernel.local_size is not None else "driver"
         cooperating = f", {kernel.groups} work-groups cooperating" if SYNC_BUFFER in \
             kernel.writes else ""
-        lines.append(f"kernel {kernel.name} over {kernel.over}: {geometry}, work-group {local}"
-                     f"{cooperating}")
+        lines.append(f"kernel {kernel.name} over {kernel.over.value}: {geometry}, "
+                     f"work-group {local}{cooperating}")
         if kernel.tiles_in_kernel:
             lines.append("  each work-item walks every node tile of its batch")
         if kernel.widths:
@@ -189,36 +194,41 @@ def format_kernels(program: KernelProgram) -> str:
                 f"{key} [{' '.join(f'{start}:{stop}' for start, stop in shape)}]"
                 for key, shape in kernel.k_unrolled))
         if kernel.cached_params:
-            lines.append(f"  local memory: {', '.join(kernel.cached_params)}")
-        lines.append(f"  reads {', '.join(kernel.reads)}")
-        lines.append(f"  writes {', '.join(kernel.writes)}")
+            lines.append(f"  local memory: {_names(kernel.cached_params)}")
+        lines.append(f"  reads {_names(kernel.reads)}")
+        lines.append(f"  writes {_names(kernel.writes)}")
         for phase in kernel.phases:
-            lines.append(f"  phase {phase.rule}.{phase.index}: stores {', '.join(phase.stores)}")
+            lines.append(f"  phase {phase.rule}.{phase.index}: stores {_names(phase.stores)}")
         for label, _, phases in kernel.sections:
             lines.append(f"  section {label}: phases {len(phases)}")
     lines.append("launches per run:")
     for kernel_name, over in program.launches:
-        lines.append(f"  {kernel_name}: {over}")
+        lines.append(f"  {kernel_name}: {over.value}")
     return "\n".join(lines) + "\n"
 
 
+def _names(refs: tuple[BufferRef, ...]) -> str:
+    return ", ".join(ref.ir_text for ref in refs)
+
+
 def verify_kernels(program: KernelProgram) -> None:
-    declared = {buffer.name for buffer in program.buffers}
+    declared = {buffer.ref for buffer in program.buffers}
     names = {kernel.name for kernel in program.kernels}
     for kernel in program.kernels:
         for buffer in kernel.reads + kernel.writes:
             if buffer not in declared:
-                raise InternalError("verify_kernels", f"{kernel.name} uses undeclared {buffer}")
+                raise InternalError("verify_kernels",
+                                    f"{kernel.name} uses undeclared {buffer.ir_text}")
         if kernel.units < 1 or kernel.node_tile < 1 or kernel.groups < 1:
             raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
-        if program.strategy == "cooperative" and kernel.over == "run":
+        if program.strategy == "cooperative" and kernel.over is BatchRange.RUN:
             if SYNC_BUFFER not in kernel.writes or kernel.local_size != 1:
                 raise InternalError("verify_kernels", f"cooperative kernel {kernel.name} needs "
                                     "the sync counters and work-groups of one work-item")
-    sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
-    for name, block, columns in program.layouts:
-        if name not in sizes or block < 1 or columns % block or sizes[name] % columns:
-            raise InternalError("verify_kernels", f"layout of {name} does not tile it")
+    sizes = {buffer.ref: buffer.row_size for buffer in program.buffers}
+    for ref, block, columns in program.layouts:
+        if ref not in sizes or block < 1 or columns % block or sizes[ref] % columns:
+            raise InternalError("verify_kernels", f"layout of {ref.ir_text} does not tile it")
     for kernel_name, _ in program.launches:
         if kernel_name not in names:
             raise InternalError("verify_kernels", f"launch of unknown kernel {kernel_name}")

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cortexlang.errors import InternalError, Span
+from cortexlang.ir.batches import BatchRange
+from cortexlang.ir.buffers import BufferRef
 
 # ---------------------------------------------------------------------------------------------
 # Expressions
@@ -35,10 +37,9 @@ class Var:
 
 @dataclass(frozen=True, slots=True)
 class Load:
-    """`buffer[index]`; buffers are named by role: `param:U`, `state:h`, `temp:t3`,
-    `input:x`, `uniform:u0`, and the linearizer's `children`, `words:word`, ..."""
+    """`buffer[index]`; a buffer is a typed reference (role and name, ir/buffers.py)."""
 
-    buffer: str
+    buffer: BufferRef
     index: Expr
 
 
@@ -113,10 +114,20 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    buffer: str
+    """`buffer[index] = value`, storing operator `op`'s value, from `span` in the source."""
+
+    buffer: BufferRef
     index: Expr
     value: Expr
-    note: str = ""
+    op: str = ""
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def note(self) -> str:
+        """What the printers write beside the store: the operator and its source line."""
+        if self.span is None:
+            return self.op
+        return f"{self.op}, line {self.span.line}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +139,16 @@ class If:
 
 @dataclass(frozen=True, slots=True)
 class Loop:
-    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel)."""
+    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel).
+    `batches`: which batches a loop over batches covers (HEADS on the loop over the head
+    nodes); the bounds say the same for the printer, and no stage reads them back."""
 
     var: str
     start: Expr
     stop: Expr
     kind: str
     body: tuple[Stmt, ...]
+    batches: BatchRange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +158,7 @@ class Phase:
     rule: str
     index: int
     body: tuple[Stmt, ...]
-    stores: tuple[str, ...] = ()
+    stores: tuple[BufferRef, ...] = ()
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
@@ -157,8 +171,7 @@ class Buffer:
     node of the largest batch: dense intermediates), "one", "vocab" (parameter tables) or
     "param"; `row_size` counts floats per row."""
 
-    name: str
-    role: str
+    ref: BufferRef
     rows: str
     row_size: int
     integer: bool = False
@@ -172,8 +185,8 @@ class LoopProgram:
     node_tile: int = 1
     notes: tuple[tuple[str, str], ...] = ()
 
-    def buffer(self, name: str) -> Buffer:
-        return next(buffer for buffer in self.buffers if buffer.name == name)
+    def buffer(self, ref: BufferRef) -> Buffer:
+        return next(buffer for buffer in self.buffers if buffer.ref == ref)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +207,7 @@ def format_expr(expr: Expr, parent: int = 0) -> str:
     if isinstance(expr, Var):
         return expr.name
     if isinstance(expr, Load):
-        return f"{expr.buffer}[{format_expr(expr.index)}]"
+        return f"{expr.buffer.ir_text}[{format_expr(expr.index)}]"
     if isinstance(expr, Binary):
         level = _PRECEDENCE[expr.op]
         text = f"{format_expr(expr.lhs, level)} {expr.op} {format_expr(expr.rhs, level + 1)}"
@@ -221,7 +234,7 @@ def _format_stmt(stmt: Stmt, depth: int, lines: list[str]) -> None:
                      f"{format_expr(stmt.value)}")
     elif isinstance(stmt, Store):
         note = f"    # {stmt.note}" if stmt.note else ""
-        lines.append(f"{pad}{stmt.buffer}[{format_expr(stmt.index)}] = "
+        lines.append(f"{pad}{stmt.buffer.ir_text}[{format_expr(stmt.index)}] = "
                      f"{format_expr(stmt.value)}{note}")
     elif isinstance(stmt, If):
         lines.append(f"{pad}if {format_expr(stmt.condition)}:")
@@ -238,7 +251,7 @@ def _format_stmt(stmt: Stmt, depth: int, lines: list[str]) -> None:
         for inner in stmt.body:
             _format_stmt(inner, depth + 1, lines)
     elif isinstance(stmt, Phase):
-        stores = ", ".join(stmt.stores)
+        stores = ", ".join(ref.ir_text for ref in stmt.stores)
         lines.append(f"{pad}phase {stmt.rule}.{stmt.index}:    # stores {stores}")
         for inner in stmt.body:
             _format_stmt(inner, depth + 1, lines)
@@ -251,7 +264,7 @@ def format_loops(program: LoopProgram) -> str:
     lines = [f"loop program {program.name}"]
     for buffer in program.buffers:
         kind = "int" if buffer.integer else "float"
-        lines.append(f"buffer {buffer.name}: {kind}[{buffer.rows}][{buffer.row_size}]")
+        lines.append(f"buffer {buffer.ref.ir_text}: {kind}[{buffer.rows}][{buffer.row_size}]")
     for stmt in program.body:
         _format_stmt(stmt, 0, lines)
     return "\n".join(lines) + "\n"
@@ -389,7 +402,7 @@ def walk_stmts(stmts: tuple[Stmt, ...]):  # type: ignore[no-untyped-def]
 
 def verify_loops(program: LoopProgram) -> None:
     """Every buffer read or written is declared; every variable is defined before use."""
-    declared = {buffer.name for buffer in program.buffers}
+    declared = {buffer.ref for buffer in program.buffers}
 
     def check(stmts: tuple[Stmt, ...], scope: set[str]) -> None:
         scope = set(scope)
@@ -400,7 +413,8 @@ def verify_loops(program: LoopProgram) -> None:
             elif isinstance(stmt, Store):
                 exprs = [stmt.index, stmt.value]
                 if stmt.buffer not in declared:
-                    raise InternalError("verify_loops", f"store to undeclared {stmt.buffer}")
+                    raise InternalError("verify_loops",
+                                        f"store to undeclared {stmt.buffer.ir_text}")
             elif isinstance(stmt, If):
                 exprs = [stmt.condition]
             elif isinstance(stmt, Loop):
@@ -409,7 +423,8 @@ def verify_loops(program: LoopProgram) -> None:
                 bound = set(scope)
                 for sub in walk_exprs(expr):
                     if isinstance(sub, Load) and sub.buffer not in declared:
-                        raise InternalError("verify_loops", f"load of undeclared {sub.buffer}")
+                        raise InternalError("verify_loops",
+                                            f"load of undeclared {sub.buffer.ir_text}")
                     if isinstance(sub, (Reduce,)):
                         bound.add(sub.var)
                     if isinstance(sub, Dot):

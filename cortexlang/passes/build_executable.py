@@ -14,40 +14,26 @@ from cortexlang.codegen.opencl import RUN_HEADER, index_buffers, kernel_buffers
 from cortexlang.ir import checked
 from cortexlang.ir import executable as X
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import INDEX_ROLES, WEIGHT_ROLES
 from cortexlang.ir.kernels import SYNC_BUFFER, KernelProgram
 from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.token_reads import token_checks
 
-_ROLES = {"param": X.Role.WEIGHT, "param_t": X.Role.WEIGHT_T, "state": X.Role.STATE,
-          "temp": X.Role.TEMP, "input": X.Role.INPUT, "output": X.Role.OUTPUT,
-          "sync": X.Role.SYNC}
 _ROWS = {"nodes": X.Rows.NODES, "batch": X.Rows.BATCH, "heads": X.Rows.HEADS,
          "batches": X.Rows.BATCHES, "steps": X.Rows.STEPS, "one": X.Rows.FIXED,
          "param": X.Rows.FIXED, "vocab": X.Rows.FIXED}
 
 
-def buffer_ref(buffer: L.Buffer) -> X.BufferRef:
-    """The typed reference of a loop-IR buffer. The one place that reads the loop IR's
-    buffer names, `ROLE:NAME` (see passes/lower_loops.py), apart from the C printer."""
-    kind, _, name = buffer.name.partition(":")
-    if buffer.role == "index":
-        return X.BufferRef(X.Role.TOKENS, name) if name else X.BufferRef(X.Role.INDEX, kind)
-    if buffer.role == "uniform":
-        role = X.Role.TABLE if buffer.rows == "vocab" else X.Role.UNIFORM
-        return X.BufferRef(role, name)
-    return X.BufferRef(_ROLES[buffer.role], name or kind)
-
-
 def _device_buffer(buffer: L.Buffer, recursive: RecursiveProgram) -> X.DeviceBuffer:
     rows = recursive.table_rows if buffer.rows == "vocab" else 1
-    return X.DeviceBuffer(buffer_ref(buffer), _ROWS[buffer.rows], buffer.row_size,
+    return X.DeviceBuffer(buffer.ref, _ROWS[buffer.rows], buffer.row_size,
                           fixed_rows=rows, integer=buffer.integer)
 
 
 def _layout(kernels: KernelProgram, buffer: L.Buffer) -> X.Layout:
-    if buffer.role != "param_t":
+    if buffer.ref.role is not X.Role.WEIGHT_T:
         return X.Layout(X.LayoutKind.PLAIN)
-    blocked = kernels.layout(buffer.name)
+    blocked = kernels.layout(buffer.ref)
     if blocked is None:
         return X.Layout(X.LayoutKind.TRANSPOSED)
     block, columns = blocked
@@ -73,13 +59,13 @@ def build_executable(program: checked.CheckedProgram, recursive: RecursiveProgra
                      kernels: KernelProgram, opencl: str,
                      dynamic_batching: bool) -> X.Executable:
     """The executable of a compiled program (see the module docstring)."""
-    used = {name for kernel in kernels.kernels for name in kernel.reads + kernel.writes}
+    used = {ref for kernel in kernels.kernels for ref in kernel.reads + kernel.writes}
     declared = tuple(buffer for buffer in kernels.buffers
-                     if buffer.role == "index" or buffer.name in used)
-    weights = [buffer for buffer in declared if buffer.role in ("param", "param_t")]
+                     if buffer.ref.role in INDEX_ROLES or buffer.ref in used)
+    weights = [buffer for buffer in declared if buffer.ref.role in WEIGHT_ROLES]
     entries = tuple(X.KernelEntry(
-        name=kernel.name, over=X.BatchRange(kernel.over),
-        args=tuple(buffer_ref(buffer) for buffer in kernel_buffers(kernels, kernel)),
+        name=kernel.name, over=kernel.over,
+        args=tuple(buffer.ref for buffer in kernel_buffers(kernels, kernel)),
         units=kernel.units, node_tile=kernel.node_tile, local_size=kernel.local_size,
         tiles_in_kernel=kernel.tiles_in_kernel, groups=kernel.groups,
         source_lines=kernel.source_lines) for kernel in kernels.kernels)
@@ -93,7 +79,6 @@ def build_executable(program: checked.CheckedProgram, recursive: RecursiveProgra
                                  else recursive.state_shape(output.name), output.name in heads)
                     for output in recursive.outputs)
     source_states = {state.name for state in program.states}
-    by_name = {buffer.name: buffer for buffer in kernels.buffers}
     return X.Executable(
         name=kernels.name, opencl=opencl, cx_path=program.path, cx_source=program.source,
         strategy=X.Strategy(kernels.strategy), max_children=recursive.max_children,
@@ -102,14 +87,14 @@ def build_executable(program: checked.CheckedProgram, recursive: RecursiveProgra
         buffers=tuple(_device_buffer(buffer, recursive) for buffer in declared),
         parameters=tuple(X.Parameter(param.name, param.shape, param.span)
                          for param in program.params),
-        bindings=tuple(X.WeightBinding(buffer_ref(buffer).name, buffer_ref(buffer),
+        bindings=tuple(X.WeightBinding(buffer.ref.name, buffer.ref,
                                        _layout(kernels, buffer)) for buffer in weights),
         uniforms=tuple(_host(op) for op in recursive.uniforms),
         tables=_tables(recursive),
         run_header=tuple(X.RunScalar(name) for name in RUN_HEADER),
-        index_arrays=tuple(buffer_ref(by_name[name]) for name in index_buffers(kernels)),
+        index_arrays=index_buffers(kernels),
         kernels=entries,
-        launches=tuple((name, X.BatchRange(over)) for name, over in kernels.launches),
+        launches=kernels.launches,
         tokens=token_checks(program, recursive),
         states=tuple(X.StateSpec(state.name, state.shape, state.name in source_states)
                      for state in recursive.states),

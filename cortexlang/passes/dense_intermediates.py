@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BATCH_START, BufferRef, Role
 from cortexlang.passes.result import PassResult, unchanged
 
 
-def _rename(expr: L.Expr, temps: set[str]) -> L.Expr:
+def _rename(expr: L.Expr, temps: set[BufferRef]) -> L.Expr:
     if isinstance(expr, L.Load):
         index = _node_to_slot(expr.index) if expr.buffer in temps else _rename(expr.index, temps)
         return L.Load(expr.buffer, index)
@@ -40,14 +41,15 @@ def _node_to_slot(expr: L.Expr) -> L.Expr:
     return expr
 
 
-def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[str], in_heads: bool) -> tuple[L.Stmt, ...]:
+def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[BufferRef],
+             in_heads: bool) -> tuple[L.Stmt, ...]:
     out: list[L.Stmt] = []
     for stmt in stmts:
         if isinstance(stmt, L.Let):
             out.append(L.Let(stmt.name, _rename(stmt.value, temps), stmt.integer))
         elif isinstance(stmt, L.Store):
             index = _node_to_slot(stmt.index) if stmt.buffer in temps else stmt.index
-            out.append(L.Store(stmt.buffer, index, _rename(stmt.value, temps), stmt.note))
+            out.append(replace(stmt, index=index, value=_rename(stmt.value, temps)))
         elif isinstance(stmt, L.If):
             out.append(L.If(stmt.condition, _rewrite(stmt.then, temps, in_heads),
                             _rewrite(stmt.otherwise, temps, in_heads)))
@@ -57,7 +59,7 @@ def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[str], in_heads: bool) -> tupl
             body = _rewrite(stmt.body, temps, in_heads or stmt.var == "i")
             if stmt.kind == "nodes":
                 first = L.Var("i") if stmt.var == "i" else \
-                    L.Binary("-", L.Var("node"), L.Load("batch_start", L.Var("b")))
+                    L.Binary("-", L.Var("node"), L.Load(BATCH_START, L.Var("b")))
                 body = (L.Let("slot", first, True),) + body
             out.append(replace(stmt, body=body))
         else:
@@ -73,10 +75,10 @@ def dense_intermediates(program: L.LoopProgram) -> L.LoopProgram:
 
 def dense_intermediates_result(program: L.LoopProgram) -> PassResult[L.LoopProgram]:
     """Index every temporary by `slot`; say how many, or that there are none."""
-    temps = {buffer.name for buffer in program.buffers if buffer.role == "temp"}
+    temps = {buffer.ref for buffer in program.buffers if buffer.ref.role is Role.TEMP}
     if not temps:
         return unchanged(program, "the loop program has no temporaries")
-    buffers = tuple(replace(buffer, rows="batch") if buffer.name in temps else buffer
+    buffers = tuple(replace(buffer, rows="batch") if buffer.ref in temps else buffer
                     for buffer in program.buffers)
     note = f"{len(temps)} temporaries sized by the largest batch instead of the node count"
     return PassResult(replace(program, buffers=buffers, body=_rewrite(program.body, temps, False),

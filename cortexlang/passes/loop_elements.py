@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import CHILDREN, NUM_CHILDREN, BufferRef, Role
 from cortexlang.ir.recursive import SOURCE_KINDS, Op, RecursiveProgram
 from cortexlang.passes.loop_indices import SCALAR, Index, flat_size, iadd, iconst, imul
 from cortexlang.passes.place_operators import RulePlan
@@ -38,11 +39,11 @@ class Evaluator:
 
     def child_id(self, position: int) -> L.Var:
         index = iadd(imul(L.Var("node"), iconst(self.program.max_children)), iconst(position))
-        return self.node_value(f"child{position}", L.Load("children", index))
+        return self.node_value(f"child{position}", L.Load(CHILDREN, index))
 
     def token_row(self, op: Op) -> L.Var:
         input_name = op.attr("input")
-        value: L.Expr = L.Call("imax", (L.Load(f"words:{input_name}", L.Var("node")),
+        value: L.Expr = L.Call("imax", (L.Load(BufferRef(Role.TOKENS, input_name), L.Var("node")),
                                         iconst(0)))
         suffix = ""
         for modulus in op.attr("moduli", ()):
@@ -88,22 +89,23 @@ class Evaluator:
         if kind == "const":
             return L.Const(float(op.attr("value")))
         if kind == "param":
-            return L.Load(f"param:{op.attr('param')}", index.flat(op.shape))
+            return L.Load(BufferRef(Role.WEIGHT, op.attr("param")), index.flat(op.shape))
         if kind == "uniform":
-            return L.Load(f"uniform:{op.attr('name')}", index.flat(op.shape))
+            return L.Load(BufferRef(Role.UNIFORM, op.attr("name")), index.flat(op.shape))
         if kind == "lookup":
             row = imul(self.token_row(op), iconst(flat_size(op.shape)))
-            return L.Load(f"param:{op.attr('param')}", iadd(row, index.flat(op.shape)))
+            return L.Load(BufferRef(Role.WEIGHT, op.attr("param")),
+                          iadd(row, index.flat(op.shape)))
         if kind == "table":
             row = imul(self.token_row(op), iconst(flat_size(op.shape)))
-            return L.Load(f"uniform:{op.attr('name')}", iadd(row, index.flat(op.shape)))
+            return L.Load(BufferRef(Role.TABLE, op.attr("name")), iadd(row, index.flat(op.shape)))
         if kind == "input":
             row = imul(L.Var("node"), iconst(flat_size(op.shape)))
-            return L.Load(f"input:{op.attr('input')}", iadd(row, index.flat(op.shape)))
+            return L.Load(BufferRef(Role.INPUT, op.attr("input")), iadd(row, index.flat(op.shape)))
         if kind == "child_state":
             child = self.child_id(op.attr("child"))
             row = imul(child, iconst(flat_size(op.shape)))
-            return L.Load(f"state:{op.attr('state')}", iadd(row, index.flat(op.shape)))
+            return L.Load(BufferRef(Role.STATE, op.attr("state")), iadd(row, index.flat(op.shape)))
         if kind == "child_exists":
             child = self.child_id(op.attr("child"))
             return L.Select(L.Binary("!=", child, L.Var("zero_row")), L.Const(1.0), L.Const(0.0))
@@ -112,11 +114,11 @@ class Evaluator:
             return L.Select(L.Binary("<", child, L.Var("num_leaves")), L.Const(1.0),
                             L.Const(0.0))
         if kind == "num_children":
-            return self.node_value("count", L.Call("float", (L.Load("num_children",
+            return self.node_value("count", L.Call("float", (L.Load(NUM_CHILDREN,
                                                                     L.Var("node")),)), False)
         if kind == "own_state":
             row = imul(L.Var("node"), iconst(flat_size(op.shape)))
-            return L.Load(f"state:{op.attr('state')}", iadd(row, index.flat(op.shape)))
+            return L.Load(BufferRef(Role.STATE, op.attr("state")), iadd(row, index.flat(op.shape)))
         if kind == "unary":
             if op.attr("op") == "softmax":
                 return self._softmax(op, index, inline)
@@ -191,7 +193,7 @@ class Evaluator:
             if lhs_op.kind == "param" and self.plan.buffers.get(lhs_name) is None:
                 # Weights are stored transposed: at each k, consecutive output rows (units)
                 # sit at consecutive addresses, so neighbouring units load them together.
-                lhs: L.Expr = L.Load(f"param_t:{lhs_op.attr('param')}",
+                lhs: L.Expr = L.Load(BufferRef(Role.WEIGHT_T, lhs_op.attr("param")),
                              iadd(imul(column, iconst(lhs_op.shape[0])), index.dims[0]))
             else:
                 lhs_index = Index((index.dims[0], column), index.low, index.high)

@@ -8,7 +8,19 @@ the loops, the heads and the buffers.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
+from cortexlang.ir.buffers import (
+    BATCH_LEN,
+    BATCH_START,
+    CHILDREN,
+    HEAD_NODES,
+    NUM_CHILDREN,
+    BufferRef,
+    Role,
+)
 from cortexlang.ir.recursive import RecursiveProgram
 from cortexlang.passes.loop_elements import Evaluator
 from cortexlang.passes.loop_indices import SCALAR, Index, flat_size, iadd, iconst, imul
@@ -20,14 +32,14 @@ from cortexlang.passes.place_operators import RulePlan, plan_rule
 
 def _phase_body(program: RecursiveProgram, plan: RulePlan, phase: int,
                 node_lets: dict[str, L.Let], token_input: dict[str, str]) -> tuple[
-                    tuple[L.Stmt, ...], tuple[str, ...]]:
+                    tuple[L.Stmt, ...], tuple[BufferRef, ...]]:
     """The statements of one phase: one parallel loop over units per output shape."""
     outputs = [name for name in plan.stores if plan.phase[name] == phase]
     by_shape: dict[tuple[int, ...], list[str]] = {}
     for name in outputs:
         by_shape.setdefault(plan.rule.op_map()[name].shape, []).append(name)
     body: list[L.Stmt] = []
-    stored: list[str] = []
+    stored: list[BufferRef] = []
     for shape, names in sorted(by_shape.items(), key=lambda item: (-flat_size(item[0]), item[0])):
         evaluator = Evaluator(program, plan, phase, node_lets, token_input)
         unit = L.Var("j")
@@ -42,10 +54,9 @@ def _phase_body(program: RecursiveProgram, plan: RulePlan, phase: int,
         for name in names:
             value = evaluator.element(name, index)
             span = plan.rule.op_map()[name].span
-            note = f"{name}, line {span.line}" if span is not None else name
             for buffer in plan.stores[name]:
                 row = imul(L.Var("node"), iconst(flat_size(shape)))
-                stores.append(L.Store(buffer, iadd(row, index.flat(shape)), value, note))
+                stores.append(L.Store(buffer, iadd(row, index.flat(shape)), value, name, span))
                 stored.append(buffer)
         body.append(L.Loop("j", iconst(0), iconst(flat_size(shape)), "units",
                            tuple(evaluator.lets) + tuple(stores)))
@@ -68,26 +79,28 @@ def _rule_phases(program: RecursiveProgram, plan: RulePlan, label: str,
 
 def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.LoopProgram:
     """Stage 2: the loop program of a recursive program."""
-    state_buffer = {state.name: f"state:{state.name}" for state in program.states}
+    state_buffer = {state.name: BufferRef(Role.STATE, state.name) for state in program.states}
     token_input = {item.name: item.name for item in program.inputs if item.kind == "token"}
     batch = L.Var("b")
-    node_range = (L.Load("batch_start", batch),
-                  L.Binary("+", L.Load("batch_start", batch), L.Load("batch_len", batch)))
+    node_range = (L.Load(BATCH_START, batch),
+                  L.Binary("+", L.Load(BATCH_START, batch), L.Load(BATCH_LEN, batch)))
     plans = {rule.kind: plan_rule(rule, fuse_operators, state_buffer)
              for rule in (program.leaf, program.internal)}
     body: list[L.Stmt] = []
     shared = not program.specialized and program.leaf.ops == program.internal.ops
     if program.specialized or shared:
-        for kind, start, stop in (("leaf", iconst(0), L.Var("num_leaf_batches")),
-                                  ("internal", L.Var("num_leaf_batches"), L.Var("num_batches"))):
+        for kind, start, stop, batches in (
+                ("leaf", iconst(0), L.Var("num_leaf_batches"), BatchRange.LEAF),
+                ("internal", L.Var("num_leaf_batches"), L.Var("num_batches"),
+                 BatchRange.INTERNAL)):
             if shared and kind == "leaf":
                 continue
             lets, phases = _rule_phases(program, plans[kind], kind, token_input)
             if shared:
-                start = iconst(0)
+                start, batches = iconst(0), BatchRange.ALL
             node_loop = L.Loop("node", node_range[0], node_range[1], "nodes",
                                tuple(lets.values()) + tuple(phases))
-            body.append(L.Loop("b", start, stop, "batches", (node_loop,)))
+            body.append(L.Loop("b", start, stop, "batches", (node_loop,), batches))
     else:
         leaf_lets, leaf_phases = _rule_phases(program, plans["leaf"], "leaf", token_input)
         internal_lets, internal_phases = _rule_phases(program, plans["internal"], "internal",
@@ -102,22 +115,23 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
         merged_lets = tuple({**leaf_lets, **internal_lets}.values())
         node_loop = L.Loop("node", node_range[0], node_range[1], "nodes",
                            merged_lets + tuple(merged))
-        body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,)))
+        body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,),
+                           BatchRange.ALL))
     if program.heads is not None:
-        head_buffer = {name: f"output:{name}" for name, _ in program.heads.results}
+        head_buffer = {name: BufferRef(Role.OUTPUT, name) for name, _ in program.heads.results}
         head_plan = plan_rule(program.heads, fuse_operators, head_buffer)
         lets, phases = _rule_phases(program, head_plan, "heads", token_input)
-        locate = L.Let("node", L.Load("head_nodes", L.Var("i")), True)
+        locate = L.Let("node", L.Load(HEAD_NODES, L.Var("i")), True)
         # Heads store by head position, not by node id.
         phases = [_rows_by_head(phase, head_buffer.values()) for phase in phases]
         body.append(L.Loop("i", iconst(0), L.Var("num_heads"), "nodes",
-                           (locate,) + tuple(lets.values()) + tuple(phases)))
+                           (locate,) + tuple(lets.values()) + tuple(phases), BatchRange.HEADS))
         buffers = _rule_buffers(head_plan, "heads")
         head_ops = program.heads.op_map()
-        buffers += tuple(L.Buffer(head_buffer[output], "output", "heads",
+        buffers += tuple(L.Buffer(head_buffer[output], "heads",
                                   flat_size(head_ops[name].shape))
                          for output, name in program.heads.results)
-        buffers += (L.Buffer("head_nodes", "index", "heads", 1, integer=True),)
+        buffers += (L.Buffer(HEAD_NODES, "heads", 1, integer=True),)
     else:
         buffers = ()
     buffers = _buffers(program, plans, fuse_operators, tuple(body)) + buffers
@@ -131,7 +145,7 @@ def _rows_by_head(phase: L.Phase, output_buffers) -> L.Phase:  # type: ignore[no
         if isinstance(stmt, L.Store) and stmt.buffer in outputs:
             index = stmt.index
             assert isinstance(index, L.Binary)
-            return L.Store(stmt.buffer, _replace_var(index, "node", "i"), stmt.value, stmt.note)
+            return replace(stmt, index=_replace_var(index, "node", "i"))
         if isinstance(stmt, L.Loop):
             return L.Loop(stmt.var, stmt.start, stmt.stop, stmt.kind,
                           tuple(rewrite(s) for s in stmt.body))
@@ -151,13 +165,13 @@ def _replace_var(expr: L.Expr, old: str, new: str) -> L.Expr:
 
 def _rule_buffers(plan: RulePlan, kind: str) -> tuple[L.Buffer, ...]:
     ops = plan.rule.op_map()
-    return tuple(L.Buffer(buffer, "temp", "nodes", flat_size(ops[name].shape))
-                 for name, buffer in plan.buffers.items() if buffer.startswith("temp:"))
+    return tuple(L.Buffer(buffer, "nodes", flat_size(ops[name].shape))
+                 for name, buffer in plan.buffers.items() if buffer.role is Role.TEMP)
 
 
-def _loaded(body: tuple[L.Stmt, ...]) -> set[str]:
+def _loaded(body: tuple[L.Stmt, ...]) -> set[BufferRef]:
     """Every buffer the statements load from."""
-    names: set[str] = set()
+    names: set[BufferRef] = set()
     for stmt in L.walk_stmts(body):
         exprs = [stmt.value] if isinstance(stmt, L.Let) else \
             [stmt.index, stmt.value] if isinstance(stmt, L.Store) else []
@@ -171,34 +185,38 @@ def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
     buffers: list[L.Buffer] = []
     loaded = _loaded(body)
     for param in program.params:
-        buffers.append(L.Buffer(f"param:{param.name}", "param", "param", flat_size(param.shape)))
-        if f"param_t:{param.name}" in loaded:
-            buffers.append(L.Buffer(f"param_t:{param.name}", "param_t", "param",
-                                    flat_size(param.shape)))
+        buffers.append(L.Buffer(BufferRef(Role.WEIGHT, param.name), "param",
+                                flat_size(param.shape)))
+        transposed = BufferRef(Role.WEIGHT_T, param.name)
+        if transposed in loaded:
+            buffers.append(L.Buffer(transposed, "param", flat_size(param.shape)))
     for op in program.uniforms:
-        buffers.append(L.Buffer(f"uniform:{op.name}", "uniform", "one", flat_size(op.shape)))
+        buffers.append(L.Buffer(BufferRef(Role.UNIFORM, op.name), "one", flat_size(op.shape)))
     if program.table_rule is not None:
         for table_state, _ in program.table_rule.results:
-            buffers.append(L.Buffer(f"uniform:leaf_{table_state}", "uniform", "vocab",
+            buffers.append(L.Buffer(BufferRef(Role.TABLE, f"leaf_{table_state}"), "vocab",
                                     flat_size(program.state_shape(table_state))))
     for state in program.states:
-        buffers.append(L.Buffer(f"state:{state.name}", "state", "nodes", flat_size(state.shape)))
+        buffers.append(L.Buffer(BufferRef(Role.STATE, state.name), "nodes",
+                                flat_size(state.shape)))
     for item in program.inputs:
         if item.kind == "token":
-            buffers.append(L.Buffer(f"words:{item.name}", "index", "nodes", 1, integer=True))
+            buffers.append(L.Buffer(BufferRef(Role.TOKENS, item.name), "nodes", 1,
+                                    integer=True))
         else:
-            buffers.append(L.Buffer(f"input:{item.name}", "input", "nodes", flat_size(item.shape)))
-    for name, size in (("children", program.max_children), ("num_children", 1)):
-        buffers.append(L.Buffer(name, "index", "nodes", size, integer=True))
-    buffers.append(L.Buffer("batch_start", "index", "batches", 1, integer=True))
-    buffers.append(L.Buffer("batch_len", "index", "batches", 1, integer=True))
+            buffers.append(L.Buffer(BufferRef(Role.INPUT, item.name), "nodes",
+                                    flat_size(item.shape)))
+    for ref, size in ((CHILDREN, program.max_children), (NUM_CHILDREN, 1)):
+        buffers.append(L.Buffer(ref, "nodes", size, integer=True))
+    buffers.append(L.Buffer(BATCH_START, "batches", 1, integer=True))
+    buffers.append(L.Buffer(BATCH_LEN, "batches", 1, integer=True))
     for kind, plan in plans.items():
         buffers.extend(_rule_buffers(plan, kind))
     return tuple(buffers)
 
 
 def _dedupe(buffers: tuple[L.Buffer, ...]) -> tuple[L.Buffer, ...]:
-    seen: dict[str, L.Buffer] = {}
+    seen: dict[BufferRef, L.Buffer] = {}
     for buffer in buffers:
-        seen.setdefault(buffer.name, buffer)
+        seen.setdefault(buffer.ref, buffer)
     return tuple(seen.values())

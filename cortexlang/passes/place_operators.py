@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cortexlang.ir.buffers import BufferRef, Role
 from cortexlang.ir.recursive import SOURCE_KINDS, RuleProgram
 
 ELEMENTWISE_KINDS = ("binary", "select", "slice", "concat")
@@ -26,15 +27,15 @@ class RulePlan:
 
     rule: RuleProgram
     phase: dict[str, int] = field(default_factory=dict)
-    buffers: dict[str, str] = field(default_factory=dict)   # op -> buffer holding it
-    stores: dict[str, list[str]] = field(default_factory=dict)  # op -> buffers it is stored to
+    buffers: dict[str, BufferRef] = field(default_factory=dict)   # op -> buffer holding it
+    stores: dict[str, list[BufferRef]] = field(default_factory=dict)  # op -> buffers it fills
 
     @property
     def num_phases(self) -> int:
         return 1 + max((self.phase[op] for op in self.stores), default=0)
 
 
-def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, str]) -> RulePlan:
+def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, BufferRef]) -> RulePlan:
     """Choose materialised operators and phases (see the module docstring)."""
     ops = rule.op_map()
     plan = RulePlan(rule)
@@ -101,7 +102,7 @@ def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, str]) -> R
         plan.buffers.setdefault(name, result_buffer[state])
     for name in (op.name for op in rule.ops if op.name in materialised):  # source order
         if name not in plan.buffers:
-            buffer = f"temp:{rule.kind}_{name}"
+            buffer = BufferRef(Role.TEMP, f"{rule.kind}_{name}")
             plan.buffers[name] = buffer
             plan.stores[name] = [buffer]
     return plan

@@ -19,10 +19,13 @@ Decisions, each recorded in the kernel program so that printers and pictures can
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
+from cortexlang.ir.buffers import BATCH_RANGE_BUFFERS, WEIGHT_ROLES, BufferRef, Role
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
     Kernel,
@@ -36,7 +39,7 @@ from cortexlang.ir.limits import DeviceLimits
 
 @dataclass(frozen=True)
 class _Section:
-    over: str
+    over: BatchRange
     node_lets: tuple[L.Let, ...]
     phases: tuple[L.Phase, ...]
 
@@ -46,17 +49,15 @@ def _sections(program: L.LoopProgram) -> list[_Section]:
     for stmt in program.body:
         if not isinstance(stmt, L.Loop):
             raise InternalError("plan_kernels", "top-level statement is not a loop")
+        if stmt.batches is None:
+            raise InternalError("plan_kernels", "top-level loop covers no batch range")
+        over = stmt.batches
         if stmt.kind == "batches":
             node_loop = stmt.body[0]
             assert isinstance(node_loop, L.Loop)
-            start = L.format_expr(stmt.start)
-            stop = L.format_expr(stmt.stop)
-            over = {("0", "num_leaf_batches"): "leaf",
-                    ("num_leaf_batches", "num_batches"): "internal",
-                    ("0", "num_batches"): "all"}[(start, stop)]
             body = node_loop.body
         else:
-            over, body = "heads", stmt.body
+            body = stmt.body
         lets = tuple(s for s in body if isinstance(s, L.Let))
         phases = tuple(s for s in body if isinstance(s, L.Phase))
         sections.append(_Section(over, lets, phases))
@@ -164,10 +165,10 @@ def _widths(phases: tuple[L.Phase, ...], limits: DeviceLimits) -> tuple[
 
 
 def _buffers_used(lets: tuple[L.Let, ...], phases: tuple[L.Phase, ...],
-                  batched: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
+                  batched: bool = True) -> tuple[tuple[BufferRef, ...], tuple[BufferRef, ...]]:
     """Buffers read and written; batch sections also read the batch ranges."""
-    reads: set[str] = {"batch_start", "batch_len"} if batched else set()
-    writes: set[str] = set()
+    reads: set[BufferRef] = set(BATCH_RANGE_BUFFERS) if batched else set()
+    writes: set[BufferRef] = set()
     exprs: list[L.Expr] = [let.value for let in lets]
     for stmt in L.walk_stmts(phases):
         if isinstance(stmt, L.Let):
@@ -179,21 +180,26 @@ def _buffers_used(lets: tuple[L.Let, ...], phases: tuple[L.Phase, ...],
             exprs.append(stmt.condition)
     for expr in exprs:
         reads.update(sub.buffer for sub in L.walk_exprs(expr) if isinstance(sub, L.Load))
-    return tuple(sorted(reads)), tuple(sorted(writes))
+    return _ordered(reads), _ordered(writes)
 
 
 def _has_branch(phases: tuple[L.Phase, ...]) -> bool:
     return any(isinstance(stmt, L.If) for stmt in L.walk_stmts(phases))
 
 
-def _product_params(phases: tuple[L.Phase, ...]) -> set[str]:
-    names: set[str] = set()
+def _ordered(refs: Iterable[BufferRef]) -> tuple[BufferRef, ...]:
+    """Buffers in the order of their printed names (the kernel printer lists them so)."""
+    return tuple(sorted(refs, key=lambda ref: ref.ir_text))
+
+
+def _product_params(phases: tuple[L.Phase, ...]) -> set[BufferRef]:
+    names: set[BufferRef] = set()
     for stmt in L.walk_stmts(phases):
         if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
             for segment in stmt.value.segments:
                 names.update(sub.buffer for sub in L.walk_exprs(segment.lhs)
                              if isinstance(sub, L.Load)
-                             and sub.buffer.startswith(("param:", "param_t:")))
+                             and sub.buffer.role in WEIGHT_ROLES)
     return names
 
 
@@ -207,9 +213,10 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) ->
     kernels: list[Kernel] = []
     for section in sections:
         for phase in section.phases:
-            name = f"{phase.rule}_{section.over}_phase{phase.index}" \
-                if phase.rule != section.over else f"{phase.rule}_phase{phase.index}"
-            reads, writes = _buffers_used(section.node_lets, (phase,), section.over != "heads")
+            name = f"{phase.rule}_{section.over.value}_phase{phase.index}" \
+                if phase.rule != section.over.value else f"{phase.rule}_phase{phase.index}"
+            reads, writes = _buffers_used(section.node_lets, (phase,),
+                                          section.over is not BatchRange.HEADS)
             widths, items, rows = _widths((phase,), limits)
             # A fixed work-group size: the CPU driver compiles a kernel once per size, so
             # letting it pick per launch would recompile for every new batch length. On a CPU
@@ -233,24 +240,24 @@ def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits:
     all_phases = tuple(p for section in sections for p in section.phases)
     all_lets = tuple(let for section in sections for let in section.node_lets)
     reads, writes = _buffers_used(all_lets, all_phases)
-    cached: list[str] = []
+    cached: list[BufferRef] = []
     if persist_weights:
-        sizes = {b.name: b.row_size * 4 for b in program.buffers}
+        sizes = {b.ref: b.row_size * 4 for b in program.buffers}
         budget = limits.local_mem_size // 2
-        for name in sorted(_product_params(all_phases)):
-            if sizes[name] <= budget:
-                cached.append(name)
-                budget -= sizes[name]
+        for ref in _ordered(_product_params(all_phases)):
+            if sizes[ref] <= budget:
+                cached.append(ref)
+                budget -= sizes[ref]
             else:
-                decisions.append(f"{name} stays in global memory: {sizes[name]} bytes do not "
-                                 "fit in the local memory left")
+                decisions.append(f"{ref.ir_text} stays in global memory: {sizes[ref]} bytes "
+                                 "do not fit in the local memory left")
         if cached:
             decisions.append("weights in local memory for the fused batches: "
-                             + ", ".join(cached))
+                             + ", ".join(ref.ir_text for ref in cached))
     widths, items, rows = _widths(all_phases, limits)
     if groups:
-        writes = tuple(sorted(writes + (SYNC_BUFFER,)))
-    return Kernel("forward", "run", (), all_phases, items, tile, local, reads, writes,
+        writes = _ordered(writes + (SYNC_BUFFER,))
+    return Kernel("forward", BatchRange.RUN, (), all_phases, items, tile, local, reads, writes,
                   tuple(cached), widths, False,
                   tuple((s.over, s.node_lets, s.phases) for s in sections), _lines(all_phases),
                   max(1, groups), rows)
@@ -279,11 +286,11 @@ def _cooperative(program: L.LoopProgram, sections: list[_Section], limits: Devic
                      "claims its own units first, so their weight rows stay in its core's "
                      "cache, then any task left; a counter of finished tasks is the barrier "
                      "between batches")
-    return kernel, L.Buffer(SYNC_BUFFER, "sync", "steps", row, integer=True)
+    return kernel, L.Buffer(SYNC_BUFFER, "steps", row, integer=True)
 
 
 def _weight_layouts(program: L.LoopProgram,
-                    kernels: list[Kernel]) -> tuple[tuple[str, int, int], ...]:
+                    kernels: list[Kernel]) -> tuple[tuple[BufferRef, int, int], ...]:
     """Block transposed weights by the vector width of the work-items that read them.
 
     A work-item computing `width` units reads, at each k, `width` consecutive columns of a
@@ -291,22 +298,23 @@ def _weight_layouts(program: L.LoopProgram,
     product strides through memory (and pages). Blocked, each work-item's columns are one
     contiguous stream. Applies when every read of the buffer is such a vector read, of one
     width, at a column offset that is a multiple of it."""
-    found: dict[str, set[tuple[int, int] | None]] = {}
+    found: dict[BufferRef, set[tuple[int, int] | None]] = {}
     for kernel in kernels:
         widths = dict(kernel.widths)
         for key, loop in unit_loops(kernel.phases):
             width = widths.get(key, 1)
             for expr in _stmt_exprs(tuple(L.walk_stmts(loop.body))):
                 for sub in L.walk_exprs(expr):
-                    if isinstance(sub, L.Load) and sub.buffer.startswith("param_t:"):
+                    if isinstance(sub, L.Load) and sub.buffer.role is Role.WEIGHT_T:
                         found.setdefault(sub.buffer, set()).add(_block_of(sub, width))
-    sizes = {buffer.name: buffer.row_size for buffer in program.buffers}
+    sizes = {buffer.ref: buffer.row_size for buffer in program.buffers}
     layouts = []
-    for name, shapes in sorted(found.items()):
+    for ref in _ordered(found):
+        shapes = found[ref]
         if len(shapes) == 1 and None not in shapes:
             block, columns = next(iter(shapes))  # type: ignore[misc]
-            if sizes[name] % columns == 0 and columns % block == 0 and columns > block:
-                layouts.append((name, block, columns))
+            if sizes[ref] % columns == 0 and columns % block == 0 and columns > block:
+                layouts.append((ref, block, columns))
     return tuple(layouts)
 
 
@@ -334,7 +342,7 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
     tile = 1 if branchy else max(1, node_tile)
     if branchy and node_tile > 1:
         decisions.append("node tile 1: leaves are not specialised, so each node branches")
-    batch_sections = [section for section in sections if section.over != "heads"]
+    batch_sections = [section for section in sections if section.over is not BatchRange.HEADS]
     buffers = program.buffers
     if fuse_levels and not limits.is_gpu:
         kernel, sync = _cooperative(program, sections, limits, tile, persist_weights, decisions)
@@ -368,8 +376,8 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
                              "reload local memory; the node tile blocks weights for the cache")
         strategy = "level"
     layouts = _weight_layouts(program, kernels)
-    for name, block, _ in layouts:
-        decisions.append(f"{name} stored in blocks of {block} columns: each work-item's "
+    for ref, block, _ in layouts:
+        decisions.append(f"{ref.ir_text} stored in blocks of {block} columns: each work-item's "
                          "weights are one contiguous stream")
     return KernelProgram(program.name, strategy, buffers, tuple(kernels),
                          tuple(launches), tile, limits.items(), program.notes,

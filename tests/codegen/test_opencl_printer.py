@@ -9,12 +9,16 @@ from cortexlang.codegen.dialect import buffer_identifiers
 from cortexlang.codegen.expressions import Context, c_expr, sigmoid_helper
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BufferRef, Role
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def context(**buffers: str) -> Context:
-    return Context(dict(buffers), {"node": "node_t0"}, {})
+P_B, S_H = BufferRef(Role.WEIGHT, "b"), BufferRef(Role.STATE, "h")
+
+
+def context(buffers: dict[BufferRef, str] | None = None) -> Context:
+    return Context(dict(buffers or {}), {"node": "node_t0"}, {})
 
 
 def test_the_writer_indents_blocks() -> None:
@@ -32,14 +36,15 @@ def test_a_comment_is_one_line_whatever_its_text() -> None:
 
 
 def test_buffer_identifiers_are_unique_valid_c_names() -> None:
-    buffers = tuple(L.Buffer(name, role, "nodes", 1) for name, role in (
-        ("param:W", "param"), ("param_t:W", "param_t"), ("state:h", "state"),
-        ("temp:internal_t0", "temp"), ("words:int", "index"), ("children", "index")))
+    words, transposed = BufferRef(Role.TOKENS, "int"), BufferRef(Role.WEIGHT_T, "W")
+    buffers = tuple(L.Buffer(ref, "nodes", 1) for ref in (
+        BufferRef(Role.WEIGHT, "W"), transposed, BufferRef(Role.STATE, "h"),
+        BufferRef(Role.TEMP, "internal_t0"), words, BufferRef(Role.INDEX, "children")))
     names = buffer_identifiers(buffers)
     assert len(set(names.values())) == len(buffers)
     assert all(IDENTIFIER.fullmatch(identifier) for identifier in names.values())
     # Prefixed by role, so that a user's name never meets a C keyword or a local.
-    assert names["words:int"] == "w_int" and names["param_t:W"] == "pt_W"
+    assert names[words] == "w_int" and names[transposed] == "pt_W"
 
 
 def test_numbers_print_as_floats_and_infinities_as_macros() -> None:
@@ -51,17 +56,17 @@ def test_numbers_print_as_floats_and_infinities_as_macros() -> None:
 
 
 def test_contiguous_loads_become_vector_loads_and_others_broadcasts() -> None:
-    ctx = context(**{"param:b": "p_b", "state:h": "s_h"})
-    contiguous = L.Load("param:b", L.Var("j"))
-    same = L.Load("state:h", L.Var("node"))
+    ctx = context({P_B: "p_b", S_H: "s_h"})
+    contiguous = L.Load(P_B, L.Var("j"))
+    same = L.Load(S_H, L.Var("node"))
     assert c_expr(contiguous, ctx, lanes=8) == "vload8(0, p_b + (j))"
     assert c_expr(same, ctx, lanes=8) == "(float8)(s_h[node_t0])"
     assert c_expr(contiguous, ctx) == "p_b[j]"
 
 
 def test_sigmoid_records_the_helper_width_it_calls() -> None:
-    ctx = context(**{"param:b": "p_b"})
-    text = c_expr(L.Call("sigmoid", (L.Load("param:b", L.Var("j")),)), ctx, lanes=4)
+    ctx = context({P_B: "p_b"})
+    text = c_expr(L.Call("sigmoid", (L.Load(P_B, L.Var("j")),)), ctx, lanes=4)
     assert text.startswith("cx_sigmoid4(") and ctx.helpers == {4}
     assert sigmoid_helper(4).startswith("float4 cx_sigmoid4(float4 x)")
     assert sigmoid_helper(1).startswith("float cx_sigmoid(float x)")

@@ -8,6 +8,7 @@ import pytest
 from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, stage_before
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BufferRef, Role
 from cortexlang.passes.dense_intermediates import dense_intermediates, dense_intermediates_result
 from cortexlang.passes.pipeline import Options
 
@@ -74,7 +75,7 @@ def _before() -> L.LoopProgram:
 
 def test_temporaries_are_indexed_by_slot() -> None:
     before = _before()
-    assert before.buffer("temp:internal_t6").rows == "nodes"
+    assert before.buffer(BufferRef(Role.TEMP, "internal_t6")).rows == "nodes"
 
     after = dense_intermediates(before)
 
@@ -86,7 +87,7 @@ def test_temporaries_are_indexed_by_slot() -> None:
 
 def test_a_program_without_temporaries_comes_back_unchanged() -> None:
     before = stage_before(small_example("treefc"), "dense_intermediates")
-    assert not [b for b in before.buffers if b.role == "temp"]
+    assert not [b for b in before.buffers if b.ref.role is Role.TEMP]
     assert dense_intermediates(before) is before
     result = dense_intermediates_result(before)
     assert result.ir is before and result.note == "the loop program has no temporaries"
@@ -99,11 +100,11 @@ def test_only_temporaries_change_rows(name: str) -> None:
     after = dense_intermediates(before)
     L.verify_loops(after)
     for old, new in zip(before.buffers, after.buffers, strict=True):
-        assert new.rows == ("batch" if old.role == "temp" else old.rows), new.name
+        assert new.rows == ("batch" if old.ref.role is Role.TEMP else old.rows), new.ref
     loads = [sub for stmt in L.walk_stmts(after.body) for expr in _exprs(stmt)
              for sub in L.walk_exprs(expr) if isinstance(sub, L.Load)]
     for load in loads:
-        if load.buffer.startswith("temp:"):
+        if load.buffer.role is Role.TEMP:
             assert "node" not in L.format_expr(load.index), L.format_expr(load)
 
 

@@ -9,6 +9,7 @@ from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, 
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BufferRef, Role
 from cortexlang.ir.recursive import RecursiveProgram
 from cortexlang.passes.lower_loops import lower_loops
 from cortexlang.passes.pipeline import Options
@@ -131,7 +132,8 @@ def test_fusion_never_adds_phases_or_temporaries(name: str) -> None:
     for program in (fused, unfused):
         L.verify_loops(program)
     assert len(_phases(fused)) <= len(_phases(unfused))
-    temps = [{b.name for b in program.buffers if b.role == "temp"} for program in (fused, unfused)]
+    temps = [{b.ref for b in program.buffers if b.ref.role is Role.TEMP}
+             for program in (fused, unfused)]
     assert temps[0] <= temps[1]
 
 
@@ -139,19 +141,19 @@ def test_fusion_never_adds_phases_or_temporaries(name: str) -> None:
 def test_every_state_is_stored_by_both_rules(name: str) -> None:
     recursive = stage_before(small_example(name), "lower_loops")
     program = lower_loops(recursive, True)
-    stored: dict[str, set[str]] = {rule: set() for rule in ("leaf", "internal")}
+    stored: dict[str, set[BufferRef]] = {rule: set() for rule in ("leaf", "internal")}
     for phase in _phases(program):
         if phase.rule in stored:
             stored[phase.rule].update(phase.stores)
     for state in recursive.states:
         for rule in stored:
-            assert f"state:{state.name}" in stored[rule], (rule, state.name)
+            assert BufferRef(Role.STATE, state.name) in stored[rule], (rule, state.name)
 
 
 def test_the_verifier_rejects_an_undeclared_buffer() -> None:
     program = lower_loops(_tiny(OPTIONS), fuse_operators=True)
     broken = L.LoopProgram(program.name, tuple(b for b in program.buffers
-                                               if b.name != "state:h"), program.body)
+                                               if b.ref != BufferRef(Role.STATE, "h")), program.body)
     with pytest.raises(InternalError) as caught:
         L.verify_loops(broken)
     assert caught.value.step == "verify_loops"

@@ -8,6 +8,7 @@ from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, 
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import BufferRef, Role
 from cortexlang.ir.kernels import KernelProgram, format_kernels, verify_kernels
 from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.plan_kernels import MAX_GROUPS, DeviceLimits, plan_kernels
@@ -138,7 +139,7 @@ def test_the_cooperative_kernel_has_a_group_per_compute_unit(units: int) -> None
     program = plan(DeviceLimits(compute_units=units))
     (forward,) = program.kernels
     assert forward.groups == min(units, MAX_GROUPS) and forward.local_size == 1
-    (sync,) = [buffer for buffer in program.buffers if buffer.role == "sync"]
+    (sync,) = [buffer for buffer in program.buffers if buffer.ref.role is Role.SYNC]
     assert sync.integer and sync.row_size % 16 == 0 and sync.row_size > forward.groups
 
 
@@ -148,8 +149,10 @@ def test_wide_transposed_weights_are_blocked_by_the_vector_width() -> None:
                            DeviceLimits(preferred_vector_width=16), fuse_levels=True,
                            persist_weights=False, node_tile=4)
     verify_kernels(program)
-    assert program.layouts == (("param_t:W", 16, 64),)
-    assert program.layout("param_t:W") == (16, 64) and program.layout("param:W") is None
+    transposed = BufferRef(Role.WEIGHT_T, "W")
+    assert program.layouts == ((transposed, 16, 64),)
+    assert program.layout(transposed) == (16, 64)
+    assert program.layout(BufferRef(Role.WEIGHT, "W")) is None
     # A GPU reads one unit per work-item: neighbouring work-items coalesce the plain layout.
     gpu = plan_kernels(stage_before(wide, "plan_kernels", OPTIONS), GPU, fuse_levels=True,
                        persist_weights=False, node_tile=4)

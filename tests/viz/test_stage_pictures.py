@@ -14,6 +14,7 @@ from cortexlang.viz.program import draw_program
 from cortexlang.viz.recursive import draw_recursive, refactored_states
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.buffers import WEIGHT_ROLES
 from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
 
@@ -117,9 +118,9 @@ def test_kernels_picture_level_strategy() -> None:
         assert f"kernel {kernel.name}</B>" in table
         assert f'HREF="#opencl-{kernel.name}"' in table
         for buffer in kernel.writes:
-            assert ("kernels", f"buffer_{buffer}", f"kernel_{kernel.name}:e") in writes
+            assert ("kernels", f"buffer_{buffer.ir_text}", f"kernel_{kernel.name}:e") in writes
         for buffer in set(kernel.reads) - set(kernel.writes):
-            assert (f"buffer_{buffer}", f"kernel_{kernel.name}:w") in reads
+            assert (f"buffer_{buffer.ir_text}", f"kernel_{kernel.name}:w") in reads
     assert "launch: " in table
     assert "buffer_children" in nodes and "buffer_words:word" in nodes
     assert any(name.startswith("buffer_param") and "U" in name for name in nodes)
@@ -134,15 +135,16 @@ def test_kernels_picture_shows_local_memory_of_a_persistent_kernel() -> None:
     result = run_pipeline(small_program(), Options(), gpu)
     kernel = next(kernel for kernel in result.kernels.kernels if kernel.over == "run")
     if not kernel.cached_params:   # draw the local-memory case whatever the planner chose
-        weight = next(name for name in kernel.reads if name.startswith("param"))
+        weight = next(ref for ref in kernel.reads if ref.role in WEIGHT_ROLES)
         kernel = dataclasses.replace(kernel, cached_params=(weight,))
     program = dataclasses.replace(result.kernels, kernels=(kernel,))
     graph = draw_kernels(program)
     label = str(dict(graph.nodes())["kernels"]["label"])
     assert "one work-group of 256 work-items" in label
-    size = program.buffers[[b.name for b in program.buffers].index(kernel.cached_params[0])]
-    assert f"local memory: {kernel.cached_params[0]} ({size.row_size * 4} B of 65536 B)" in label
-    assert ("buffer_" + kernel.cached_params[0], "kernels",
+    cached = kernel.cached_params[0]
+    size = program.buffers[[b.ref for b in program.buffers].index(cached)]
+    assert f"local memory: {cached.ir_text} ({size.row_size * 4} B of 65536 B)" in label
+    assert ("buffer_" + cached.ir_text, "kernels",
             "to local memory once") in edges(graph)
 
 
