@@ -31,6 +31,8 @@ from cortexlang.errors import Diagnostic, InputError
 
 
 class ParameterSpec(Protocol):
+    """What loading and initialising weights need to know about a parameter."""
+
     @property
     def name(self) -> str: ...
 

@@ -25,26 +25,16 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from cortexlang.inputs import input_error
 from cortexlang.inputs.weightfiles import open_weights, save_weights_file
-from cortexlang.inputs.weightmap import WeightMapping, map_weights
+from cortexlang.inputs.weightmap import ParameterSpec, WeightMapping, map_weights
 
 DEFAULT_INIT: tuple[str, tuple[float, ...]] = ("uniform", (-0.1, 0.1))
 _INIT_ARITY = {"uniform": 2, "normal": 2, "zeros": 0, "ones": 0, "constant": 1}
-
-
-class ParameterSpec(Protocol):
-    """What `init_weights` and `load_weights` need to know about a parameter."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def shape(self) -> tuple[int, ...]: ...
 
 
 @dataclass(frozen=True)
