@@ -225,7 +225,7 @@ default_plan = models["-O3 (default)"].result.kernels
 print("strategy:", default_plan.strategy)
 for decision in default_plan.decisions:
     print("decision:", decision)
-print("launches per run:", ", ".join(f"{name} over {over}"
+print("launches per run:", ", ".join(f"{name} over {over.value}"
                                      for name, over in default_plan.launches))
 print("widths of our batches:", linearize(trees, max_children=2).batch_len.tolist())
 print("launches of the last run:", models["-O3 (default)"].last_launches)

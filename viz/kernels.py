@@ -117,8 +117,8 @@ def _launch_order(program: KernelProgram) -> list[str]:
 
 def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) -> Graph:
     """Kernels, buffers, local memory, geometry and launch order of `program`."""
-    limits = dict(program.device_limits)
-    device = ", ".join(f"{key} {value}" for key, value in program.device_limits)
+    limits = dict(program.limits.items())
+    device = ", ".join(f"{key} {value}" for key, value in program.limits.items())
     graph = style.new_graph("kernels", f"{program.name}: kernels \u2014 {program.strategy} "
                             f"strategy, node tile {program.node_tile}\n(device: {device})",
                             rankdir="LR", newrank=True, nodesep=0.25, ranksep=0.9)
@@ -130,7 +130,8 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
     def buffer_node(cluster: Graph, buffer: L.Buffer) -> None:
         role = style.role_of(buffer.ref)
         kind = "int" if buffer.integer else "float"
-        cluster.node(f"buffer_{buffer.ref.ir_text}", f"{buffer.ref.ir_text}\n{kind}[{buffer.rows}]"
+        cluster.node(f"buffer_{buffer.ref.ir_text}",
+                     f"{buffer.ref.ir_text}\n{kind}[{buffer.rows.value}]"
                      f"[{buffer.row_size}]", shape="box", fillcolor=style.ROLE_COLOURS[role],
                      tooltip=style.ROLE_NAMES.get(role, role))
 

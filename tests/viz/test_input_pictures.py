@@ -135,7 +135,7 @@ def test_measured_run_records_every_launch(opencl_device: object) -> None:
     batches = {"leaf": [0], "internal": [1, 2]}     # 5 leaves, then heights 1 and 2
     expected = [(kernel, batch) for section in ("leaf", "internal")
                 for batch in batches[section]
-                for kernel, over in result.kernels.launches if over == section]
+                for kernel, over in result.kernels.launches if over.value == section]
     assert [(launch.kernel, launch.batch) for launch in measurement.launches] == expected
     assert [launch.nodes for launch in measurement.launches if launch.batch == 1][0] == \
         int(linearized.batch_len[1])
