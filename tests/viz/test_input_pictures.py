@@ -13,6 +13,7 @@ from cortexlang.viz.inputs import batch_of, draw_linearized, draw_trees, leaf_or
 from cortexlang.viz.timeline import RunMeasurement, draw_timeline, format_run
 
 from cortexlang.inputs.structure import Structure
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.kernels import KernelProgram
 from cortexlang.runtime.execute import LaunchRecord
 from cortexlang.runtime.linearize import linearize
@@ -92,7 +93,7 @@ def _measurement() -> RunMeasurement:
 
 def test_timeline_has_a_row_per_kernel_and_a_bar_per_launch() -> None:
     measurement = _measurement()
-    kernels = KernelProgram("m", "level", (), (), (("leaf_phase0", "leaf"),), 1)
+    kernels = KernelProgram("m", "level", (), (), (("leaf_phase0", BatchRange.LEAF),), 1)
     graph = draw_timeline(measurement, kernels)
     nodes = dict(graph.nodes())
     assert graph.attrs["layout"] == "neato"
