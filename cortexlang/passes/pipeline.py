@@ -13,7 +13,8 @@ Read aloud, the pipeline is:
     dense_intermediates temporaries sized by the largest batch         [dense_intermediates]
     plan_kernels        loop IR -> kernel IR: strategy, geometry,      (stage 3) [fuse_levels]
                         launch order
-    tile_nodes          nodes per work-item, sub-tiles of a partial    [node_tile]
+    tile_nodes          `node_tile` nodes per work-item; the sub-tiles
+                        of a partial tile
     vectorize           units per work-item, from the device's vectors
     tile_rows           rows per work-item of flattened-matrix loops
     persist_weights     products' weights in local memory              [persist_weights]
@@ -23,9 +24,11 @@ Read aloud, the pipeline is:
     emit_opencl         kernel IR -> OpenCL C, deciding nothing        (stage 4)
     build_executable    everything the runtime runs, typed             (stage 5) [dynamic_batching]
 
-A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
-a valid pipeline. A pass that runs but does not apply returns the very IR it was given, with
-its reason beside it (a `PassResult`), so "changed" is identity, not a comparison of copies.
+Each step after plan_kernels records one kernel decision in the kernel IR as typed data, so
+that emit_opencl is a printer; those without a [switch] always run. A pass whose option is
+off is skipped (the IR goes on unchanged); every subset of options is a valid pipeline. A
+pass that runs but does not apply returns the very IR it was given, with its reason beside
+it (a `PassResult`), so "changed" is identity, not a comparison of copies.
 The pipeline starts from source text (a `Source`) or from a program checked already.
 Observability goes through instruments: objects whose `after_pass` sees each step's name,
 result, time, whether it changed anything and if not why (printing, dumping, pictures,
