@@ -326,10 +326,10 @@ print(table(["not run", *code_headers], [("-O3 on a GPU", *code_columns(gpu_plan
 
 # %% [markdown]
 # The kernel IR keeps each decision with its reason: the strategy (`plan_kernels`), whether
-# the weights were copied to local memory (`persist_weights`), and whether a transposed weight is stored in
-# *blocks* of columns (`layout` lines of `--emit kernels`: a work-item reading a vector of
-# `W` units at every `k` then streams through one contiguous block instead of jumping a whole
-# row ahead at each `k`). Here are the decisions for TreeLSTM on this device and on the GPU
+# the weights were copied to local memory (`persist_weights`), and whether a transposed
+# weight is stored in *blocks* of columns (`block_weights`; `layout` lines of
+# `--emit kernels`: a work-item reading a vector of `W` units at every `k` then streams
+# through one contiguous block instead of jumping a whole row ahead at each `k`). Here are the decisions for TreeLSTM on this device and on the GPU
 # above, and whether `persist_weights` changes the OpenCL at all. (Always check that a switch
 # changes something: an optimisation that silently never applies looks exactly like one that
 # does not help.)
