@@ -14,6 +14,7 @@ is outlined in red, and the operators it removed are listed.
 
 from __future__ import annotations
 
+from cortexlang.ir.operators import operator_of
 from cortexlang.ir.recursive import Op, RecursiveProgram, RuleProgram
 
 from . import style
@@ -22,8 +23,6 @@ from .escape import shorten
 from .program import shape_text
 
 MAX_OPS_PER_RULE = 90
-_SYMBOLS = {"add": "+", "sub": "\u2212", "mul": "\u00d7", "div": "\u00f7", "max": "max",
-            "lt": "<", "le": "\u2264", "gt": ">", "ge": "\u2265", "eq": "==", "ne": "!="}
 
 
 def _shape(op: Op) -> str:
@@ -55,12 +54,9 @@ def op_label(op: Op) -> str:
         return f"own {op.attr('state')}"
     if kind == "num_children":
         return "num_children(n)"
-    if kind == "unary":
-        what = str(op.attr("op"))
-    elif kind == "binary":
-        what = _SYMBOLS.get(str(op.attr("op")), str(op.attr("op")))
-    elif kind == "matmul":
-        what = "@"
+    operator = operator_of(op)
+    if operator is not None:
+        what = operator.label
     elif kind == "slice":
         what = f"[{op.attr('start')}:{op.attr('stop')}]"
     else:

@@ -24,7 +24,7 @@ from cortexlang.codegen.dialect import (
     index_buffers,
     kernel_buffers,
 )
-from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, sigmoid_helper
+from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, helper_definitions
 from cortexlang.codegen.unit_loops import UnitLoopPrinter
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
@@ -51,7 +51,7 @@ class KernelPrinter(UnitLoopPrinter):
         self.sizes = {buffer.ref: buffer.row_size for buffer in program.buffers}
         self.layouts = {ref: (block, columns, self.sizes[ref] // columns)
                         for ref, block, columns in program.layouts}
-        self.helpers: set[int] = set()
+        self.helpers: set[tuple[str, int]] = set()
 
     def context(self, rename: dict[str, str], kernel: Kernel) -> Context:
         local = {ref: f"l_{self.buffers[ref]}" for ref in kernel.cached_params}
@@ -342,7 +342,7 @@ class KernelPrinter(UnitLoopPrinter):
                 self.persistent_kernel(kernel)
             else:
                 self.level_kernel(kernel)
-        helpers = [sigmoid_helper(lanes) for lanes in sorted(self.helpers)]
+        helpers = helper_definitions(self.helpers)
         return "\n".join([PRELUDE, *helpers, w.text()]) if helpers else w.text()
 
 

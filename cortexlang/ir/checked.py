@@ -24,12 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cortexlang.errors import Span
+from cortexlang.ir.operators import REDUCTIONS
 
 Shape = tuple[int, ...]
 
-UNARY_OPS = ("neg", "sigmoid", "tanh", "relu", "exp", "log", "softmax")
-BINARY_OPS = ("add", "sub", "mul", "div")
-REDUCE_OPS = ("sum", "mean", "max")
+# The reductions over children a program may write (the operator table's).
+REDUCE_OPS = tuple(REDUCTIONS)
 
 
 def _span() -> Span | None:
@@ -163,6 +163,9 @@ class Local:
 
 @dataclass(frozen=True, slots=True)
 class Unary:
+    """An elementwise (or, for softmax, vector-wide) operator; `op` names its entry in the
+    operator table (`ir/operators.py`), as do `Binary.op` and `ChildReduce.op`."""
+
     op: str
     arg: TypedExpr
     shape: Shape
