@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from cortexlang.errors import Diagnostic, Span
 from cortexlang.ir import checked as ir
-from cortexlang.ir.operators import Kind, function_names
+from cortexlang.ir.operators import REDUCTIONS, Kind, function_names
 
 # The operators a program calls by name, from the operator table (sigmoid, ..., softmax).
 ELEMENTWISE_FUNCTIONS = function_names(Kind.UNARY, Kind.VECTOR)
@@ -180,7 +180,7 @@ class TyperBase:
                        f"index it, e.g. {name}[left(n)], or multiply: {name} @ x"
                        if what != "size" else "use it as a number")
             return
-        known = candidates + BUILTIN_FUNCTIONS + tuple(self.inputs) + ir.REDUCE_OPS
+        known = candidates + BUILTIN_FUNCTIONS + tuple(self.inputs) + tuple(REDUCTIONS)
         listed = candidates or ELEMENTWISE_FUNCTIONS + function_names(Kind.CONCAT) + ("split",)
         self.error("E0203", f"unknown function `{name}`", span, "not a built-in",
                    did_you_mean(name, known) or "built-ins here: " + ", ".join(listed))

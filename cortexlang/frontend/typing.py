@@ -39,7 +39,7 @@ from cortexlang.frontend.scope import (
     starts_after,
 )
 from cortexlang.ir import checked as ir
-from cortexlang.ir.operators import Kind, function_operator, infix_operator
+from cortexlang.ir.operators import REDUCTIONS, Kind, function_operator, infix_operator
 
 # Re-exported for the checker, which declares names against the same tables.
 __all__ = ["BUILTIN_FUNCTIONS", "MAX_SIZE", "ExpressionTyper", "LaterAssignments", "Scope",
@@ -237,7 +237,7 @@ class ExpressionTyper(NodeResolver):
                 self.error("E0307", f"{function}(...) is a node, not a tensor", span, "a node",
                            f"read a state of it: {state}[{format_expression(expr)}]")
             return None
-        if function in ir.REDUCE_OPS:
+        if function in REDUCTIONS:
             self.error("E0406", f"{function} reduces over children", span,
                        "not a reduction",
                        f"write {function}(h[k] for k in children({scope.node}))")
@@ -265,7 +265,7 @@ class ExpressionTyper(NodeResolver):
         return ir.Concat(tuple(typed), (rows,) + typed[0].shape[1:], expr.span)
 
     def _reduce(self, expr: ast.Reduce, scope: Scope) -> ir.TypedExpr | None:
-        if expr.op not in ir.REDUCE_OPS:
+        if expr.op not in REDUCTIONS:
             self.error("E0203", f"`{expr.op}` cannot reduce over children", expr.span,
                        "not a reduction", "use sum, mean or max")
             return None
