@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from compiler_support import compile_program, program_from_source, weights_for
+from cortexlang.viz.recursive import op_label
 
 from cortexlang.codegen.expressions import helper_definition
 from cortexlang.inputs import generators
@@ -29,7 +30,6 @@ from cortexlang.ir.operators import (
 from cortexlang.ir.recursive_eval import run_recursive
 from cortexlang.passes.pipeline import Options
 from cortexlang.passes.to_recursive import to_recursive
-from viz.recursive import op_label
 
 RNG = np.random.default_rng(7)
 SAMPLES = np.concatenate([[0.0, -0.0, 1.0, -1.0, 30.0, -30.0, 100.0, -100.0],
@@ -238,13 +238,14 @@ CUBE = Operator("cube", 1, Kind.UNARY, "cube", lambda x: x * x * x,
                 c=CSpelling("cx_cube", "cx_cube{lanes}", helper="x * x * x"))
 PRODUCT = Reduction("prod", "mul", 1.0)
 
-MADE_UP = """\
-model MadeUp
+DECLARATIONS = """\
 sizes H = 4, V = 5
 structure binary_tree
 param Emb[V, H], W[H, 2H], b[H]
 input word: token
 state h[H], p[H]
+"""
+MADE_UP = "model MadeUp\n" + DECLARATIONS + """\
 leaf n:
     h = Emb[word(n)] + cube(b)
     p = Emb[word(n)]
@@ -256,13 +257,7 @@ output h[root]
 """
 # The same meaning written without them (every internal node of a perfect tree has both
 # children, so the product over children is the product of the two).
-SPELLED_OUT = """\
-model SpelledOut
-sizes H = 4, V = 5
-structure binary_tree
-param Emb[V, H], W[H, 2H], b[H]
-input word: token
-state h[H], p[H]
+SPELLED_OUT = "model SpelledOut\n" + DECLARATIONS + """\
 leaf n:
     h = Emb[word(n)] + b * b * b
     p = Emb[word(n)]
