@@ -19,10 +19,10 @@ Operator kinds and their attributes:
     table        name, input              the row of a hoisted per-token table (see below)
     own_state    state                    the node's own final state (output heads only)
     num_children                          the node's number of children, as a float
-    unary        op                       neg sigmoid tanh relu exp log softmax
-    binary       op                       add sub mul div max lt le gt ge eq ne (0/1 results)
-    matmul                                [m,k]@[k] or [m,k]@[k,p]
-    concat                                along axis 0
+    unary        op                       a unary operator of `ir/operators.py` (tanh, ...)
+    binary       op                       a binary one there (add, ..., max, lt, ...: 0/1)
+    matmul                                [m,k]@[k] or [m,k]@[k,p] (the table's matmul)
+    concat                                along axis 0 (the table's concat)
     slice        start, stop              along axis 0
     select                                (condition scalar, then, otherwise)
 """
