@@ -189,6 +189,12 @@ def _index_array(ref: BufferRef, linearized: Linearized, heads: np.ndarray,
         return linearized.words
     if ref.name == "children":
         return np.where(linearized.children < 0, zero_row, linearized.children)
+    if ref.name in ("group_start", "batch_groups"):
+        grouped = getattr(linearized, ref.name)
+        if grouped is None:
+            raise ValueError(f"an unrolled executable needs a run linearized with "
+                             f"unroll_depth 2 ({ref.name} missing)")
+        return grouped
     arrays = {"num_children": linearized.num_children, "batch_start": linearized.batch_start,
               "batch_len": linearized.batch_len, "head_nodes": heads}
     return arrays[ref.name]
