@@ -181,7 +181,7 @@ def format_recursive(program: RecursiveProgram) -> str:
     if program.unroll is not None:
         positions = ", ".join(map(str, program.unroll.children))
         lines.append(f"unroll: {program.unroll.depth} heights per step; a node of odd height "
-                     f"whose one parent is one higher, at child position {positions}, is "
+                     f"whose one parent is one higher, at child positions {positions}, is "
                      "computed in its parent's step, just before it")
     for step, note in program.notes:
         lines.append(f"note {step}: {note}")

@@ -127,15 +127,25 @@ class Options:
 
     def without(self, *names: str) -> Options:
         """These options with the named optimisations switched off."""
-        unknown = [name for name in names if name not in Options.names()]
-        if unknown:
-            raise UsageError(user_error(
-                "E0702", f"unknown optimisation `{unknown[0]}`",
-                hint="optimisations: " + ", ".join(Options.names())).diagnostics)
-        return replace(self, **dict.fromkeys(names, False))
+        return replace(self, **dict.fromkeys(_known(names), False))
+
+    def with_enabled(self, *names: str) -> Options:
+        """These options with the named optimisations switched on (`unroll_recursion` is
+        the one off by default)."""
+        return replace(self, **dict.fromkeys(_known(names), True))
 
     def enabled(self) -> tuple[str, ...]:
         return tuple(name for name in Options.names() if getattr(self, name))
+
+
+def _known(names: Sequence[str]) -> Sequence[str]:
+    """`names`, each an optimisation (else the usage error E0702)."""
+    unknown = [name for name in names if name not in Options.names()]
+    if unknown:
+        raise UsageError(user_error(
+            "E0702", f"unknown optimisation `{unknown[0]}`",
+            hint="optimisations: " + ", ".join(Options.names())).diagnostics)
+    return names
 
 
 @dataclass(frozen=True)
