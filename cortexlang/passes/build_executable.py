@@ -20,8 +20,8 @@ from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.token_reads import token_checks
 
 _ROWS = {"nodes": X.Rows.NODES, "batch": X.Rows.BATCH, "heads": X.Rows.HEADS,
-         "batches": X.Rows.BATCHES, "groups": X.Rows.GROUPS, "steps": X.Rows.STEPS, "one": X.Rows.FIXED,
-         "param": X.Rows.FIXED, "vocab": X.Rows.FIXED}
+         "batches": X.Rows.BATCHES, "groups": X.Rows.GROUPS, "steps": X.Rows.STEPS,
+         "one": X.Rows.FIXED, "param": X.Rows.FIXED, "vocab": X.Rows.FIXED}
 
 
 def _device_buffer(buffer: L.Buffer, recursive: RecursiveProgram) -> X.DeviceBuffer:
