@@ -195,3 +195,23 @@ def test_unrolled_under_gpu_limits_agrees_across_the_hybrid_crossing(
     assert 0 < first_fused < len(unrolled), unrolled.tolist()
     differential.check(name, program, UNROLLED, _inputs(name), result=result,
                        label="unrolled, GPU limits, crossing over")
+
+
+@pytest.mark.opencl
+@pytest.mark.parametrize("index", range(2))
+def test_random_programs_unrolled_agree_with_the_interpreter(opencl_device: Device,
+                                                             index: int) -> None:
+    """A few of the random programs (a new draw with every run's seed), their options with
+    unrolling on: rules and guards the examples do not have."""
+    from compiler_support import run_seed
+    from random_programs import SMALL, random_program
+    from test_random_programs import agrees_with_the_interpreter
+
+    from cortexlang.frontend.check import check_source
+
+    seed = run_seed() * 100_000 + 90_000 + index
+    program = random_program(seed, budget=SMALL)
+    options = replace(program.options, unroll_recursion=True)
+    checked = check_source(program.source, f"random_{seed}.cx")
+    agrees_with_the_interpreter(opencl_device, checked, options, seed,
+                                f"random program {seed}, unrolled:\n{program.source}")
