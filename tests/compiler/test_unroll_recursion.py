@@ -215,3 +215,20 @@ def test_random_programs_unrolled_agree_with_the_interpreter(opencl_device: Devi
     checked = check_source(program.source, f"random_{seed}.cx")
     agrees_with_the_interpreter(opencl_device, checked, options, seed,
                                 f"random program {seed}, unrolled:\n{program.source}")
+
+
+def test_a_run_linearized_for_other_kernels_is_refused() -> None:
+    """Kernels planned for one schedule never run a batch ordered for the other (an
+    unrolled batch holds two heights: the plain kernels would compute a parent with its
+    child at once)."""
+    from cortexlang.inputs import generators
+    from cortexlang.runtime.plan import run_layout
+
+    trees = [generators.perfect_tree(3, rng=0)]
+    for options, depth in ((UNROLLED, 1), (Options(), 2)):
+        executable = compile_program(small_example("treefc"), options).executable
+        linearized = linearize(trees, max_children=2, unroll_depth=depth)
+        with pytest.raises(ValueError, match="height"):
+            run_layout(executable, linearized, linearized.num_nodes)
+        right = linearize(trees, max_children=2, unroll_depth=executable.unroll_depth)
+        run_layout(executable, right, right.num_nodes)
