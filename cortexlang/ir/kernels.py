@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
-from cortexlang.ir.buffers import BufferRef, Role
+from cortexlang.ir.buffers import BATCH_GROUPS, GROUP_START, BufferRef, Role
 
 # A persistent kernel's section: what it covers, its per-node lets, its phases.
 Section = tuple[BatchRange, tuple[L.Let, ...], tuple[L.Phase, ...]]
@@ -230,6 +230,9 @@ def verify_kernels(program: KernelProgram) -> None:
                                     f"{kernel.name} uses undeclared {buffer.ir_text}")
         if kernel.units < 1 or kernel.node_tile < 1 or kernel.groups < 1:
             raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
+        if kernel.grouped and not {GROUP_START, BATCH_GROUPS} <= set(kernel.reads):
+            raise InternalError("verify_kernels", f"{kernel.name} computes groups without "
+                                "reading the group arrays")
         if program.strategy == "cooperative" and kernel.over is BatchRange.RUN:
             if SYNC_BUFFER not in kernel.writes or kernel.local_size != 1:
                 raise InternalError("verify_kernels", f"cooperative kernel {kernel.name} needs "

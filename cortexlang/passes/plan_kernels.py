@@ -252,7 +252,9 @@ def _group_kernel(section: _Section, limits: DeviceLimits) -> Kernel:
     reads, writes = _buffers_used(section.node_lets, section.phases)
     reads = _ordered(reads + (GROUP_START, BATCH_GROUPS))
     widths, _, rows = _widths(section.phases, limits)
-    return Kernel(f"{rule}_{section.over.value}_groups", section.over, section.node_lets,
+    name = f"{rule}_groups" if rule == section.over.value else \
+        f"{rule}_{section.over.value}_groups"
+    return Kernel(name, section.over, section.node_lets,
                   section.phases, 1, 1, 1, reads, writes, (), widths, False, (),
                   _lines(section.phases), row_tiles=rows, grouped=(section.over,))
 
