@@ -24,8 +24,9 @@
 # - **hoisting**: work that depends on no node is computed once per set of weights;
 # - **leaf tabulation**: a leaf rule that depends only on the leaf's word is computed once
 #   per word of the vocabulary, when the weights are bound; a leaf then copies a row;
-# - **unrolling** (`unroll_dot_products`): not the paper's recursive unrolling, a
-#   code-generator option for dot-product loops; section 5 measures where it changes anything.
+# - **unrolling**: `unroll_dot_products`, a code-generator option for dot-product loops, and
+#   `unroll_recursion`, the paper's recursive unrolling (two heights per step, off by
+#   default); section 5 measures both.
 
 # %%
 import difflib
