@@ -156,6 +156,10 @@ def _sample_trees(name: str) -> Inputs:
 def test_every_example_unrolled_agrees_with_the_interpreter(differential: Differential,
                                                             name: str) -> None:
     program = small_example(name)
+    if name in NOT_UNROLLED:   # the very program of the default options: nothing to run
+        assert differential.compile(program, UNROLLED).source == \
+            differential.compile(program, Options()).source
+        return
     differential.check(name, program, UNROLLED, _inputs(name), label="unrolled")
     if program.structure.kind == "binary_tree":
         differential.check(name, program, UNROLLED, _sample_trees(name), label="unrolled")
@@ -198,10 +202,10 @@ def test_unrolled_under_gpu_limits_agrees_across_the_hybrid_crossing(
 
 
 @pytest.mark.opencl
-@pytest.mark.parametrize("index", range(2))
+@pytest.mark.parametrize("index", range(1))
 def test_random_programs_unrolled_agree_with_the_interpreter(opencl_device: Device,
                                                              index: int) -> None:
-    """A few of the random programs (a new draw with every run's seed), their options with
+    """A random program (a new draw with every run's seed), its options with
     unrolling on: rules and guards the examples do not have."""
     from compiler_support import run_seed
     from random_programs import SMALL, random_program
