@@ -329,10 +329,11 @@ print(table(["not run", *code_headers], [("-O3 on a GPU", *code_columns(gpu_plan
 # the weights were copied to local memory (`persist_weights`), and whether a transposed
 # weight is stored in *blocks* of columns (`block_weights`; `layout` lines of
 # `--emit kernels`: a work-item reading a vector of `W` units at every `k` then streams
-# through one contiguous block instead of jumping a whole row ahead at each `k`). Here are the decisions for TreeLSTM on this device and on the GPU
-# above, and whether `persist_weights` changes the OpenCL at all. (Always check that a switch
-# changes something: an optimisation that silently never applies looks exactly like one that
-# does not help.)
+# through one contiguous block instead of jumping a whole row ahead at each `k`). Here are
+# the decisions for TreeLSTM on this device and on the GPU above, and whether
+# `persist_weights` changes the OpenCL at all. (Always check that a switch changes
+# something: an optimisation that silently never applies looks exactly like one that does
+# not help.)
 
 # %%
 plans = {name: run_pipeline(treelstm, configurations[name], limits).kernels

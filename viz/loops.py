@@ -30,11 +30,17 @@ LOOP_TITLES = {
                         "its children)",
     L.LoopKind.NODES: "PARALLEL over the nodes of the batch",
     L.LoopKind.UNITS: "PARALLEL over units",
+    L.LoopKind.GROUPS: "PARALLEL over the groups of the batch (recursion unrolled: two heights "
+                       "per batch)",
+    L.LoopKind.MEMBERS: "SEQUENTIAL over the group's members, one work-item: inlined children, "
+                        "then their parent (no barrier between them)",
 }
 _LOOP_STYLE: dict[L.LoopKind, dict[str, Any]] = {
     L.LoopKind.BATCHES: {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
     L.LoopKind.NODES: {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
     L.LoopKind.UNITS: {"style": "dashed,filled", "fillcolor": "#f7fbff", "color": "#6baed6"},
+    L.LoopKind.GROUPS: {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
+    L.LoopKind.MEMBERS: {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
 }
 
 

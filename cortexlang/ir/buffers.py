@@ -34,6 +34,7 @@ class BufferRows(enum.Enum):
     BATCH = "batch"      # one per node of the largest batch (dense intermediates)
     HEADS = "heads"      # one per head node
     BATCHES = "batches"  # one per batch
+    GROUPS = "groups"    # one per group of an unrolled batch, plus one (`group_start`)
     ONE = "one"          # a single row (a hoisted uniform)
     VOCAB = "vocab"      # one per token (a leaf table)
     PARAM = "param"      # a parameter, as declared (its shape flattened)
@@ -84,5 +85,7 @@ NUM_CHILDREN = index("num_children")
 BATCH_START = index("batch_start")
 BATCH_LEN = index("batch_len")
 HEAD_NODES = index("head_nodes")
+GROUP_START = index("group_start")      # unrolled recursion: the first node of each group
+BATCH_GROUPS = index("batch_groups")    # ... and the first group of each batch
 # What every batch section reads: where its batch starts and how long it is.
 BATCH_RANGE_BUFFERS = (BATCH_START, BATCH_LEN)

@@ -43,7 +43,7 @@ from typing import NamedTuple
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
-from cortexlang.ir.buffers import BufferRef, Role
+from cortexlang.ir.buffers import BATCH_GROUPS, GROUP_START, BufferRef, Role
 from cortexlang.ir.limits import DeviceLimits
 
 # A shape of dot products: the (start, stop) of each of its segments along k.
@@ -125,13 +125,24 @@ class Kernel:
     # Dot products that step along k by 4 lanes with vector loads (`unroll_dot_products`):
     # (unit-loop key, the (start, stop) of each segment of the products of that shape).
     k_unrolled: tuple[tuple[str, Shape], ...] = ()
+    # The sections (by what they cover) whose batches are groups of nodes, one work-item a
+    # group, every phase in one step (the recursion unrolled, `unroll_recursion`).
+    grouped: tuple[BatchRange, ...] = ()
     partial_tiles: tuple[int, ...] = ()
     dot_chains: tuple[DotChains, ...] = ()
 
     @property
+    def per_group(self) -> bool:
+        """A per-level kernel of an unrolled section: one work-item per group, computing every
+        unit of every phase of its members (its `units` is 1 and its node tile 1)."""
+        return self.over in self.grouped
+
+    @property
     def phases_per_step(self) -> int:
-        """Steps of a cooperative kernel are numbered batch * this + phase."""
-        return max((len(phases) for _, _, phases in self.sections), default=1)
+        """Steps of a cooperative kernel are numbered batch * this + phase (a grouped section
+        takes one step per batch)."""
+        return max((1 if over in self.grouped else len(phases)
+                    for over, _, phases in self.sections), default=1)
 
 
 def unit_loops(phases: tuple[L.Phase, ...]) -> list[tuple[str, L.Loop]]:
@@ -169,8 +180,9 @@ def phase_items(kernel: Kernel, phase: L.Phase) -> int:
 
 def kernel_units(kernel: Kernel) -> int:
     """Work-items one node tile of the kernel needs (`Kernel.units`): its widest unit loop,
-    in vectors of its width and row tiles of its rows."""
-    return _items(kernel, kernel.phases)
+    in vectors of its width and row tiles of its rows (1 for a per-group kernel, whose one
+    work-item loops over them)."""
+    return 1 if kernel.per_group else _items(kernel, kernel.phases)
 
 
 def _items(kernel: Kernel, phases: tuple[L.Phase, ...]) -> int:
@@ -180,9 +192,13 @@ def _items(kernel: Kernel, phases: tuple[L.Phase, ...]) -> int:
                 for key, loop in unit_loops(phases)), default=1)
 
 
-def tile_sizes(kernel: Kernel) -> tuple[int, ...]:
-    """The numbers of nodes the printed tiles of a kernel hold: a full tile, then the
-    sub-tiles of a partial one."""
+def tile_sizes(kernel: Kernel, key: str) -> tuple[int, ...]:
+    """The numbers of nodes the printed tiles of unit loop `key` hold: a full tile, then the
+    sub-tiles of a partial one; a member of a group at a time in an unrolled section."""
+    grouped = {found for over, _, phases in kernel.sections if over in kernel.grouped
+               for found, _ in unit_loops(phases)}
+    if kernel.per_group or key in grouped:
+        return (1,)
     return (kernel.node_tile,) + kernel.partial_tiles
 
 
@@ -257,6 +273,10 @@ def format_kernels(program: KernelProgram) -> str:
                      f"work-group {local}{cooperating}")
         if kernel.tiles_in_kernel:
             lines.append("  each work-item walks every node tile of its batch")
+        if kernel.grouped:
+            lines.append("  unrolled: one work-item per group of "
+                         + ", ".join(over.value for over in kernel.grouped)
+                         + " nodes, every phase and unit, members in order")
         if kernel.partial_tiles:
             lines.append("  a partial node tile runs as sub-tiles of "
                          + ", ".join(str(size) for size in kernel.partial_tiles))
@@ -307,6 +327,9 @@ def verify_kernels(program: KernelProgram) -> None:
                                     f"{kernel.name} uses undeclared {buffer.ir_text}")
         if kernel.units < 1 or kernel.node_tile < 1 or kernel.groups < 1:
             raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
+        if kernel.grouped and not {GROUP_START, BATCH_GROUPS} <= set(kernel.reads):
+            raise InternalError("verify_kernels", f"{kernel.name} computes groups without "
+                                "reading the group arrays")
         if program.strategy == "cooperative" and kernel.over is BatchRange.RUN:
             if SYNC_BUFFER not in kernel.writes or kernel.local_size != 1:
                 raise InternalError("verify_kernels", f"cooperative kernel {kernel.name} needs "
@@ -350,7 +373,8 @@ def _verify_decisions(kernel: Kernel) -> None:
         dots = [stmt.value for stmt in (loop.body if loop is not None else ())
                 if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot)
                 and tuple((s.start, s.stop) for s in stmt.value.segments) == chains.shape]
-        if not dots or chains.nodes not in tile_sizes(kernel) or chains.split < 2 or \
+        if not dots or chains.nodes not in tile_sizes(kernel, chains.key) or \
+                chains.split < 2 or \
                 chains.split & (chains.split - 1) or \
                 any((stop - start) % chains.split for start, stop in chains.shape):
             fail(f"dot-product chains of {chains.key} do not split its products evenly")

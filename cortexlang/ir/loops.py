@@ -144,6 +144,9 @@ class LoopKind(enum.Enum):
     BATCHES = "batches"  # the batches, one after another (sequential)
     NODES = "nodes"      # the nodes of a batch, or the head nodes (parallel)
     UNITS = "units"      # the units of a node's values (parallel)
+    # With the recursion unrolled (`unroll_recursion`):
+    GROUPS = "groups"    # the groups of a batch (parallel), each holding a loop over
+    MEMBERS = "members"  # the group's nodes, in order, on one work-item (sequential)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +256,9 @@ def _format_stmt(stmt: Stmt, depth: int, lines: list[str]) -> None:
             for inner in stmt.otherwise:
                 _format_stmt(inner, depth + 1, lines)
     elif isinstance(stmt, Loop):
-        mode = "sequential" if stmt.kind is LoopKind.BATCHES else f"parallel {stmt.kind.value}"
+        mode = "sequential" if stmt.kind is LoopKind.BATCHES else \
+            "sequential members, one work-item" if stmt.kind is LoopKind.MEMBERS else \
+            f"parallel {stmt.kind.value}"
         lines.append(f"{pad}for {stmt.var} in {format_expr(stmt.start)} .. "
                      f"{format_expr(stmt.stop)}:    # {mode}")
         for inner in stmt.body:

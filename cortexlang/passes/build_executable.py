@@ -21,8 +21,9 @@ from cortexlang.passes.token_reads import token_checks
 
 _ROWS = {BufferRows.NODES: X.Rows.NODES, BufferRows.BATCH: X.Rows.BATCH,
          BufferRows.HEADS: X.Rows.HEADS, BufferRows.BATCHES: X.Rows.BATCHES,
-         BufferRows.STEPS: X.Rows.STEPS, BufferRows.ONE: X.Rows.FIXED,
-         BufferRows.PARAM: X.Rows.FIXED, BufferRows.VOCAB: X.Rows.FIXED}
+         BufferRows.GROUPS: X.Rows.GROUPS, BufferRows.STEPS: X.Rows.STEPS,
+         BufferRows.ONE: X.Rows.FIXED, BufferRows.PARAM: X.Rows.FIXED,
+         BufferRows.VOCAB: X.Rows.FIXED}
 
 
 def _device_buffer(buffer: L.Buffer, recursive: RecursiveProgram) -> X.DeviceBuffer:
@@ -83,7 +84,9 @@ def build_executable(program: checked.CheckedProgram, recursive: RecursiveProgra
     return X.Executable(
         name=kernels.name, opencl=opencl, cx_path=program.path, cx_source=program.source,
         strategy=X.Strategy(kernels.strategy), max_children=recursive.max_children,
-        dynamic_batching=dynamic_batching, fuse_below=kernels.fuse_below,
+        dynamic_batching=dynamic_batching,
+        unroll_depth=recursive.unroll.depth if recursive.unroll is not None else 1,
+        fuse_below=kernels.fuse_below,
         steps_per_batch=steps,
         buffers=tuple(_device_buffer(buffer, recursive) for buffer in declared),
         parameters=tuple(X.Parameter(param.name, param.shape, param.span)

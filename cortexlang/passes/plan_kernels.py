@@ -11,6 +11,9 @@ Decisions, each recorded in the kernel program so that printers and pictures can
 - work-group size: from the device's maximum work-group size, never assumed.
 - work-items per node tile: one per unit of the widest unit loop (the steps after this one
   may widen what a work-item computes, and say so).
+- unrolled recursion (`unroll_recursion`, grouped sections of the loop IR): a per-level
+  kernel per grouped section with one work-item per group, computing every phase and unit
+  of its members in order; in the persistent kernel one step per batch of groups.
 
 Every other kernel decision is a step of its own after this one, on the kernel IR (see
 `cortexlang.passes.pipeline`): the node tile (`tile_nodes`), vector widths (`vectorize`),
@@ -26,7 +29,13 @@ from dataclasses import dataclass, replace
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
-from cortexlang.ir.buffers import BATCH_RANGE_BUFFERS, BufferRef, BufferRows
+from cortexlang.ir.buffers import (
+    BATCH_GROUPS,
+    BATCH_RANGE_BUFFERS,
+    GROUP_START,
+    BufferRef,
+    BufferRows,
+)
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
     Kernel,
@@ -54,6 +63,7 @@ class _Section:
     over: BatchRange
     node_lets: tuple[L.Let, ...]
     phases: tuple[L.Phase, ...]
+    grouped: bool = False   # the recursion unrolled: one work-item per group (lower_loops)
 
 
 def _sections(program: L.LoopProgram) -> list[_Section]:
@@ -64,15 +74,20 @@ def _sections(program: L.LoopProgram) -> list[_Section]:
         if stmt.batches is None:
             raise InternalError("plan_kernels", "top-level loop covers no batch range")
         over = stmt.batches
+        grouped = False
         if stmt.kind is L.LoopKind.BATCHES:
             node_loop = stmt.body[0]
             assert isinstance(node_loop, L.Loop)
+            if node_loop.kind is L.LoopKind.GROUPS:
+                grouped = True
+                node_loop = node_loop.body[0]
+                assert isinstance(node_loop, L.Loop) and node_loop.kind is L.LoopKind.MEMBERS
             body = node_loop.body
         else:
             body = stmt.body
         lets = tuple(s for s in body if isinstance(s, L.Let))
         phases = tuple(s for s in body if isinstance(s, L.Phase))
-        sections.append(_Section(over, lets, phases))
+        sections.append(_Section(over, lets, phases, grouped))
     return sections
 
 
@@ -109,6 +124,9 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits) -> list[Kerne
     local_cap = max(1, min(limits.max_work_group_size, 256))
     kernels: list[Kernel] = []
     for section in sections:
+        if section.grouped:
+            kernels.append(_group_kernel(section))
+            continue
         for phase in section.phases:
             own = _OWN_BATCHES.get(phase.rule) is section.over
             name = f"{phase.rule}_phase{phase.index}" if own else \
@@ -127,6 +145,18 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits) -> list[Kerne
     return kernels
 
 
+def _group_kernel(section: _Section) -> Kernel:
+    """An unrolled section's per-level kernel: every phase, one work-item per group of the
+    batch (dimension 1), each computing every unit of its members in order."""
+    rule = section.phases[0].rule if section.phases else section.over.value
+    reads, writes = _buffers_used(section.node_lets, section.phases)
+    reads = ordered_buffers(reads + (GROUP_START, BATCH_GROUPS))
+    own = _OWN_BATCHES.get(rule) is section.over
+    name = f"{rule}_groups" if own else f"{rule}_{section.over.value}_groups"
+    return Kernel(name, section.over, section.node_lets, section.phases, 1, 1, 1, reads,
+                  writes, (), (), False, (), _lines(section.phases), grouped=(section.over,))
+
+
 def _persistent_kernel(sections: list[_Section], limits: DeviceLimits,
                        groups: int = 0) -> Kernel:
     """Work-groups looping over batches (from `first_fused` on) and phases: one, or with
@@ -139,10 +169,13 @@ def _persistent_kernel(sections: list[_Section], limits: DeviceLimits,
     reads, writes = _buffers_used(all_lets, all_phases)
     if groups:
         writes = ordered_buffers(writes + (SYNC_BUFFER,))
+    grouped = tuple(s.over for s in sections if s.grouped)
+    if grouped:
+        reads = ordered_buffers(reads + (GROUP_START, BATCH_GROUPS))
     return _with_units(Kernel("forward", BatchRange.RUN, (), all_phases, 1, 1, local, reads,
                               writes, (), (), False,
                               tuple((s.over, s.node_lets, s.phases) for s in sections),
-                              _lines(all_phases), max(1, groups)))
+                              _lines(all_phases), max(1, groups), grouped=grouped))
 
 
 def _groups(count: int) -> str:
@@ -191,7 +224,11 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *,
         decision = ("one launch per batch and phase; the host enqueues a run's launches back "
                     "to back and waits once")
         strategy = "level"
+    decisions: tuple[str, ...] = (decision,)
+    if any(section.grouped for section in sections):
+        decisions += ("recursion unrolled by 2: each step computes a batch's groups (inlined "
+                      "children, then their parent), one work-item per group, every unit",)
     launches = tuple((kernel.name, kernel.over) for kernel in kernels)
     return KernelProgram(program.name, strategy, buffers, tuple(kernels), launches, 1,
-                         limits=limits, notes=program.notes, decisions=(decision,),
+                         limits=limits, notes=program.notes, decisions=decisions,
                          fuse_below=fuse_below)

@@ -7,9 +7,10 @@ dependent multiply-adds; a loop with fewer than MIN_CHAINS of them is latency-bo
 fraction of the machine's rate. Then each accumulator is split into 2, 4, ... partial sums
 over consecutive k (while every segment's length divides evenly), summed at the end. The
 count depends on how many nodes the tile being printed holds (a full tile, or a sub-tile of a
-partial one: see `tile_nodes`), so it is recorded per unit loop, shape and tile size in
-`Kernel.dot_chains` (where it is more than 1). Products stepping along k by 4 with vector
-loads (`unroll_dot_products`) hold 4 chains each already and are not split.
+partial one: see `tile_nodes`; one member at a time in an unrolled section), so it is
+recorded per unit loop, shape and tile size in `Kernel.dot_chains` (where it is more than
+1). Products stepping along k by 4 with vector loads (`unroll_dot_products`) hold 4 chains
+each already and are not split.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _split(kernel: Kernel) -> Kernel:
         for shape, (segments, count) in shapes.items():
             if widths.get(key, 1) == 1 and (key, shape) in unrolled:
                 continue
-            for nodes in tile_sizes(kernel):
+            for nodes in tile_sizes(kernel, key):
                 parts = chain_split(count * nodes * rows.get(key, 1), segments)
                 if parts > 1:
                     chains.append(DotChains(key, shape, nodes, parts))

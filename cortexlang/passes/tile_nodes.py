@@ -37,6 +37,8 @@ def tile_nodes(program: KernelProgram, node_tile: int) -> PassResult[KernelProgr
 
 
 def _tiled(kernel: Kernel, node_tile: int) -> Kernel:
+    if kernel.per_group:
+        return kernel  # one work-item computes a group's members one after another
     alone = kernel.local_size == 1
     return replace(kernel, node_tile=node_tile,
                    partial_tiles=halving_tiles(node_tile) if alone else ())
