@@ -55,3 +55,16 @@ def test_the_sub_tiles_cover_every_remainder() -> None:
         sizes = halving_tiles(tile)
         assert sizes[-1] == 1 and sizes[0] < tile <= 2 * sizes[0]
         assert sum(sizes) >= tile - 1
+
+
+def test_a_per_group_kernel_keeps_one_work_item_per_group() -> None:
+    """With the recursion unrolled, a level kernel of grouped batches runs each group's
+    members one after another on one work-item: no node tile, and after every kernel step
+    still one work-item."""
+    options = Options().with_enabled("unroll_recursion").without("fuse_levels")
+    result = run_pipeline(small_example("treefc"), options, DeviceLimits())
+    (grouped,) = [kernel for kernel in result.kernels.kernels if kernel.per_group]
+    assert grouped.node_tile == 1 and grouped.partial_tiles == () and grouped.units == 1
+    assert result.kernels.node_tile == 4
+    # Its products are split for the one member computed at a time.
+    assert {chains.nodes for chains in grouped.dot_chains} == {1}
