@@ -57,6 +57,7 @@ from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
 from cortexlang.interp import interpret
 from cortexlang.ir import loops as loop_ir
+from cortexlang.ir.loop_walk import statements
 from cortexlang.ir.recursive import SOURCE_KINDS
 from cortexlang.passes.pipeline import (
     PIPELINE,
@@ -372,7 +373,7 @@ weights = init_weights(childsum.params, seed=0)
 def structure_columns(model):
     program = model.result
     phases = sum(isinstance(statement, loop_ir.Phase)
-                 for statement in loop_ir.walk_stmts(program.loops.body))
+                 for statement in statements(program.loops.body))
     model.run(trees)
     return (computed(program.recursive.leaf) + computed(program.recursive.internal), phases,
             len(program.kernels.kernels), model.last_launches)

@@ -22,6 +22,7 @@ import numpy as np
 from cortexlang.errors import CortexError
 from cortexlang.inputs.structure import Structure
 from cortexlang.ir import checked, kernels, loops
+from cortexlang.ir.loop_walk import statements
 from cortexlang.passes import pipeline
 from cortexlang.passes.pipeline import (
     CompileResult,
@@ -110,7 +111,7 @@ RENDERERS: dict[str, Renderer] = {
 
 def _loop_lines(program: loops.LoopProgram,
                 recursive: Any = None) -> tuple[int, ...]:
-    phases = [stmt for stmt in loops.walk_stmts(program.body) if isinstance(stmt, loops.Phase)]
+    phases = [stmt for stmt in statements(program.body) if isinstance(stmt, loops.Phase)]
     return tuple(sorted({line for phase in phases
                          for line in phase_lines(phase, recursive, phases)}))
 

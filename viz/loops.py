@@ -20,6 +20,7 @@ from typing import Any
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BATCH_RANGE_BUFFERS, BufferRef
+from cortexlang.ir.loop_walk import loads, statements, variables, walk
 
 from . import style
 from .dot import Graph
@@ -57,14 +58,6 @@ def _exprs(stmt: L.Let | L.Store) -> list[L.Expr]:
     return [stmt.value] if isinstance(stmt, L.Let) else [stmt.index, stmt.value]
 
 
-def _vars(expr: L.Expr) -> set[str]:
-    return {sub.name for sub in L.walk_exprs(expr) if isinstance(sub, L.Var)}
-
-
-def _loads(expr: L.Expr) -> list[L.Load]:
-    return [sub for sub in L.walk_exprs(expr) if isinstance(sub, L.Load)]
-
-
 # Per-batch bounds: uniform over a batch, so an index computed from them is not a gather.
 BATCH_BOUNDS = BATCH_RANGE_BUFFERS
 
@@ -74,16 +67,16 @@ def loaded_index(stmt: L.Stmt) -> BufferRef | None:
     a node's token id), or None: accesses through such a variable are indirect."""
     if not isinstance(stmt, L.Let) or not stmt.integer:
         return None
-    buffers = [load.buffer for load in _loads(stmt.value) if load.buffer not in BATCH_BOUNDS]
+    buffers = [load.buffer for load in loads(stmt.value) if load.buffer not in BATCH_BOUNDS]
     return buffers[0] if buffers else None
 
 
-def indirect_loads(expr: L.Expr, index_vars: dict[str, BufferRef]) -> list[L.Load]:
+def indirectloads(expr: L.Expr, index_vars: dict[str, BufferRef]) -> list[L.Load]:
     """The loads in `expr` whose index goes through memory: it loads, or uses an index
     variable loaded from memory."""
     found = []
-    for load in _loads(expr):
-        if _loads(load.index) or _vars(load.index) & index_vars.keys():
+    for load in loads(expr):
+        if loads(load.index) or variables(load.index) & index_vars.keys():
             found.append(load)
     return found
 
@@ -91,15 +84,8 @@ def indirect_loads(expr: L.Expr, index_vars: dict[str, BufferRef]) -> list[L.Loa
 def _own_statements(stmts: tuple[L.Stmt, ...]) -> list[L.Let | L.Store]:
     """The statements of a block, inside its loops and conditionals but not inside a nested
     phase (which draws its own indirect edges)."""
-    found: list[L.Let | L.Store] = []
-    for stmt in stmts:
-        if isinstance(stmt, (L.Let, L.Store)):
-            found.append(stmt)
-        elif isinstance(stmt, L.Loop):
-            found += _own_statements(stmt.body)
-        elif isinstance(stmt, L.If):
-            found += _own_statements(stmt.then) + _own_statements(stmt.otherwise)
-    return found
+    blocks = walk(stmts, lambda node: isinstance(node, L.Loop | L.If))
+    return [stmt for stmt in blocks if isinstance(stmt, L.Let | L.Store)]
 
 
 class _LoopDrawer:
@@ -109,7 +95,7 @@ class _LoopDrawer:
         self.index_vars: dict[str, BufferRef] = {}   # index variables in scope -> their buffer
         self.old_texts: set[str] | None = None
         if before is not None:
-            self.old_texts = {statement_text(stmt) for stmt in L.walk_stmts(before.body)
+            self.old_texts = {statement_text(stmt) for stmt in statements(before.body)
                               if isinstance(stmt, (L.Let, L.Store))}
         self.buffer_ports: dict[BufferRef, str] = {}
         self.definitions: dict[str, str] = {}   # variable -> node, in the current scope
@@ -175,8 +161,8 @@ class _LoopDrawer:
         for stmt in _own_statements(phase.body):
             if isinstance(stmt, (L.Let, L.Store)):
                 for expr in _exprs(stmt):
-                    for load in indirect_loads(expr, self.index_vars):
-                        for variable in _vars(load.index) & self.index_vars.keys():
+                    for load in indirectloads(expr, self.index_vars):
+                        for variable in variables(load.index) & self.index_vars.keys():
                             through.setdefault(variable, set()).add(load.buffer.ir_text)
         for variable in sorted(through):
             source = self.definitions.get(variable)
@@ -190,7 +176,7 @@ class _LoopDrawer:
     def loop(self, cluster: Graph, loop: L.Loop) -> tuple[str | None, str | None]:
         header = (f"for {loop.var} in {L.format_expr(loop.start)} .. "
                   f"{L.format_expr(loop.stop)}")
-        bounds = _loads(loop.start) + _loads(loop.stop)
+        bounds = loads(loop.start) + loads(loop.stop)
         note = " (bounds loaded per batch)" if bounds else ""
         inner = cluster.subgraph(self._fresh("loop"), label=f"{header}\n"
                                  f"{LOOP_TITLES[loop.kind]}{note}",
@@ -200,7 +186,7 @@ class _LoopDrawer:
     def statement(self, cluster: Graph, stmt: L.Let | L.Store) -> str:
         text = statement_text(stmt)
         name = self._fresh("s")
-        indirect = [load for expr in _exprs(stmt) for load in indirect_loads(expr,
+        indirect = [load for expr in _exprs(stmt) for load in indirectloads(expr,
                                                                              self.index_vars)]
         is_index = loaded_index(stmt) is not None
         # Long statements wrap (continuation lines indented), never cut.
@@ -223,7 +209,7 @@ class _LoopDrawer:
             attrs = style.changed(attrs)
         cluster.node(name, label, **attrs)
         if is_index:
-            for load in _loads(stmt.value):
+            for load in loads(stmt.value):
                 if load.buffer in self.buffer_ports:
                     self.graph.edge("buffers", name, "load", tailport=self.buffer_ports[
                         load.buffer], color=style.INDIRECT_COLOUR,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import Role
 from cortexlang.ir.kernels import KernelProgram
+from cortexlang.ir.loop_walk import statements
 from cortexlang.ir.recursive import SOURCE_KINDS, RecursiveProgram, RuleProgram
 
 from . import style
@@ -35,7 +36,7 @@ def phase_lines(phase: L.Phase, recursive: RecursiveProgram | None = None,
     another of `phases` stores (`i, o, u = split(...)` has no store of its own, yet the
     phase that stores `h` computes it)."""
     found = {phase.span.line} if phase.span is not None else set()
-    for stmt in L.walk_stmts(phase.body):
+    for stmt in statements(phase.body):
         if isinstance(stmt, L.Store) and stmt.span is not None:
             found.add(stmt.span.line)
     rule = next((rule for rule in recursive.rules() if rule.kind == phase.rule), None) \

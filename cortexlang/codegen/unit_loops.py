@@ -10,6 +10,8 @@ from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef
 from cortexlang.ir.kernels import Shape
+from cortexlang.ir.loop_walk import loads as loads_in
+from cortexlang.ir.loop_walk import variables
 from cortexlang.ir.operators import REDUCTIONS, Element, c_spelling, operator_named
 
 
@@ -21,7 +23,7 @@ def _vector_lets(body: tuple[L.Stmt, ...]) -> set[str]:
     for stmt in body:
         if not isinstance(stmt, L.Let) or stmt.integer or isinstance(stmt.value, L.Reduce):
             continue
-        names = {sub.name for sub in L.walk_exprs(stmt.value) if isinstance(sub, L.Var)}
+        names = variables(stmt.value)
         if "j" in names or names & varying:
             varying.add(stmt.name)
     return varying
@@ -31,14 +33,13 @@ def _dot_inputs(body: tuple[L.Stmt, ...]) -> set[str]:
     """The lets the dot products of a unit loop read, and the lets those read."""
     lets = {stmt.name: stmt for stmt in body if isinstance(stmt, L.Let)}
     needed: set[str] = set()
-    pending = [sub.name for stmt in lets.values() if isinstance(stmt.value, L.Dot)
-               for sub in L.walk_exprs(stmt.value) if isinstance(sub, L.Var)]
+    pending = sorted(variables(stmt.value for stmt in lets.values()
+                               if isinstance(stmt.value, L.Dot)))
     while pending:
         name = pending.pop()
         if name in lets and name not in needed and not isinstance(lets[name].value, L.Dot):
             needed.add(name)
-            pending += [sub.name for sub in L.walk_exprs(lets[name].value)
-                        if isinstance(sub, L.Var)]
+            pending += sorted(variables(lets[name].value))
     return needed
 
 
@@ -208,7 +209,7 @@ class UnitLoopPrinter:
         iteration (`r0`, `r1`, ...), shared by every accumulator that reads the same;
         others stay inline."""
         text = c_expr(operand, context, lanes, axis)
-        if not any(isinstance(sub, L.Load) for sub in L.walk_exprs(operand)):
+        if not loads_in(operand):
             return text
         if text not in loads:
             loads[text] = f"r{len(loads)}"

@@ -15,8 +15,9 @@ from dataclasses import replace
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef, Role
+from cortexlang.ir.index_forms import affine
 from cortexlang.ir.kernels import KernelProgram, Layout, ordered_buffers, unit_loops
-from cortexlang.passes.kernel_steps import stmt_exprs
+from cortexlang.ir.loop_walk import loads
 from cortexlang.passes.result import PassResult, unchanged
 
 
@@ -41,10 +42,9 @@ def _weight_layouts(program: KernelProgram) -> tuple[Layout, ...]:
         widths = dict(kernel.widths)
         for key, loop in unit_loops(kernel.phases):
             width = widths.get(key, 1)
-            for expr in stmt_exprs(tuple(L.walk_stmts(loop.body))):
-                for sub in L.walk_exprs(expr):
-                    if isinstance(sub, L.Load) and sub.buffer.role is Role.WEIGHT_T:
-                        found.setdefault(sub.buffer, set()).add(_block_of(sub, width))
+            for load in loads(loop.body):
+                if load.buffer.role is Role.WEIGHT_T:
+                    found.setdefault(load.buffer, set()).add(_block_of(load, width))
     sizes = {buffer.ref: buffer.row_size for buffer in program.buffers}
     layouts = []
     for ref in ordered_buffers(found):
@@ -59,7 +59,7 @@ def _weight_layouts(program: KernelProgram) -> tuple[Layout, ...]:
 def _block_of(load: L.Load, width: int) -> tuple[int, int] | None:
     """(width, columns) when this load reads `width` consecutive columns at k (None: not a
     blockable read)."""
-    form = L.affine(load.index)
+    form = affine(load.index)
     if width < 2 or form is None:
         return None
     terms, constant = form

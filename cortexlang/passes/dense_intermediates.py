@@ -11,60 +11,30 @@ from dataclasses import replace
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BATCH_START, BufferRef, BufferRows, Role
+from cortexlang.ir.loop_walk import map_exprs, map_stmts, substitute
 from cortexlang.passes.result import PassResult, unchanged
 
-
-def _rename(expr: L.Expr, temps: set[BufferRef]) -> L.Expr:
-    if isinstance(expr, L.Load):
-        index = _node_to_slot(expr.index) if expr.buffer in temps else _rename(expr.index, temps)
-        return L.Load(expr.buffer, index)
-    if isinstance(expr, L.Binary):
-        return L.Binary(expr.op, _rename(expr.lhs, temps), _rename(expr.rhs, temps))
-    if isinstance(expr, L.Call):
-        return L.Call(expr.function, tuple(_rename(arg, temps) for arg in expr.args))
-    if isinstance(expr, L.Select):
-        return L.Select(_rename(expr.condition, temps), _rename(expr.then, temps),
-                        _rename(expr.otherwise, temps))
-    if isinstance(expr, L.Dot):
-        return L.Dot(tuple(replace(s, lhs=_rename(s.lhs, temps), rhs=_rename(s.rhs, temps))
-                           for s in expr.segments))
-    if isinstance(expr, L.Reduce):
-        return replace(expr, body=_rename(expr.body, temps))
-    return expr
+_SLOT = {"node": L.Var("slot")}
 
 
-def _node_to_slot(expr: L.Expr) -> L.Expr:
-    if isinstance(expr, L.Var) and expr.name == "node":
-        return L.Var("slot")
-    if isinstance(expr, L.Binary):
-        return L.Binary(expr.op, _node_to_slot(expr.lhs), _node_to_slot(expr.rhs))
-    return expr
+def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[BufferRef]) -> tuple[L.Stmt, ...]:
+    """Temporaries loaded and stored by slot; every loop over nodes (or a group's members)
+    defines its nodes' slot first."""
+    def by_slot(expr: L.Expr) -> L.Expr:
+        if isinstance(expr, L.Load) and expr.buffer in temps:
+            return replace(expr, index=substitute(expr.index, _SLOT))
+        return expr
 
+    def slotted(stmt: L.Stmt) -> L.Stmt:
+        if isinstance(stmt, L.Store) and stmt.buffer in temps:
+            return replace(stmt, index=substitute(stmt.index, _SLOT))
+        if isinstance(stmt, L.Loop) and stmt.kind in (L.LoopKind.NODES, L.LoopKind.MEMBERS):
+            first = L.Var("i") if stmt.var == "i" else \
+                L.Binary("-", L.Var("node"), L.Load(BATCH_START, L.Var("b")))
+            return replace(stmt, body=(L.Let("slot", first, True),) + stmt.body)
+        return stmt
 
-def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[BufferRef],
-             in_heads: bool) -> tuple[L.Stmt, ...]:
-    out: list[L.Stmt] = []
-    for stmt in stmts:
-        if isinstance(stmt, L.Let):
-            out.append(L.Let(stmt.name, _rename(stmt.value, temps), stmt.integer))
-        elif isinstance(stmt, L.Store):
-            index = _node_to_slot(stmt.index) if stmt.buffer in temps else stmt.index
-            out.append(replace(stmt, index=index, value=_rename(stmt.value, temps)))
-        elif isinstance(stmt, L.If):
-            out.append(L.If(stmt.condition, _rewrite(stmt.then, temps, in_heads),
-                            _rewrite(stmt.otherwise, temps, in_heads)))
-        elif isinstance(stmt, L.Phase):
-            out.append(replace(stmt, body=_rewrite(stmt.body, temps, in_heads)))
-        elif isinstance(stmt, L.Loop):
-            body = _rewrite(stmt.body, temps, in_heads or stmt.var == "i")
-            if stmt.kind in (L.LoopKind.NODES, L.LoopKind.MEMBERS):
-                first = L.Var("i") if stmt.var == "i" else \
-                    L.Binary("-", L.Var("node"), L.Load(BATCH_START, L.Var("b")))
-                body = (L.Let("slot", first, True),) + body
-            out.append(replace(stmt, body=body))
-        else:
-            out.append(stmt)
-    return tuple(out)
+    return map_stmts(map_exprs(stmts, by_slot), slotted)
 
 
 def dense_intermediates(program: L.LoopProgram) -> L.LoopProgram:
@@ -81,5 +51,5 @@ def dense_intermediates_result(program: L.LoopProgram) -> PassResult[L.LoopProgr
     buffers = tuple(replace(buffer, rows=BufferRows.BATCH) if buffer.ref in temps else buffer
                     for buffer in program.buffers)
     note = f"{len(temps)} temporaries sized by the largest batch instead of the node count"
-    return PassResult(replace(program, buffers=buffers, body=_rewrite(program.body, temps, False),
+    return PassResult(replace(program, buffers=buffers, body=_rewrite(program.body, temps),
                               notes=program.notes + (("dense_intermediates", note),)), note)

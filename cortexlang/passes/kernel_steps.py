@@ -1,12 +1,11 @@
 """What the kernel-IR steps after `plan_kernels` share: rebuilding a program kernel by kernel
-(the same object when no kernel changed), and the expressions of a unit loop's statements."""
+(the same object when no kernel changed)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
 
-from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import Kernel, KernelProgram
 
 
@@ -17,13 +16,6 @@ def each_kernel(program: KernelProgram, change: Callable[[Kernel], Kernel]) -> K
     if all(new is old for new, old in zip(kernels, program.kernels, strict=True)):
         return program
     return replace(program, kernels=kernels)
-
-
-def stmt_exprs(stmts: tuple[L.Stmt, ...]) -> list[L.Expr]:
-    """The expressions of these statements' lets and stores (nested statements excluded)."""
-    return [expr for stmt in stmts for expr in (
-        [stmt.value] if isinstance(stmt, L.Let) else
-        [stmt.index, stmt.value] if isinstance(stmt, L.Store) else [])]
 
 
 def plural(count: int, noun: str) -> str:

@@ -14,6 +14,7 @@ its parent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from cortexlang.ir import loops as L
@@ -30,6 +31,7 @@ from cortexlang.ir.buffers import (
     BufferRows,
     Role,
 )
+from cortexlang.ir.loop_walk import loads, map_stmts, substitute
 from cortexlang.ir.recursive import RecursiveProgram
 from cortexlang.passes.loop_elements import Evaluator
 from cortexlang.passes.loop_indices import SCALAR, Index, flat_size, iadd, iconst, imul
@@ -163,29 +165,17 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
     return L.LoopProgram(program.name, _dedupe(buffers), tuple(body), 1, program.notes)
 
 
-def _rows_by_head(phase: L.Phase, output_buffers) -> L.Phase:  # type: ignore[no-untyped-def]
+def _rows_by_head(phase: L.Phase, output_buffers: Iterable[BufferRef]) -> L.Phase:
     outputs = set(output_buffers)
 
-    def rewrite(stmt: L.Stmt) -> L.Stmt:
+    def by_head(stmt: L.Stmt) -> L.Stmt:
         if isinstance(stmt, L.Store) and stmt.buffer in outputs:
-            index = stmt.index
-            assert isinstance(index, L.Binary)
-            return replace(stmt, index=_replace_var(index, "node", "i"))
-        if isinstance(stmt, L.Loop):
-            return L.Loop(stmt.var, stmt.start, stmt.stop, stmt.kind,
-                          tuple(rewrite(s) for s in stmt.body))
+            return replace(stmt, index=substitute(stmt.index, {"node": L.Var("i")}))
         return stmt
 
-    return L.Phase(phase.rule, phase.index, tuple(rewrite(s) for s in phase.body), phase.stores)
-
-
-def _replace_var(expr: L.Expr, old: str, new: str) -> L.Expr:
-    if isinstance(expr, L.Var):
-        return L.Var(new) if expr.name == old else expr
-    if isinstance(expr, L.Binary):
-        return L.Binary(expr.op, _replace_var(expr.lhs, old, new),
-                        _replace_var(expr.rhs, old, new))
-    return expr
+    # Rebuilt without its span, as the heads' phases always were: their OpenCL comment
+    # names the phase alone.
+    return L.Phase(phase.rule, phase.index, map_stmts(phase.body, by_head), phase.stores)
 
 
 def _rule_buffers(plan: RulePlan, kind: str) -> tuple[L.Buffer, ...]:
@@ -194,21 +184,10 @@ def _rule_buffers(plan: RulePlan, kind: str) -> tuple[L.Buffer, ...]:
                  for name, buffer in plan.buffers.items() if buffer.role is Role.TEMP)
 
 
-def _loaded(body: tuple[L.Stmt, ...]) -> set[BufferRef]:
-    """Every buffer the statements load from."""
-    names: set[BufferRef] = set()
-    for stmt in L.walk_stmts(body):
-        exprs = [stmt.value] if isinstance(stmt, L.Let) else \
-            [stmt.index, stmt.value] if isinstance(stmt, L.Store) else []
-        for expr in exprs:
-            names.update(sub.buffer for sub in L.walk_exprs(expr) if isinstance(sub, L.Load))
-    return names
-
-
 def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
              fuse: bool, body: tuple[L.Stmt, ...]) -> tuple[L.Buffer, ...]:
     buffers: list[L.Buffer] = []
-    loaded = _loaded(body)
+    loaded = {load.buffer for load in loads(body)}
     for param in program.params:
         buffers.append(L.Buffer(BufferRef(Role.WEIGHT, param.name), BufferRows.PARAM,
                                 flat_size(param.shape)))

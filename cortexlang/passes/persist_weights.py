@@ -17,6 +17,7 @@ from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import WEIGHT_ROLES, BufferRef
 from cortexlang.ir.kernels import Kernel, KernelProgram, ordered_buffers
+from cortexlang.ir.loop_walk import loads, statements
 from cortexlang.passes.result import PassResult, unchanged
 
 
@@ -59,11 +60,7 @@ def persist_weights(program: KernelProgram) -> PassResult[KernelProgram]:
 
 def product_params(phases: tuple[L.Phase, ...]) -> set[BufferRef]:
     """The parameters the dot products of these phases read as their left operand."""
-    names: set[BufferRef] = set()
-    for stmt in L.walk_stmts(phases):
-        if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
-            for segment in stmt.value.segments:
-                names.update(sub.buffer for sub in L.walk_exprs(segment.lhs)
-                             if isinstance(sub, L.Load)
-                             and sub.buffer.role in WEIGHT_ROLES)
-    return names
+    return {load.buffer for stmt in statements(phases)
+            if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot)
+            for segment in stmt.value.segments for load in loads(segment.lhs)
+            if load.buffer.role in WEIGHT_ROLES}

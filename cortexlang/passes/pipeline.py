@@ -49,6 +49,7 @@ from typing import Any, Protocol
 from cortexlang.codegen import opencl
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
 from cortexlang.ir import checked, executable, kernels, loops, recursive
+from cortexlang.ir.verify_loops import verify_loops
 from cortexlang.passes.block_weights import block_weights
 from cortexlang.passes.build_executable import build_executable
 from cortexlang.passes.dense_intermediates import dense_intermediates_result
@@ -280,7 +281,7 @@ PRINTERS: dict[str, Callable[[Any], str]] = {
 }
 VERIFIERS: dict[str, Callable[[Any], None]] = {
     "recursive": recursive.verify_recursive,
-    "loops": loops.verify_loops,
+    "loops": verify_loops,
     "kernels": kernels.verify_kernels,
     "executable": executable.verify_executable,
 }

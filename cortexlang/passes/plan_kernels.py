@@ -45,6 +45,7 @@ from cortexlang.ir.kernels import (
     ordered_buffers,
 )
 from cortexlang.ir.limits import DeviceLimits
+from cortexlang.ir.loop_walk import loads, statements
 
 __all__ = ["MAX_GROUPS", "DeviceLimits", "plan_kernels"]
 
@@ -95,18 +96,8 @@ def _buffers_used(lets: tuple[L.Let, ...], phases: tuple[L.Phase, ...],
                   batched: bool = True) -> tuple[tuple[BufferRef, ...], tuple[BufferRef, ...]]:
     """Buffers read and written; batch sections also read the batch ranges."""
     reads: set[BufferRef] = set(BATCH_RANGE_BUFFERS) if batched else set()
-    writes: set[BufferRef] = set()
-    exprs: list[L.Expr] = [let.value for let in lets]
-    for stmt in L.walk_stmts(phases):
-        if isinstance(stmt, L.Let):
-            exprs.append(stmt.value)
-        elif isinstance(stmt, L.Store):
-            writes.add(stmt.buffer)
-            exprs += [stmt.index, stmt.value]
-        elif isinstance(stmt, L.If):
-            exprs.append(stmt.condition)
-    for expr in exprs:
-        reads.update(sub.buffer for sub in L.walk_exprs(expr) if isinstance(sub, L.Load))
+    reads.update(load.buffer for load in loads(lets + phases))
+    writes = {stmt.buffer for stmt in statements(phases) if isinstance(stmt, L.Store)}
     return ordered_buffers(reads), ordered_buffers(writes)
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import Kernel, KernelProgram
+from cortexlang.ir.loop_walk import statements
 from cortexlang.passes.result import PassResult, unchanged
 
 
@@ -24,7 +25,7 @@ def tile_nodes(program: KernelProgram, node_tile: int) -> PassResult[KernelProgr
     if node_tile <= 1:
         return unchanged(program, "the node tile is 1: one node per work-item")
     if any(isinstance(stmt, L.If) for kernel in program.kernels
-           for stmt in L.walk_stmts(kernel.phases)):
+           for stmt in statements(kernel.phases)):
         return unchanged(program, "node tile 1: leaves are not specialised, so each node "
                          "branches")
     kernels = tuple(_tiled(kernel, node_tile) for kernel in program.kernels)

@@ -15,7 +15,8 @@ from dataclasses import replace
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.kernels import Kernel, KernelProgram, RowTile, kernel_units, unit_loops
-from cortexlang.passes.kernel_steps import each_kernel, plural, stmt_exprs
+from cortexlang.ir.loop_walk import expressions
+from cortexlang.passes.kernel_steps import each_kernel, plural
 from cortexlang.passes.result import PassResult, unchanged
 
 ROW_TILE = 4
@@ -49,17 +50,19 @@ def row_tile(loop: L.Loop, width: int) -> tuple[int, int] | None:
     loop (units j = row * length + column) instead of one: every use of j is `j / length` or
     `j % length`, and some product reads a value per row (`[... j / length]`), so the values
     per column (`[... j % length]`, the vector loads) serve `rows` rows each."""
-    def row_or_column(expr: L.Expr) -> bool:
-        return isinstance(expr, L.Binary) and expr.op in ("/", "%") and \
-            expr.lhs == L.Var("j") and isinstance(expr.rhs, L.Const) and expr.rhs.integer
+    def row_or_column(expr: L.Expr) -> L.Const | None:
+        """The divisor of `j / c` or `j % c`, else None."""
+        if isinstance(expr, L.Binary) and expr.op in ("/", "%") and expr.lhs == L.Var("j") \
+                and isinstance(expr.rhs, L.Const) and expr.rhs.integer:
+            return expr.rhs
+        return None
 
-    subs = [sub for expr in stmt_exprs(loop.body) for sub in L.walk_exprs(expr)]
-    uses = [sub for sub in subs if row_or_column(sub)]
-    moduli = {int(use.rhs.value) for use in uses}
-    bare = sum(sub == L.Var("j") for sub in subs) > len(uses)
-    per_row = any(row_or_column(sub) and sub.op == "/"
-                  for dot in subs if isinstance(dot, L.Dot) for segment in dot.segments
-                  for side in (segment.lhs, segment.rhs) for sub in L.walk_exprs(side))
+    subs = list(expressions(loop.body))
+    divisors = [divisor for divisor in map(row_or_column, subs) if divisor is not None]
+    moduli = {int(divisor.value) for divisor in divisors}
+    bare = sum(sub == L.Var("j") for sub in subs) > len(divisors)
+    per_row = any(row_or_column(sub) is not None and isinstance(sub, L.Binary) and sub.op == "/"
+                  for dot in subs if isinstance(dot, L.Dot) for sub in expressions(dot))
     extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 0
     if width < 2 or bare or not per_row or len(moduli) != 1:
         return None
@@ -67,3 +70,4 @@ def row_tile(loop: L.Loop, width: int) -> tuple[int, int] | None:
     if length % width or extent % (length * ROW_TILE):
         return None
     return ROW_TILE, length
+

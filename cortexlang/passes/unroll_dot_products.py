@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.index_forms import stride
 from cortexlang.ir.kernels import Kernel, KernelProgram, unit_loops
+from cortexlang.ir.loop_walk import expressions
 from cortexlang.passes.result import PassResult, unchanged
 
 LANES = 4
@@ -63,10 +65,9 @@ def k_vectorisable(segment: L.Segment) -> bool:
     """Can this scalar dot-product segment step along k by 4 with vector loads?"""
     if (segment.stop - segment.start) % LANES:
         return False
-    for side in (segment.lhs, segment.rhs):
-        for sub in L.walk_exprs(side):
-            if isinstance(sub, L.Select):
-                return False
-            if isinstance(sub, L.Load) and L.stride(sub.index, "k") not in (0, 1):
-                return False
+    for sub in expressions((segment.lhs, segment.rhs)):
+        if isinstance(sub, L.Select):
+            return False
+        if isinstance(sub, L.Load) and stride(sub.index, "k") not in (0, 1):
+            return False
     return True

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.index_forms import lane_stride
 from cortexlang.ir.kernels import Kernel, KernelProgram, kernel_units, unit_loops
+from cortexlang.ir.loop_walk import expressions, mentions, walk
 from cortexlang.passes.kernel_steps import each_kernel, plural
 from cortexlang.passes.result import PassResult, unchanged
 
@@ -62,36 +64,18 @@ def _vectorisable(loop: L.Loop, lanes: int) -> bool:
     values: list[L.Expr] = []
     for stmt in loop.body:
         if isinstance(stmt, L.Store):
-            if L.lane_stride(stmt.index, "j", lanes) != 1:
+            if lane_stride(stmt.index, "j", lanes) != 1:
                 return False
             values.append(stmt.value)
         elif isinstance(stmt, L.Let):
             values.append(stmt.value)
-    for value in values:
-        for sub in L.walk_exprs(value):
-            if isinstance(sub, L.Load) and L.lane_stride(sub.index, "j", lanes) not in (0, 1):
-                return False
-            if isinstance(sub, L.Select) and L.mentions(sub.condition, "j"):
-                return False
-            if isinstance(sub, L.Reduce) and L.mentions(sub.body, "j"):
-                return False
-    return all(not _uses_unit_as_value(value) for value in values)
-
-
-def _uses_unit_as_value(expr: L.Expr) -> bool:
-    if isinstance(expr, L.Var):
-        return expr.name == "j"
-    if isinstance(expr, L.Load):
-        return False
-    if isinstance(expr, L.Binary):
-        return _uses_unit_as_value(expr.lhs) or _uses_unit_as_value(expr.rhs)
-    if isinstance(expr, L.Call):
-        return any(_uses_unit_as_value(arg) for arg in expr.args)
-    if isinstance(expr, L.Select):
-        return any(_uses_unit_as_value(e) for e in (expr.condition, expr.then, expr.otherwise))
-    if isinstance(expr, L.Dot):
-        return any(_uses_unit_as_value(s.lhs) or _uses_unit_as_value(s.rhs)
-                   for s in expr.segments)
-    if isinstance(expr, L.Reduce):
-        return _uses_unit_as_value(expr.body)
-    return False
+    for sub in expressions(values):
+        if isinstance(sub, L.Load) and lane_stride(sub.index, "j", lanes) not in (0, 1):
+            return False
+        if isinstance(sub, L.Select) and mentions(sub.condition, "j"):
+            return False
+        if isinstance(sub, L.Reduce) and mentions(sub.body, "j"):
+            return False
+    # The unit as a value (outside an index): a vector would need the lanes' own units.
+    outside_loads = walk(values, lambda node: not isinstance(node, L.Load))
+    return L.Var("j") not in outside_loads

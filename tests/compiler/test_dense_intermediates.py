@@ -9,6 +9,8 @@ from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, 
 
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef, BufferRows, Role
+from cortexlang.ir.loop_walk import loads
+from cortexlang.ir.verify_loops import verify_loops
 from cortexlang.passes.dense_intermediates import dense_intermediates, dense_intermediates_result
 from cortexlang.passes.pipeline import Options
 
@@ -82,7 +84,7 @@ def test_temporaries_are_indexed_by_slot() -> None:
     assert L.format_loops(after) == EXPECTED
     assert after.notes[-1] == ("dense_intermediates", "1 temporaries sized by the largest "
                                "batch instead of the node count")
-    L.verify_loops(after)
+    verify_loops(after)
 
 
 def test_a_program_without_temporaries_comes_back_unchanged() -> None:
@@ -98,19 +100,10 @@ def test_only_temporaries_change_rows(name: str) -> None:
     before = stage_before(small_example(name), "dense_intermediates",
                           Options().without("fuse_operators"))
     after = dense_intermediates(before)
-    L.verify_loops(after)
+    verify_loops(after)
     for old, new in zip(before.buffers, after.buffers, strict=True):
         assert new.rows is (BufferRows.BATCH if old.ref.role is Role.TEMP else old.rows), new.ref
-    loads = [sub for stmt in L.walk_stmts(after.body) for expr in _exprs(stmt)
-             for sub in L.walk_exprs(expr) if isinstance(sub, L.Load)]
-    for load in loads:
+    for load in loads(after.body):
         if load.buffer.role is Role.TEMP:
             assert "node" not in L.format_expr(load.index), L.format_expr(load)
 
-
-def _exprs(stmt: L.Stmt) -> list[L.Expr]:
-    if isinstance(stmt, L.Let):
-        return [stmt.value]
-    if isinstance(stmt, L.Store):
-        return [stmt.index, stmt.value]
-    return []

@@ -10,7 +10,9 @@ from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, 
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef, Role
+from cortexlang.ir.loop_walk import statements
 from cortexlang.ir.recursive import RecursiveProgram
+from cortexlang.ir.verify_loops import verify_loops
 from cortexlang.passes.lower_loops import lower_loops
 from cortexlang.passes.pipeline import Options
 
@@ -106,23 +108,23 @@ def _tiny(options: Options) -> RecursiveProgram:
 def test_fused_operators_make_one_phase_per_rule() -> None:
     program = lower_loops(_tiny(OPTIONS), fuse_operators=True)
     assert L.format_loops(program) == EXPECTED_FUSED
-    L.verify_loops(program)
+    verify_loops(program)
 
 
 def test_without_fusion_every_operator_is_materialised() -> None:
     program = lower_loops(_tiny(OPTIONS), fuse_operators=False)
     assert L.format_loops(program) == EXPECTED_UNFUSED
-    L.verify_loops(program)
+    verify_loops(program)
 
 
 def test_unspecialised_leaves_branch_per_node() -> None:
     program = lower_loops(_tiny(OPTIONS.without("specialize_leaves")), fuse_operators=True)
     assert L.format_loops(program) == EXPECTED_SHARED
-    L.verify_loops(program)
+    verify_loops(program)
 
 
 def _phases(program: L.LoopProgram) -> list[L.Phase]:
-    return [stmt for stmt in L.walk_stmts(program.body) if isinstance(stmt, L.Phase)]
+    return [stmt for stmt in statements(program.body) if isinstance(stmt, L.Phase)]
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
@@ -130,7 +132,7 @@ def test_fusion_never_adds_phases_or_temporaries(name: str) -> None:
     before = stage_before(small_example(name), "lower_loops")
     fused, unfused = lower_loops(before, True), lower_loops(before, False)
     for program in (fused, unfused):
-        L.verify_loops(program)
+        verify_loops(program)
     assert len(_phases(fused)) <= len(_phases(unfused))
     temps = [{b.ref for b in program.buffers if b.ref.role is Role.TEMP}
              for program in (fused, unfused)]
@@ -155,5 +157,5 @@ def test_the_verifier_rejects_an_undeclared_buffer() -> None:
     broken = L.LoopProgram(program.name, tuple(b for b in program.buffers
                                                if b.ref != BufferRef(Role.STATE, "h")), program.body)
     with pytest.raises(InternalError) as caught:
-        L.verify_loops(broken)
+        verify_loops(broken)
     assert caught.value.step == "verify_loops"

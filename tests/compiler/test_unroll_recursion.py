@@ -29,6 +29,7 @@ from differential import Differential, Inputs, crossing_over
 from cortexlang.errors import InternalError
 from cortexlang.interp.interpreter import interpret
 from cortexlang.ir import loops as L
+from cortexlang.ir.loop_walk import statements
 from cortexlang.ir.recursive import Unroll, format_recursive, verify_recursive
 from cortexlang.ir.recursive_eval import run_recursive
 from cortexlang.passes.pipeline import Options, Recorder, run_pipeline
@@ -119,7 +120,7 @@ def test_an_order_with_a_parent_before_its_child_is_caught(
 
 def test_the_loop_ir_loops_over_groups_and_their_members_in_order() -> None:
     result = compile_program(small_example("treegru"), UNROLLED)
-    kinds = [stmt.kind for stmt in L.walk_stmts(result.loops.body) if isinstance(stmt, L.Loop)]
+    kinds = [stmt.kind for stmt in statements(result.loops.body) if isinstance(stmt, L.Loop)]
     assert L.LoopKind.GROUPS in kinds and L.LoopKind.MEMBERS in kinds
     text = L.format_loops(result.loops)
     assert "sequential members, one work-item" in text

@@ -16,6 +16,7 @@ from cortexlang.viz.recursive import draw_recursive, refactored_states
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import WEIGHT_ROLES
+from cortexlang.ir.loop_walk import statements
 from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
 
@@ -84,7 +85,7 @@ def test_loops_picture_marks_sequential_parallel_and_indirect_accesses() -> None
     assert text.count("SEQUENTIAL over batches") == 2      # leaf batches, internal batches
     assert "PARALLEL over the nodes of the batch" in text
     assert "PARALLEL over units" in text
-    index_lets = [stmt for stmt in L.walk_stmts(program.body) if loaded_index(stmt)]
+    index_lets = [stmt for stmt in statements(program.body) if loaded_index(stmt)]
     assert {stmt.name for stmt in index_lets} >= {"child0", "child1"}
     hexagons = [attrs for _, attrs in graph.nodes() if attrs.get("shape") == "hexagon"]
     assert any("children[node * 2]" in str(attrs["tooltip"]) for attrs in hexagons)
@@ -186,8 +187,8 @@ def test_loop_statements_wrap_and_the_leaf_loop_comes_first() -> None:
     graph = draw_loops(program)
     labels = {name: str(attrs.get("label", "")) for name, attrs in graph.nodes()}
     assert not any("\u2026" in label for label in labels.values())
-    statements = [stmt for stmt in L.walk_stmts(program.body) if isinstance(stmt, L.Let)]
-    longest = max((statement_text(stmt) for stmt in statements), key=len)
+    lets = [stmt for stmt in statements(program.body) if isinstance(stmt, L.Let)]
+    longest = max((statement_text(stmt) for stmt in lets), key=len)
     assert len(longest) > 78
     assert any('<BR ALIGN="LEFT"/>' in label for label in labels.values())
     leaf_loop, internal_loop = program.body[0], program.body[1]
@@ -203,7 +204,7 @@ def test_a_fused_phase_traces_every_line_it_computes() -> None:
     from cortexlang.viz.opencl import phase_lines
 
     result = run_pipeline(small_program("treelstm"), Options())
-    phases = [stmt for stmt in L.walk_stmts(result.loops.body) if isinstance(stmt, L.Phase)]
+    phases = [stmt for stmt in statements(result.loops.body) if isinstance(stmt, L.Phase)]
     internal = next(phase for phase in phases if phase.rule == "internal")
     gates, cell, hidden = (statement.span.line for statement
                            in result.program.internal.statements[:3])
