@@ -48,9 +48,6 @@ class Context:
     vectors: set[str] = field(default_factory=set)  # C variables that hold vectors
     # blocked weights -> (block, columns, rows)
     layouts: dict[BufferRef, tuple[int, int, int]] = field(default_factory=dict)
-    # In a row tile: this copy's units are j + row_offset, rows of row_length units.
-    row_offset: int = 0
-    row_length: int = 0
     # The helpers the kernels call, as (loop-IR function, vector width) pairs (shared by
     # every context).
     helpers: set[tuple[str, int]] = field(default_factory=set)
@@ -70,16 +67,6 @@ def c_expr(expr: L.Expr, context: Context, lanes: int = 1, axis: str = "j") -> s
             return str(int(expr.value))
         text = _float(expr.value)
         return f"({vector})({text})" if lanes > 1 else text
-    if isinstance(expr, L.Var) and expr.name == "j" and context.row_offset:
-        return f"(j + {context.row_offset})"
-    if isinstance(expr, L.Binary) and expr.op in ("/", "%") and context.row_offset and \
-            isinstance(expr.lhs, L.Var) and expr.lhs.name == "j" and \
-            expr.rhs == L.Const(context.row_length, True):
-        # Rows of a row tile: (j + r * length) / length and % length, said simply, so that
-        # the per-column loads of every row read the same text and are loaded once.
-        if expr.op == "%":
-            return f"(j % {context.row_length})"
-        return f"(j / {context.row_length} + {context.row_offset // context.row_length})"
     if isinstance(expr, L.Var):
         name = context.rename.get(expr.name, expr.name)
         if lanes > 1 and name not in context.vectors:
@@ -92,6 +79,14 @@ def c_expr(expr: L.Expr, context: Context, lanes: int = 1, axis: str = "j") -> s
         if lanes > 1 and lane_stride(expr.index, axis, lanes) == 1:
             return OPENCL.vload(lanes, f"{buffer} + ({index})")
         return f"({vector})({buffer}[{index}])" if lanes > 1 else f"{buffer}[{index}]"
+    if isinstance(expr, L.Binary) and expr.op == "+" and _integer(expr.rhs) and \
+            isinstance(expr.lhs, L.Binary) and expr.lhs.op == "/" and _integer(expr.lhs.rhs):
+        # A quotient plus a constant (a row of a row tile, `tile_rows`): C's precedence needs
+        # no inner parentheses, spelt like the blocked index below.
+        quotient = expr.lhs
+        return (f"({c_expr(quotient.lhs, context, lanes, axis)} / "
+                f"{c_expr(quotient.rhs, context, lanes, axis)} + "
+                f"{c_expr(expr.rhs, context, lanes, axis)})")
     if isinstance(expr, L.Binary):
         lhs = c_expr(expr.lhs, context, lanes, axis)
         return f"({lhs} {expr.op} {c_expr(expr.rhs, context, lanes, axis)})"
@@ -108,6 +103,10 @@ def c_expr(expr: L.Expr, context: Context, lanes: int = 1, axis: str = "j") -> s
                 f"{c_expr(expr.then, context, lanes, axis)} : "
                 f"{c_expr(expr.otherwise, context, lanes, axis)})")
     raise AssertionError(f"cannot print {type(expr).__name__} as an expression")
+
+
+def _integer(expr: L.Expr) -> bool:
+    return isinstance(expr, L.Const) and expr.integer
 
 
 def _blocked_index(load: L.Load, context: Context) -> str:

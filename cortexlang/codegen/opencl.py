@@ -128,8 +128,7 @@ class KernelPrinter(UnitLoopPrinter):
             elif isinstance(stmt, L.Loop) and stmt.kind is L.LoopKind.UNITS:
                 key = f"{phase.rule}.{phase.index}.{position}"
                 width = widths.get(key, 1)
-                rows = next(((tile.rows, tile.length) for tile in kernel.row_tiles
-                             if tile.key == key), None)
+                rows = next((tile for tile in kernel.row_tiles if tile.key == key), None)
                 unrolled = {shape for name, shape in kernel.k_unrolled if name == key}
                 splits = {chains.shape: chains.split for chains in kernel.dot_chains
                           if chains.key == key and chains.nodes == len(contexts)}

@@ -9,7 +9,7 @@ from cortexlang.codegen.expressions import Context, c_expr, vector_type
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef
-from cortexlang.ir.kernels import Shape
+from cortexlang.ir.kernels import RowTile, Shape
 from cortexlang.ir.loop_walk import loads as loads_in
 from cortexlang.ir.loop_walk import variables
 from cortexlang.ir.operators import REDUCTIONS, Element, c_spelling, operator_named
@@ -59,16 +59,18 @@ class UnitLoopPrinter:
     full_tiles: bool
 
     def unit_group(self, loop: L.Loop, contexts: list[Context], width: int,
-                   rows: tuple[int, int] | None, unrolled: set[Shape],
+                   rows: RowTile | None, unrolled: set[Shape],
                    splits: dict[Shape, int]) -> None:
         """One unit loop: this work-item's `width` consecutive units, for every tile node;
-        with `rows` (count, length), the same columns of `count` consecutive rows of a
-        flattened matrix (units j, j + length, ...), whose per-column loads are shared.
+        with a row tile, the same columns of its consecutive rows of a flattened matrix
+        (units j, j + length, ...: each row's statements as the tile holds them), whose
+        per-column loads are shared.
         `unrolled` and `splits`: the loop's dot-product shapes that step along k by 4, and
         the partial sums of the others, for a tile of this many nodes."""
         w = self.writer
         extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 0
-        count, length = rows or (1, 0)
+        count, length = (rows.rows, rows.length) if rows else (1, 0)
+        bodies = rows.bodies if rows else (loop.body,)
         w.open(f"if (unit < {extent // width // count})")
         if rows:
             blocks = length // width
@@ -77,34 +79,34 @@ class UnitLoopPrinter:
         else:
             w.line(f"const int j = unit * {width};")
         vector_lets = _vector_lets(loop.body)
-        lanes: list[tuple[int, Context]] = []
+        lanes: list[tuple[int, Context, tuple[L.Stmt, ...]]] = []
         for t, context in enumerate(contexts):
-            for row in range(count):
+            for row, body in enumerate(bodies):
                 copy = Context(context.buffers, dict(context.rename), context.local,
-                                layouts=context.layouts, row_offset=row * length,
-                                row_length=length, helpers=context.helpers)
+                                layouts=context.layouts, helpers=context.helpers)
                 suffix = f"_t{t}" if not rows else f"_t{t}_r{row}"
-                _rename_lets(loop.body, suffix, copy.rename)
+                _rename_lets(body, suffix, copy.rename)
                 copy.vectors = {copy.rename[name] for name in vector_lets} \
                     if width > 1 else set()
-                lanes.append((t, copy))
+                lanes.append((t, copy, body))
         # Lets the dot products read (per-node conditions, the same in every unit) come
         # before the fused dot loops; every other let after them.
         early = _dot_inputs(loop.body)
-        self.lets(loop.body, lanes, width, early, len(contexts))
-        dots = [(stmt, context) for _, context in lanes for stmt in loop.body
+        self.lets(lanes, width, early, len(contexts))
+        dots = [(stmt, context) for _, context, body in lanes for stmt in body
                 if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot)]
         self.fused_dots(dots, width, unrolled, splits)
-        self.lets(loop.body, lanes, width, None, len(contexts), skip=early)
+        self.lets(lanes, width, None, len(contexts), skip=early)
         w.close()
 
-    def lets(self, body: tuple[L.Stmt, ...], lanes: list[tuple[int, Context]], width: int,
+    def lets(self, lanes: list[tuple[int, Context, tuple[L.Stmt, ...]]], width: int,
              only: set[str] | None, tile: int, skip: set[str] | None = None) -> None:
         """The unit loop's lets other than dot products (those in `only`, when given, and
-        none in `skip`) and its stores, for every tile node."""
+        none in `skip`) and its stores, for every tile node (and row: each lane's own
+        statements)."""
         w = self.writer
         vector = vector_type(width)
-        for t, context in lanes:
+        for t, context, body in lanes:
             for stmt in body:
                 if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot):
                     continue

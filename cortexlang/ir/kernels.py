@@ -52,11 +52,14 @@ Shape = tuple[tuple[int, int], ...]
 
 class RowTile(NamedTuple):
     """A flattened-matrix unit loop (units j = row * length + column) whose work-items each
-    compute `rows` consecutive rows of their columns (`tile_rows`)."""
+    compute `rows` consecutive rows of their columns (`tile_rows`). `bodies`: the loop's
+    statements for each row r of the tile, their indices rewritten for units j + r * length
+    (row 0: the loop's own statements); the printer prints them as they are."""
 
     key: str
     rows: int
     length: int
+    bodies: tuple[tuple[L.Stmt, ...], ...] = ()
 
 
 class DotChains(NamedTuple):
@@ -285,7 +288,7 @@ def format_kernels(program: KernelProgram) -> str:
                                                         for key, width in kernel.widths))
         if kernel.row_tiles:
             lines.append("  row tiles: " + ", ".join(f"{key}={rows} rows of {length}"
-                                                    for key, rows, length in kernel.row_tiles))
+                                                    for key, rows, length, _ in kernel.row_tiles))
         if kernel.k_unrolled:
             lines.append("  dot products unrolled along k by 4: " + ", ".join(
                 f"{key} [{_shape(shape)}]"
@@ -356,10 +359,13 @@ def _verify_decisions(kernel: Kernel) -> None:
     for key, width in kernel.widths:
         if key not in loops or width < 1 or extents[key] % width:
             fail(f"vector width {width} of {key} does not divide a unit loop")
-    for key, rows, length in kernel.row_tiles:
+    for key, rows, length, bodies in kernel.row_tiles:
         if key not in loops or rows < 1 or length % widths.get(key, 1) or \
                 extents[key] % (rows * length):
             fail(f"row tile of {key} does not tile its unit loop")
+        if len(bodies) != rows or bodies[0] != loops[key].body or \
+                any(len(body) != len(bodies[0]) for body in bodies):
+            fail(f"row tile of {key} does not hold one copy of its loop per row")
     if kernel.units != kernel_units(kernel):
         fail(f"{kernel.units} work-items per node tile, but its loops need "
              f"{kernel_units(kernel)}")

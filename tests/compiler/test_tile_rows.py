@@ -5,8 +5,10 @@ from __future__ import annotations
 from compiler_support import small_example
 from kernel_support import GPU, given
 
-from cortexlang.ir.kernels import RowTile, format_kernels, phase_items, verify_kernels
+from cortexlang.ir import loops as L
+from cortexlang.ir.kernels import format_kernels, phase_items, unit_loops, verify_kernels
 from cortexlang.ir.limits import DeviceLimits
+from cortexlang.ir.loop_walk import expressions, loads, mentions
 from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.tile_rows import tile_rows
 
@@ -21,7 +23,8 @@ def test_a_flattened_matrix_product_gets_a_row_tile() -> None:
     result = tile_rows(before)
     verify_kernels(result.ir)
     (forward,) = result.ir.kernels
-    assert forward.row_tiles == (RowTile("internal.0.0", 4, 64),)
+    (tile,) = forward.row_tiles
+    assert tile[:3] == ("internal.0.0", 4, 64)
     assert dict(forward.widths)["internal.0.0"] == 16
     # 64 x 64 units in vectors of 16, 4 rows a work-item: 64 work-items per node tile for
     # that phase (256 before).
@@ -30,6 +33,24 @@ def test_a_flattened_matrix_product_gets_a_row_tile() -> None:
     assert "row tiles: internal.0.0=4 rows of 64" in format_kernels(result.ir)
     source = run_pipeline(small_example("mvrnn", H=64), Options(), WIDE).source
     assert "const int j = (unit / 4) * 256 + (unit % 4) * 16;" in source
+
+
+def test_each_row_of_a_tile_carries_its_rewritten_indices() -> None:
+    """Row r computes units j + r * 64: its row is `j / 64 + r` and its column `j % 64`, so
+    every row's per-column loads are the same expressions (the printer loads each once)."""
+    before = given(small_example("mvrnn", H=64), "tile_rows", WIDE)
+    (tile,) = tile_rows(before).ir.kernels[0].row_tiles
+    loop = dict(unit_loops(before.kernels[0].phases))[tile.key]
+    assert tile.bodies[0] is loop.body
+    unit, length = L.Var("j"), L.Const(64, True)
+    row, column = L.Binary("/", unit, length), L.Binary("%", unit, length)
+    for r, body in enumerate(tile.bodies[1:], start=1):
+        found = list(expressions(body))
+        # Every row is `j / 64 + r` (no bare `j / 64` left).
+        assert found.count(row) == found.count(L.Binary("+", row, L.Const(r, True))) > 0
+        assert {load for load in loads(body) if mentions(load.index, "j")
+                and column in expressions(load.index)} == \
+            {load for load in loads(loop.body) if column in expressions(load.index)}
 
 
 def test_without_vectors_no_rows_are_tiled() -> None:
