@@ -231,8 +231,18 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
         if slow:
             report.skipped.append(f"{', '.join(slow)}: not run with --quick (each starts a "
                                   "framework in a process of its own; run without --quick)")
+    if config.ablate is not None and config.ablation:
+        left = [name for name in Options.names() if name not in config.ablate]
+        if left:
+            report.skipped.append(
+                f"ablation of {', '.join(left)}: --quick switches off only "
+                f"{', '.join(config.ablate)} (each row is a fresh OpenCL build when the "
+                "kernel caches are empty); run without --quick for every optimisation")
     workers = Workers()
     try:
+        # The processes start (imports, a framework's start-up) while the first model
+        # compiles; `_measure_cells` waits for them before it times anything.
+        workers.start(impls)
         _measure_cells(config, report, device, trees, str(source), impls, workers, log)
     finally:
         workers.close()
@@ -254,6 +264,7 @@ def _measure_cells(config: BenchConfig, report: BenchReport, device: Any,
             work = model_work(program)
             heads_per_node = any(o.selector == "all" for o in program.outputs)
             compiled = _compiled(program, weights, device, Options())
+            workers.ready()   # no process starting beside a timed cell
             for batch in config.batches:
                 batches = model_batches(model_name, batch, trees, program,
                                         cell_batches(config.quick, batch))
@@ -385,22 +396,53 @@ class Workers:
 
     def __init__(self) -> None:
         self.executors: dict[str, Any] = {}
+        self.starting: list[Any] = []
 
-    def measure(self, job: _Job) -> tuple[Timing, str] | str:
-        """(timing, notes), or why the implementation was skipped."""
+    def _executor(self, impl: str) -> Any:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        group = job.impl
-        if group not in self.executors:
+        if impl not in self.executors:
             context = multiprocessing.get_context("spawn")
-            self.executors[group] = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        return self.executors[group].submit(_measure_job, job).result()
+            self.executors[impl] = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self.executors[impl]
+
+    def start(self, impls: Sequence[str]) -> None:
+        """Start every implementation's process now, importing what its jobs need, without
+        waiting (see `ready`)."""
+        self.starting += [self._executor(impl).submit(_start_job, impl) for impl in impls]
+
+    def ready(self) -> None:
+        """Wait until every process `start` began has finished starting."""
+        for future in self.starting:
+            future.result()
+        self.starting = []
+
+    def measure(self, job: _Job) -> tuple[Timing, str] | str:
+        """(timing, notes), or why the implementation was skipped."""
+        self.ready()
+        return self._executor(job.impl).submit(_measure_job, job).result()
 
     def close(self) -> None:
         for executor in self.executors.values():
             executor.shutdown()
         self.executors.clear()
+
+
+def _start_job(impl: str) -> None:
+    """A worker's start-up: the imports its measurements need (a framework's included; one
+    that is missing is reported by the measurement itself)."""
+    import importlib
+
+    from cortexlang.inputs.load import load_structures  # noqa: F401
+    from cortexlang.interp import interpret  # noqa: F401
+
+    if impl in BASELINES:
+        checkout_on_path()
+        try:
+            importlib.import_module(f"benchmarks.baselines.{BASELINES[impl]}")
+        except ImportError:
+            pass
 
 
 def _measure_job(job: _Job) -> tuple[Timing, str] | str:
@@ -433,7 +475,9 @@ def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
     """The full pipeline, then each optimisation switched off alone."""
     rows: list[AblationRow] = []
     full_ms = 0.0
-    for disabled in ("",) + Options.names():
+    names = Options.names() if config.ablate is None else tuple(
+        name for name in Options.names() if name in config.ablate)
+    for disabled in ("",) + names:
         options = Options().without(disabled) if disabled else Options()
         model = _compiled(program, weights, device, options)
         timing = time_batches(partial(_run_outputs, model), batches, config.passes,
