@@ -9,6 +9,7 @@ trees), in one process, alternating passes over the same batches:
 - `e2e`: `run` from the structures (the bench's `cortexlang-e2e`);
 - `device`: from OpenCL profiling events on a second model bound to a profiling queue, the
   span from the first kernel's start to the last one's end, per run;
+- the host thread's CPU time of `run` and `e2e` (what the host computes, without waiting);
 - the host's parts of `run_linearized` (the same model, its methods wrapped with timers):
   preparing the upload, enqueueing the launches, enqueueing the read-back and waiting, and
   building the outputs.
@@ -41,15 +42,18 @@ def _spin(seconds: float) -> None:
         pass
 
 
-def _timed(run: Callable[[Any], object], items: Sequence[Any], pause: float = 0.0
-           ) -> list[float]:
+def _timed(run: Callable[[Any], object], items: Sequence[Any], pause: float = 0.0,
+           cpu: list[float] | None = None) -> list[float]:
+    """Wall seconds of `run` on each item; `cpu` collects this thread's CPU seconds."""
     samples = []
     for item in items:
         if pause:
             _spin(pause)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         run(item)
         samples.append(time.perf_counter() - started)
+        if cpu is not None:
+            cpu.append(time.thread_time() - started_cpu)
     return samples
 
 
@@ -75,8 +79,8 @@ class _Parts:
 def measure(model_name: str, hidden: int, batch: int, count: int, passes: int,
             pauses_us: Sequence[float]) -> dict[str, float]:
     """Median microseconds of every part (see the module docstring)."""
-    from cortexlang.bench.suite import _compiled, load_model, model_batches, tree_source
     from cortexlang.bench.config import BenchConfig
+    from cortexlang.bench.suite import _compiled, load_model, model_batches, tree_source
     from cortexlang.inputs.load import load_structures
     from cortexlang.inputs.weights import init_weights
     from cortexlang.passes.pipeline import Options
@@ -89,7 +93,9 @@ def measure(model_name: str, hidden: int, batch: int, count: int, passes: int,
     model = _compiled(program, weights, select_device(None), Options())
     profiled = _compiled(program, weights, select_device(None, profiling=True), Options())
     linearized = [model.linearize(b) for b in batches]
-    samples: dict[str, list[float]] = {"linearize": [], "run": [], "e2e": [], "device": []}
+    samples: dict[str, list[float]] = {"linearize": [], "run": [], "e2e": [], "device": [],
+                                       "run: host thread CPU": [],
+                                       "e2e: host thread CPU": []}
     for pause in pauses_us:
         samples[f"run after {pause:g} us"] = []
 
@@ -107,8 +113,8 @@ def measure(model_name: str, hidden: int, batch: int, count: int, passes: int,
     try:
         for _ in range(passes):
             samples["linearize"] += _timed(model.linearize, batches)
-            samples["run"] += _timed(run, linearized)
-            samples["e2e"] += _timed(e2e, batches)
+            samples["run"] += _timed(run, linearized, cpu=samples["run: host thread CPU"])
+            samples["e2e"] += _timed(e2e, batches, cpu=samples["e2e: host thread CPU"])
             for pause in pauses_us:
                 samples[f"run after {pause:g} us"] += _timed(run, linearized, pause / 1e6)
             for item in linearized:

@@ -31,8 +31,10 @@ from cortexlang.runtime.plan import (
     chunk_structures,
     first_fused_batch,
     launch_plan,
+    launch_sections,
     node_buffers,
     node_limit,
+    per_run_buffers,
     run_layout,
 )
 from cortexlang.runtime.results import run_outputs
@@ -99,6 +101,21 @@ class CompiledModel:
                         for kernel in executable.kernels}
         self.kernel_args = {kernel.name: kernel.args + (_INDICES,)
                             for kernel in executable.kernels}
+        # What every run reads from the executable, looked up once: the vector inputs (and
+        # whether a kernel reads each), the launch order, the per-run buffers and their row
+        # sizes, the states and head outputs read back.
+        read = {buffer.ref for buffer in executable.buffers_of(Role.INPUT)}
+        self._vector_inputs = tuple(
+            (item, ref if ref in read else None) for item in executable.inputs
+            if item.kind != "token" for ref in (BufferRef(Role.INPUT, item.name),))
+        self._sections = launch_sections(executable)
+        self._per_run = per_run_buffers(executable)
+        self._row_size = {buffer.ref: buffer.row_size for buffer in executable.buffers}
+        wanted = {output.name for output in executable.outputs if not output.head}
+        self._output_states = tuple(state for state in executable.states
+                                    if state.name in wanted)
+        self._head_outputs = tuple(output for output in executable.outputs if output.head)
+        self._bound_generation = -1   # the generation every kernel's buffers are bound at
         info = device.info
         self._max_nodes = node_limit(executable, int(info.max_mem_alloc_size or 0),
                                      int(info.global_mem_size or 0))
@@ -190,25 +207,25 @@ class CompiledModel:
 
     def _prepare(self, linearized: Linearized, keep: list[np.ndarray]) -> RunLayout:
         zero_row = self._node_rows(linearized.num_nodes + 1) - 1
-        read = {buffer.ref for buffer in self.executable.buffers_of(Role.INPUT)}
-        for item in self.executable.inputs:
-            if item.kind != "token":
-                features = _features(item, linearized)
-                if BufferRef(Role.INPUT, item.name) in read:
-                    self._upload(BufferRef(Role.INPUT, item.name), features, keep)
+        for item, ref in self._vector_inputs:
+            features = _features(item, linearized)
+            if ref is not None:
+                self._upload(ref, features, keep)
         check_tokens(self.executable, linearized)
-        layout = run_layout(self.executable, linearized, zero_row)
+        layout = run_layout(self.executable, linearized, zero_row, self._per_run)
         self._upload(_INDICES, layout.indices, keep)
         for ref, rows in layout.rows.items():
-            self._buffer(ref, rows * self.executable.buffer(ref).row_size * 4)
+            self._buffer(ref, rows * self._row_size[ref] * 4)
         return layout
 
     def _launch(self, linearized: Linearized, layout: RunLayout) -> None:
         """Enqueue every launch of the run (see `launch_plan`), then record the count."""
-        for name in self.kernels:
-            self._bind_buffers(name)
+        if self._bound_generation != self.generation:
+            for name in self.kernels:
+                self._bind_buffers(name)
+            self._bound_generation = self.generation
         plan = launch_plan(self.executable, linearized.batch_len, layout.num_leaf_batches,
-                           len(layout.head_nodes), layout.first_fused)
+                           len(layout.head_nodes), layout.first_fused, self._sections)
         for launch in plan:
             kernel = self.kernels[launch.kernel]
             if launch.batch >= 0:
@@ -236,11 +253,8 @@ class CompiledModel:
     def _read(self, linearized: Linearized, layout: RunLayout, all_states: bool) -> tuple[
             dict[str, np.ndarray], dict[str, np.ndarray]]:
         total = linearized.num_nodes
-        wanted = {output.name for output in self.executable.outputs if not output.head}
         states: dict[str, np.ndarray] = {}
-        for state in self.executable.states:
-            if not all_states and state.name not in wanted:
-                continue
+        for state in self.executable.states if all_states else self._output_states:
             host = np.empty((total,) + state.shape, dtype=np.float32)
             if total:
                 cl.enqueue_copy(self.queue, host, self.buffers[BufferRef(Role.STATE,
@@ -248,13 +262,11 @@ class CompiledModel:
                                 is_blocking=False)
             states[state.name] = host
         heads: dict[str, np.ndarray] = {}
-        for output in self.executable.outputs:
-            if output.head:
-                host = np.empty((len(layout.head_nodes),) + output.shape, dtype=np.float32)
-                cl.enqueue_copy(self.queue, host, self.buffers[BufferRef(Role.OUTPUT,
-                                                                         output.name)],
-                                is_blocking=False)
-                heads[output.name] = host
+        for output in self._head_outputs:
+            host = np.empty((len(layout.head_nodes),) + output.shape, dtype=np.float32)
+            cl.enqueue_copy(self.queue, host, self.buffers[BufferRef(Role.OUTPUT, output.name)],
+                            is_blocking=False)
+            heads[output.name] = host
         self.queue.finish()
         return states, heads
 
