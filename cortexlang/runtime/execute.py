@@ -86,7 +86,8 @@ class CompiledModel:
     False builds with the OpenCL compiler's optimisations off (UNOPTIMISED_BUILD_OPTIONS)."""
 
     def __init__(self, compiled: Executable | Compiled, device: Device, *,
-                 use_cache: bool = True, optimise_build: bool = True) -> None:
+                 use_cache: bool = True, optimise_build: bool = True,
+                 shared_indices: bool | None = None) -> None:
         executable = compiled if isinstance(compiled, Executable) else compiled.executable
         self.executable = executable
         self.result: Any = compiled
@@ -124,7 +125,18 @@ class CompiledModel:
         # The buffer generation each kernel's arguments were last bound at.
         self.bound_args: dict[str, int] = {}
         self.generation = 0  # bumped whenever a buffer is (re)allocated
-        self.buffers: dict[BufferRef, cl.Buffer] = {}
+        self.buffers: dict[BufferRef, Any] = {}   # cl.Buffer, or cl.SVM for the indices
+        # The `indices` in fine-grained shared virtual memory where the device has it: the
+        # host writes them in place and no upload command runs (on PoCL that command costs
+        # a worker's wake-up, 15-20 us a run); kernel launches are the synchronisation
+        # points that make host writes visible, and every run waits for its kernels before
+        # the next one writes.
+        fine_grain = int(cl.device_svm_capabilities.FINE_GRAIN_BUFFER)
+        supported = bool(int(getattr(device.device, "svm_capabilities", 0) or 0) & fine_grain)
+        self.shared_indices = supported if shared_indices is None else \
+            shared_indices and supported
+        self._indices_host: np.ndarray | None = None
+        self._in_flight = False   # a run's commands enqueued and not yet waited for
         self.capacity: dict[BufferRef, int] = {}
         self.weights_bound = False
         self.uploaded_bytes = 0  # bytes the last `bind_weights` copied to the device
@@ -158,6 +170,25 @@ class CompiledModel:
         if array.nbytes:
             cl.enqueue_copy(self.queue, buffer, array, is_blocking=False)
         keep.append(array)
+
+    def _upload_indices(self, indices: np.ndarray, keep: list[np.ndarray]) -> None:
+        """The run's `indices`: written in place into shared memory (`shared_indices`),
+        else uploaded like any input."""
+        if not self.shared_indices:
+            self._upload(_INDICES, indices, keep)
+            return
+        if self._in_flight:
+            self.queue.finish()   # an earlier run that failed may still read them
+            self._in_flight = False
+        if self._indices_host is None or self._indices_host.size < indices.size:
+            self.generation += 1
+            count = int(max(indices.size, 1) * 1.25) + 16
+            flags = cl.svm_mem_flags.READ_WRITE | cl.svm_mem_flags.SVM_FINE_GRAIN_BUFFER
+            self._indices_host = cl.svm_empty(self.device.context, flags,  # type: ignore[arg-type]
+                                              count, np.dtype(np.int32))
+            self.buffers[_INDICES] = cl.SVM(self._indices_host)
+            self.capacity[_INDICES] = self._indices_host.nbytes
+        self._indices_host[:indices.size] = indices
 
     def bind_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Upload the weight buffers the kernels read and the host-computed uniforms and
@@ -213,7 +244,7 @@ class CompiledModel:
                 self._upload(ref, features, keep)
         check_tokens(self.executable, linearized)
         layout = run_layout(self.executable, linearized, zero_row, self._per_run)
-        self._upload(_INDICES, layout.indices, keep)
+        self._upload_indices(layout.indices, keep)
         for ref, rows in layout.rows.items():
             self._buffer(ref, rows * self._row_size[ref] * 4)
         return layout
@@ -232,6 +263,7 @@ class CompiledModel:
                 kernel.set_arg(len(self.kernel_args[launch.kernel]), np.int32(launch.batch))
             event = cl.enqueue_nd_range_kernel(self.queue, kernel, launch.global_size,
                                                launch.local_size)
+            self._in_flight = True
             if self.profiling:
                 self._events.append((launch.kernel, launch.batch, launch.nodes, event))
         self.last_launches = len(plan)
@@ -253,21 +285,26 @@ class CompiledModel:
     def _read(self, linearized: Linearized, layout: RunLayout, all_states: bool) -> tuple[
             dict[str, np.ndarray], dict[str, np.ndarray]]:
         total = linearized.num_nodes
+        copies: list[tuple[np.ndarray, Any]] = []
         states: dict[str, np.ndarray] = {}
         for state in self.executable.states if all_states else self._output_states:
-            host = np.empty((total,) + state.shape, dtype=np.float32)
+            states[state.name] = np.empty((total,) + state.shape, dtype=np.float32)
             if total:
-                cl.enqueue_copy(self.queue, host, self.buffers[BufferRef(Role.STATE,
-                                                                         state.name)],
-                                is_blocking=False)
-            states[state.name] = host
+                copies.append((states[state.name],
+                               self.buffers[BufferRef(Role.STATE, state.name)]))
         heads: dict[str, np.ndarray] = {}
         for output in self._head_outputs:
-            host = np.empty((len(layout.head_nodes),) + output.shape, dtype=np.float32)
-            cl.enqueue_copy(self.queue, host, self.buffers[BufferRef(Role.OUTPUT, output.name)],
-                            is_blocking=False)
-            heads[output.name] = host
-        self.queue.finish()
+            heads[output.name] = np.empty((len(layout.head_nodes),) + output.shape,
+                                          dtype=np.float32)
+            copies.append((heads[output.name], self.buffers[BufferRef(Role.OUTPUT,
+                                                                       output.name)]))
+        # The in-order queue runs the last copy after everything before it: waiting for it
+        # is waiting for the run (one call fewer than copying and then finishing).
+        for index, (host, buffer) in enumerate(copies):
+            cl.enqueue_copy(self.queue, host, buffer, is_blocking=index == len(copies) - 1)
+        if not copies:
+            self.queue.finish()
+        self._in_flight = False
         return states, heads
 
     def max_nodes(self) -> int:
