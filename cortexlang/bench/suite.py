@@ -15,8 +15,8 @@ the weights at its read bandwidth), or `cortexlang-e2e` (linearizing included) f
 measurement errors in the table and the JSON, not reported as speed.
 
 Following the paper's protocol, latency and linearization are reported apart: the
-`cortexlang` cell is `CompiledModel.run_linearized` on a linearized batch (uploading the
-index arrays, launching, reading the outputs back), the batch's linearization is its
+`cortexlang` cell is `CompiledModel.run_linearized` on a linearized batch (handing the
+index arrays to the device, launching, reading the outputs back), the batch's linearization is its
 `linearize_ms`, and `cortexlang-e2e` times `CompiledModel.run` from the structures, both
 together. Likewise the baselines' per-batch host preparation (index arrays, tensors) is
 outside their time. The interpreter and every baseline run in a fresh process each, on the
