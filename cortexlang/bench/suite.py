@@ -235,7 +235,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
         left = [name for name in Options.names() if name not in config.ablate]
         if left:
             report.skipped.append(
-                f"ablation of {', '.join(left)}: --quick switches off only "
+                f"ablation rows for {', '.join(left)}: --quick ablates only "
                 f"{', '.join(config.ablate)} (each row is a fresh OpenCL build when the "
                 "kernel caches are empty); run without --quick for every optimisation")
     workers = Workers()
