@@ -4,10 +4,11 @@ Compile products (the kernels, the weights and the hoisted values on the device)
 apart from per-input products (the `indices` upload, states and temporaries), which live in
 buffers reused from run to run and grown only when a larger input arrives (the `indices` in
 fine-grained shared memory where the device has it, written in place: no upload command). A
-run's launches are all enqueued before a single wait, on its last read-back. Inputs too large for the device are split into chunks
-of whole structures. Everything that does not talk to the device is in `runtime/plan.py`,
-`runtime/weights.py`, `runtime/tokens.py` and `runtime/results.py`; this module only
-allocates, copies and enqueues what they compute from the `Executable`.
+run's launches are all enqueued before a single wait, on its last read-back. Inputs too
+large for the device are split into chunks of whole structures. Everything that does not
+talk to the device is in `runtime/plan.py`, `runtime/weights.py`, `runtime/tokens.py` and
+`runtime/results.py`; this module only allocates, copies and enqueues what they compute
+from the `Executable`.
 """
 
 from __future__ import annotations
@@ -328,8 +329,9 @@ class CompiledModel:
 
     def run_linearized(self, linearized: Linearized, *, states: bool = True) -> Outputs:
         """`run` for structures already linearized by `linearize`: the host's share of a run
-        is then writing or uploading the `indices`, launching and reading back (the benchmark's
-        latency; the linearizer is timed on its own). The input must fit the device."""
+        is then writing or uploading the `indices`, launching and reading back (the
+        benchmark's latency; the linearizer is timed on its own). The input must fit the
+        device."""
         if not self.weights_bound:
             raise RuntimeError("bind_weights must be called before run")
         if linearized.num_nodes > self.max_nodes():
