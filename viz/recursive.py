@@ -3,8 +3,9 @@
 Drawn from the `RecursiveProgram`. Each rule is a cluster of operators in SSA form (weights
 blue, token lookups orange). The reads of the children's states are one row of cells at the
 top of the internal rule, outlined by child, child 0 left of child 1 for every state (one
-table node: Graphviz keeps cells in order, but may swap separate nodes in a cluster). Between the rules sit the
-states: the *recursion cut*, what a parent reads of its children. A rule's results flow into
+table node: Graphviz keeps cells in order, but may swap separate nodes in a cluster).
+
+Between the rules sit the states: the *recursion cut*, what a parent reads of its children. A rule's results flow into
 the states; the states flow, along dashed recursion edges labelled with the child, into the
 internal rule's reads. After recursive refactoring the cut moves: the new states (such as
 `h_W = W @ h`, computed at the end of each child's own step) are drawn with a double outline
@@ -232,7 +233,7 @@ def draw_recursive(program: RecursiveProgram, before: RecursiveProgram | None = 
                        fontcolor=style.RECURSION_COLOUR)
 
     top = list(child_nodes.values())
-    for left, right in zip(top, top[1:]):
+    for left, right in zip(top, top[1:], strict=False):
         children_row.edge(left, right, style="invis")
     if program.uniforms:
         cluster = graph.subgraph("uniforms", label="uniforms: computed once per weights",

@@ -11,13 +11,15 @@ import json
 import re
 import subprocess
 from collections import defaultdict
+from typing import Any
 
 import pytest
-
 from cortexlang.viz.dot import Graph
 from cortexlang.viz.inputs import draw_trees
 from cortexlang.viz.program import draw_program
 from cortexlang.viz.recursive import draw_recursive
+
+from cortexlang.inputs.structure import Structure
 
 from .conftest import needs_graphviz, records, small_program
 
@@ -27,16 +29,16 @@ pytestmark = needs_graphviz
 _CHILD_TEXT = re.compile(r"^(?P<state>\w+)(?: of |\[)child (?P<child>\d+)\]?$")
 
 
-def layout(graph: Graph) -> dict[str, object]:
+def layout(graph: Graph) -> dict[str, Any]:
     finished = subprocess.run(["dot", "-Tjson"], input=graph.source().encode(),
                               capture_output=True, check=True, timeout=60)
     return json.loads(finished.stdout)
 
 
-def texts(laid_out: dict[str, object]) -> list[tuple[str, float]]:
+def texts(laid_out: dict[str, Any]) -> list[tuple[str, float]]:
     """Every piece of label text Graphviz drew, with the x of its anchor."""
     found = []
-    for item in laid_out.get("objects", []):            # type: ignore[union-attr]
+    for item in laid_out.get("objects", []):
         for operation in item.get("_ldraw_", []):
             if operation.get("op") == "T":
                 found.append((operation["text"], float(operation["pt"][0])))
@@ -71,17 +73,15 @@ def test_child_zero_is_left_of_child_one_in_every_program_picture(model: str) ->
         assert child_reads_in_order(draw_recursive(ir)) >= 2
 
 
-def test_child_zero_is_left_of_child_one_in_the_input_trees(trees: list[object]) -> None:
-    graph = draw_trees(trees)                              # type: ignore[arg-type]
-    laid_out = layout(graph)
+def test_child_zero_is_left_of_child_one_in_the_input_trees(trees: list[Structure]) -> None:
+    laid_out = layout(draw_trees(trees))
     xs = {item["name"]: float(item["pos"].split(",")[0])
-          for item in laid_out["objects"] if "pos" in item}  # type: ignore[union-attr]
+          for item in laid_out["objects"] if "pos" in item}
     pairs = 0
     for index, structure in enumerate(trees):
-        for node in range(structure.num_nodes):            # type: ignore[attr-defined]
-            present = [int(child) for child in structure.children[node]  # type: ignore
-                       if child >= 0]
-            for left, right in zip(present, present[1:]):
+        for node in range(structure.num_nodes):
+            present = [int(child) for child in structure.children[node] if child >= 0]
+            for left, right in zip(present, present[1:], strict=False):
                 assert xs[f"t{index}_{left}"] < xs[f"t{index}_{right}"], (index, node)
                 pairs += 1
     assert pairs >= 3
