@@ -5,11 +5,11 @@ blue, token lookups orange). The reads of the children's states are one row of c
 top of the internal rule, outlined by child, child 0 left of child 1 for every state (one
 table node: Graphviz keeps cells in order, but may swap separate nodes in a cluster).
 
-Between the rules sit the states: the *recursion cut*, what a parent reads of its children. A rule's results flow into
-the states; the states flow, along dashed recursion edges labelled with the child, into the
-internal rule's reads. After recursive refactoring the cut moves: the new states (such as
-`h_W = W @ h`, computed at the end of each child's own step) are drawn with a double outline
-and the recursion edges now start from them.
+Between the rules sit the states: the *recursion cut*, what a parent reads of its
+children. A rule's results flow into the states; the states flow, along dashed recursion
+edges coloured by child, into the internal rule's reads. After recursive refactoring the
+cut moves: the new states (such as `h_W = W @ h`, computed at the end of each child's own
+step) are drawn with a double outline and the recursion edges now start from them.
 
 With `before` (the program before a pass) every operator or state the pass added or changed
 is outlined in red, and the operators it removed are listed.
