@@ -4,7 +4,8 @@ parallel, and which accesses are indirect.
 Drawn from the `LoopProgram`. Each loop is a box around its body: the loop over batches is
 *sequential* (solid, bold: one batch after another, because a parent needs its children), the
 loops over the nodes of a batch and over units are *parallel* (dashed). Inside are the phases
-and their statements. An index loaded from memory (`child0 = children[node * 2]`,
+and all their statements: a phase of more than `MAX_STATEMENTS_PER_PHASE` continues in boxes
+below it, each labelled "part k of n". An index loaded from memory (`child0 = children[node * 2]`,
 a node's token id) is an orange hexagon, and its orange edges lead to the statements
 that access a buffer through it: the indirect accesses of the recursion. The buffers stand on
 the left, coloured by role, with the index arrays' reads and every store drawn.
