@@ -50,7 +50,7 @@ from common import (
     show_pictures,
     table,
 )
-from timing import code_identity, compare, timing_table, verdict
+from timing import code_identity, compare, conclude, timing_table, verdict
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
@@ -324,7 +324,8 @@ if biggest[1] is not None:
 # run (a `-` means the same as with everything on), then the time per batch from the
 # course's timer. A row whose generated code is identical to everything on says
 # `same code`: its timing differs only by noise. The others are called faster or slower
-# only where their p10-p90 range does not overlap the reference's.
+# only where their median differs from the reference's by more than 20% and their p10-p90
+# ranges do not overlap; `about the same` where the medians are within 20%.
 
 # %%
 weights = init_weights(childsum.params, seed=0)
@@ -365,10 +366,10 @@ print(timing_table(ablation_timings, "everything on",
 # %%
 verdicts = {label: verdict(row, ablation_timings["everything on"])
             for label, row in ablation_timings.items() if label != "everything on"}
-for kind in ("same code", "slower", "faster", "too noisy to tell"):
+for kind in ("same code", "slower", "faster", "about the same", "too noisy to tell"):
     labels = [label.removeprefix("without ") for label, found in verdicts.items()
               if found.kind == kind]
-    print(f"{kind:>18}: {', '.join(labels) if labels else '(none)'}")
+    conclude(f"{kind:>18}: {', '.join(labels) if labels else '(none)'}")
 print("(slower without a pass: the pass helps on this machine, at this size)")
 
 # %% [markdown]

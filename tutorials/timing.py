@@ -3,28 +3,36 @@
 Every lesson that times something uses `compare`. It
 
 - warms every configuration up first (the first calls build kernels and fill caches),
-- interleaves the configurations, one call of each per round in a rotating order, so that
+- interleaves the configurations, one turn of each per round in a rotating order, so that
   a burst of load from another process lands on all of them, not on one row,
-- takes at least `MIN_SAMPLES` (20) samples of each, more for configurations that are fast,
-  within a time budget per lesson section,
+- takes at least `MIN_SAMPLES` (20) samples of each, and more of the fast ones: a row much
+  faster than the slowest is called several times per turn (up to `MAX_REPEATS`), each call
+  a sample, and rounds continue within a time budget per lesson section,
 - reports the 10th percentile, the median and the 90th percentile of each row,
 - marks a row whose generated code (OpenCL, launch plan, runtime switches) is identical to
   the reference row's as "same code": any difference between such rows is noise, and
-- compares each row with the reference only when their p10-p90 ranges do not overlap;
-  otherwise the verdict is "too noisy to tell".
+- calls a row "faster" or "slower" than the reference only when the difference is clear:
+  their medians differ by more than `MARGIN` (20%) *and* their p10-p90 ranges do not
+  overlap. Medians within the margin are "about the same"; a larger difference whose ranges
+  overlap is "too noisy to tell". (Without the margin, a small real difference on a quiet
+  machine, or a burst of load on a busy one, flips a conclusion from one run to the next.)
 
 Sentences in the lessons that compare timings are built from `Verdict`s, never written by
-hand: on another machine, or in another run, the printed conclusion follows the numbers.
+hand, and printed with `conclude`: on another machine, or in another run, the printed
+conclusion follows the numbers. With CORTEXLANG_TUTORIAL_CONCLUSIONS=FILE, every verdict of
+a printed table and every concluding sentence is also appended to FILE, one JSON object a
+line (`scripts/lesson-conclusions` runs the lessons twice and compares them).
 
-CORTEXLANG_TUTORIAL_QUICK=1 (the course's tests set it) shrinks the time budgets and the
-largest sample count; the sample counts stay at least `MIN_SAMPLES`, so the verdicts are
-still computed the same way.
+CORTEXLANG_TUTORIAL_QUICK=1 (the course's tests set it) halves the time budgets; the sample
+counts stay at least `MIN_SAMPLES`, so the verdicts are computed the same way.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +42,9 @@ import numpy as np
 
 MIN_SAMPLES = 20
 MAX_SAMPLES = 200
-QUICK_MAX_SAMPLES = 60
+MAX_REPEATS = 5          # calls per turn of a fast row
+MARGIN = 0.20            # medians closer than this are "about the same"
+CONCLUSIONS_VARIABLE = "CORTEXLANG_TUTORIAL_CONCLUSIONS"
 
 
 def quick() -> bool:
@@ -68,8 +78,8 @@ class Timing:
 class Verdict:
     """How a row compares with the reference row."""
 
-    kind: str            # "reference", "same code", "faster", "slower" or "too noisy to tell"
-    ratio: float         # median of the row / median of the reference
+    kind: str            # "reference", "same code", "faster", "slower", "about the same"
+    ratio: float         # or "too noisy to tell"; ratio: row median / reference median
 
     def __str__(self) -> str:
         if self.kind in ("faster", "slower"):
@@ -79,17 +89,44 @@ class Verdict:
 
 def verdict(row: Timing, reference: Timing) -> Verdict:
     """"same code" when both rows run identical code; "faster" or "slower" only when the
-    p10-p90 ranges do not overlap; else "too noisy to tell"."""
+    medians differ by more than MARGIN and the p10-p90 ranges do not overlap; "about the
+    same" when the medians are within MARGIN; else "too noisy to tell"."""
     ratio = row.median / reference.median
     if row is reference:
         return Verdict("reference", 1.0)
     if row.code is not None and row.code == reference.code:
         return Verdict("same code", ratio)
+    if 1 / (1 + MARGIN) <= ratio <= 1 + MARGIN:
+        return Verdict("about the same", ratio)
     if row.p90 < reference.p10:
         return Verdict("faster", ratio)
     if row.p10 > reference.p90:
         return Verdict("slower", ratio)
     return Verdict("too noisy to tell", ratio)
+
+
+def clearly_faster(row: Timing, other: Timing) -> bool:
+    """`row` is faster than `other` by the verdict's rule (margin and ranges)."""
+    return verdict(row, other).kind == "faster"
+
+
+def _record(entry: dict[str, object]) -> None:
+    """Append `entry` (with the lesson's name) to the conclusions file, when one is named."""
+    path = os.environ.get(CONCLUSIONS_VARIABLE)
+    if not path:
+        return
+    lesson = os.path.splitext(os.path.basename(sys.argv[0] or "notebook"))[0]
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps({"lesson": lesson, **entry}) + "\n")
+
+
+def conclude(sentence: str, stable: str | None = None) -> None:
+    """Print a sentence computed from timings (a conclusion), and record it. `stable` is its
+    qualitative content, what must not change between two runs, when the sentence also holds
+    measured numbers (which do): by default the whole sentence."""
+    print(sentence)
+    _record({"kind": "sentence", "text": sentence,
+             "stable": sentence if stable is None else stable})
 
 
 def code_identity(model: Any) -> str:
@@ -111,20 +148,23 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
             min_samples: int = MIN_SAMPLES) -> dict[str, Timing]:
     """Time every call of `calls` ({label: call of no arguments}), interleaved.
 
-    After `warmup` untimed calls of each, rounds of one timed call per label (the order
-    rotates each round) run until every label has `min_samples` samples and the budget is
-    spent, or `MAX_SAMPLES` is reached. Quick mode halves the budget and stops at
-    `QUICK_MAX_SAMPLES`. `codes` gives
+    After `warmup` untimed calls of each, rounds of one turn per label (the order rotates
+    each round) run until every label has `min_samples` samples and the budget is spent,
+    or `MAX_SAMPLES` is reached. A label whose warm-up call took a small fraction of the
+    slowest label's is called up to `MAX_REPEATS` times per turn (each call one sample), so
+    fast rows get more samples at little cost. Quick mode halves the budget. `codes` gives
     each label's `code_identity`, for the "same code" verdict."""
     labels = list(calls)
     first = {label: 0.0 for label in labels}
     for label in labels:
         for _ in range(warmup):
             first[label] = _timed(calls[label])
+    slowest = max(first.values(), default=0.0)
+    repeats = {label: int(max(1, min(MAX_REPEATS, slowest / max(4 * first[label], 1e-6))))
+               for label in labels}
     budget_ms = budget_s * 1e3 * (0.5 if quick() else 1.0)
-    per_round = max(sum(first.values()), 1e-3)
-    most = QUICK_MAX_SAMPLES if quick() else MAX_SAMPLES
-    rounds = int(min(most, max(min_samples, budget_ms // per_round)))
+    per_round = max(sum(first[label] * repeats[label] for label in labels), 1e-3)
+    rounds = int(min(MAX_SAMPLES, max(min_samples, budget_ms // per_round)))
     samples: dict[str, list[float]] = {label: [] for label in labels}
     collecting = gc.isenabled()
     gc.disable()
@@ -132,7 +172,9 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
         for round_number in range(rounds):
             shift = round_number % len(labels)
             for label in labels[shift:] + labels[:shift]:
-                samples[label].append(_timed(calls[label]))
+                if len(samples[label]) < MAX_SAMPLES:
+                    for _ in range(repeats[label]):
+                        samples[label].append(_timed(calls[label]))
     finally:
         if collecting:
             gc.enable()
@@ -171,6 +213,10 @@ def timing_table(timings: Mapping[str, Timing], reference: str | None = None, *,
     headers = [first, *columns, *TIMING_HEADERS] + ([f"vs {reference}"] if reference else [])
     rows = []
     for label, samples, p10, median, p90, against in timing_rows(timings, reference):
+        if reference is not None:
+            _record({"kind": "verdict", "reference": reference, "row": label,
+                     "text": str(against),
+                     "verdict": verdict(timings[label], timings[reference]).kind})
         extra = tuple((values or {}).get(label, ("",) * len(columns)))
         rows.append((label, *extra, samples, p10, median, p90)
                     + ((against,) if reference else ()))
