@@ -99,7 +99,7 @@ check_exercise_6_1(median_ms)
 # by more than 20% *and* their p10-p90 ranges do not overlap (`about the same` when the
 # medians are within 20%, `too noisy to tell` otherwise), and marks rows that run
 # byte-identical code as `same code`: the difference between those is pure noise. (Why the
-# margin? A rule on the ranges alone turns a 5% difference into `faster` on a quiet machine
+# margin? A rule on the ranges alone can call a 5% difference `faster` on a quiet machine
 # and `too noisy to tell` on a busy one: the conclusion would flip between runs.)
 
 # %% [markdown]

@@ -12,10 +12,13 @@ Every lesson that times something uses `compare`. It
 - marks a row whose generated code (OpenCL, launch plan, runtime switches) is identical to
   the reference row's as "same code": any difference between such rows is noise, and
 - calls a row "faster" or "slower" than the reference only when the difference is clear:
-  their medians differ by more than `MARGIN` (20%) *and* their p10-p90 ranges do not
-  overlap. Medians within the margin are "about the same"; a larger difference whose ranges
-  overlap is "too noisy to tell". (Without the margin, a small real difference on a quiet
-  machine, or a burst of load on a busy one, flips a conclusion from one run to the next.)
+  the row's time over the reference's differs from 1 by more than `MARGIN` (20%) *and*
+  their p10-p90 ranges do not overlap. Within the margin they are "about the same"; a
+  larger difference whose ranges overlap is "too noisy to tell". (Without the margin, a
+  small real difference on a quiet machine, or a burst of load on a busy one, flips a
+  conclusion from one run to the next.) The ratio is paired: the median over rounds of the
+  row's time over the reference's in the same round, so a change of load between rounds
+  cancels out (`paired_ratio`).
 
 Sentences in the lessons that compare timings are built from `Verdict`s, never written by
 hand, and printed with `conclude`: on another machine, or in another run, the printed
@@ -23,8 +26,9 @@ conclusion follows the numbers. With CORTEXLANG_TUTORIAL_CONCLUSIONS=FILE, every
 a printed table and every concluding sentence is also appended to FILE, one JSON object a
 line (`scripts/lesson-conclusions` runs the lessons twice and compares them).
 
-CORTEXLANG_TUTORIAL_QUICK=1 (the course's tests set it) halves the time budgets; the sample
-counts stay at least `MIN_SAMPLES`, so the verdicts are computed the same way.
+CORTEXLANG_TUTORIAL_QUICK=1 (the course's tests set it) halves the time budgets and takes at
+most `QUICK_MAX_SAMPLES` (100) a row; the sample counts stay at least `MIN_SAMPLES`, so the
+verdicts are computed the same way.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import numpy as np
 
 MIN_SAMPLES = 20
 MAX_SAMPLES = 200
+QUICK_MAX_SAMPLES = 100
 MAX_REPEATS = 5          # calls per turn of a fast row
 MARGIN = 0.20            # medians closer than this are "about the same"
 CONCLUSIONS_VARIABLE = "CORTEXLANG_TUTORIAL_CONCLUSIONS"
@@ -60,6 +65,7 @@ class Timing:
     label: str
     samples: tuple[float, ...]
     code: str | None = field(default=None, repr=False, compare=False)
+    rounds: tuple[int, ...] = field(default=(), repr=False, compare=False)  # of each sample
 
     @property
     def p10(self) -> float:
@@ -74,12 +80,30 @@ class Timing:
         return float(np.percentile(self.samples, 90))
 
 
+def paired_ratio(row: Timing, reference: Timing) -> float:
+    """How much slower `row` is than `reference`: the median, over the rounds both were
+    timed in, of the row's time over the reference's in that round (calls of one round run
+    back to back, so a change of load between rounds cancels out). Without round numbers
+    (hand-made timings), the ratio of the medians."""
+    mine: dict[int, list[float]] = {}
+    theirs: dict[int, list[float]] = {}
+    for number, sample in zip(row.rounds, row.samples, strict=False):
+        mine.setdefault(number, []).append(sample)
+    for number, sample in zip(reference.rounds, reference.samples, strict=False):
+        theirs.setdefault(number, []).append(sample)
+    shared = sorted(mine.keys() & theirs.keys())
+    if not shared:
+        return row.median / reference.median
+    return float(np.median([np.median(mine[number]) / np.median(theirs[number])
+                            for number in shared]))
+
+
 @dataclass(frozen=True)
 class Verdict:
     """How a row compares with the reference row."""
 
     kind: str            # "reference", "same code", "faster", "slower", "about the same"
-    ratio: float         # or "too noisy to tell"; ratio: row median / reference median
+    ratio: float         # or "too noisy to tell"; ratio: `paired_ratio`
 
     def __str__(self) -> str:
         if self.kind in ("faster", "slower"):
@@ -89,11 +113,11 @@ class Verdict:
 
 def verdict(row: Timing, reference: Timing) -> Verdict:
     """"same code" when both rows run identical code; "faster" or "slower" only when the
-    medians differ by more than MARGIN and the p10-p90 ranges do not overlap; "about the
-    same" when the medians are within MARGIN; else "too noisy to tell"."""
-    ratio = row.median / reference.median
+    row differs from the reference by more than MARGIN (`paired_ratio`) and the p10-p90
+    ranges do not overlap; "about the same" when within MARGIN; else "too noisy to tell"."""
     if row is reference:
         return Verdict("reference", 1.0)
+    ratio = paired_ratio(row, reference)
     if row.code is not None and row.code == reference.code:
         return Verdict("same code", ratio)
     if 1 / (1 + MARGIN) <= ratio <= 1 + MARGIN:
@@ -152,7 +176,8 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
     each round) run until every label has `min_samples` samples and the budget is spent,
     or `MAX_SAMPLES` is reached. A label whose warm-up call took a small fraction of the
     slowest label's is called up to `MAX_REPEATS` times per turn (each call one sample), so
-    fast rows get more samples at little cost. Quick mode halves the budget. `codes` gives
+    fast rows get more samples at little cost (at most `MAX_SAMPLES` a row). Quick mode
+    halves the budget and takes at most `QUICK_MAX_SAMPLES` a row. `codes` gives
     each label's `code_identity`, for the "same code" verdict."""
     labels = list(calls)
     first = {label: 0.0 for label in labels}
@@ -164,22 +189,26 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
                for label in labels}
     budget_ms = budget_s * 1e3 * (0.5 if quick() else 1.0)
     per_round = max(sum(first[label] * repeats[label] for label in labels), 1e-3)
-    rounds = int(min(MAX_SAMPLES, max(min_samples, budget_ms // per_round)))
+    most = QUICK_MAX_SAMPLES if quick() else MAX_SAMPLES
+    rounds = int(min(most, max(min_samples, budget_ms // per_round)))
     samples: dict[str, list[float]] = {label: [] for label in labels}
+    numbers: dict[str, list[int]] = {label: [] for label in labels}
     collecting = gc.isenabled()
     gc.disable()
     try:
         for round_number in range(rounds):
             shift = round_number % len(labels)
             for label in labels[shift:] + labels[:shift]:
-                if len(samples[label]) < MAX_SAMPLES:
+                if len(samples[label]) < most:
                     for _ in range(repeats[label]):
                         samples[label].append(_timed(calls[label]))
+                        numbers[label].append(round_number)
     finally:
         if collecting:
             gc.enable()
     codes = codes or {}
-    return {label: Timing(label, tuple(samples[label]), codes.get(label)) for label in labels}
+    return {label: Timing(label, tuple(samples[label]), codes.get(label),
+                          tuple(numbers[label])) for label in labels}
 
 
 def timing_rows(timings: Mapping[str, Timing], reference: str | None = None
@@ -214,9 +243,13 @@ def timing_table(timings: Mapping[str, Timing], reference: str | None = None, *,
     rows = []
     for label, samples, p10, median, p90, against in timing_rows(timings, reference):
         if reference is not None:
+            base, mine = timings[reference], timings[label]
             _record({"kind": "verdict", "reference": reference, "row": label,
-                     "text": str(against),
-                     "verdict": verdict(timings[label], timings[reference]).kind})
+                     "verdict": verdict(mine, base).kind,
+                     "text": f"{against} (p10/median/p90 {mine.p10:.3g}/{mine.median:.3g}/"
+                             f"{mine.p90:.3g} ms against {base.p10:.3g}/{base.median:.3g}/"
+                             f"{base.p90:.3g} ms, {len(mine.samples)} and "
+                             f"{len(base.samples)} samples)"})
         extra = tuple((values or {}).get(label, ("",) * len(columns)))
         rows.append((label, *extra, samples, p10, median, p90)
                     + ((against,) if reference else ()))

@@ -79,3 +79,15 @@ def test_conclusions_are_recorded_when_asked(timing: ModuleType, tmp_path: Path,
     assert [entry["kind"] for entry in entries] == ["verdict", "verdict", "sentence"]
     assert entries[1]["row"] == "quick" and entries[1]["verdict"] == "faster"
     assert entries[2]["stable"] == "quick faster"
+
+
+def test_the_ratio_is_paired_by_round(timing: ModuleType) -> None:
+    # The load drifts (1x to 4x) from round to round; in every round both were timed in, the
+    # row takes 0.6 of the reference's time. Its samples from rounds the reference has no
+    # sample of do not count.
+    loads = (1.0, 1.2, 1.5, 2.0, 4.0, 4.0)
+    reference = timing.Timing("reference", tuple(loads), rounds=tuple(range(6)))
+    row = timing.Timing("row", tuple(0.6 * load for load in loads[:4]) + (4.0, 4.0),
+                        rounds=(0, 1, 2, 3, 90, 91))
+    assert abs(timing.paired_ratio(row, reference) - 0.6) < 1e-9
+    assert timing.verdict(row, reference).kind == "too noisy to tell"   # ranges overlap
