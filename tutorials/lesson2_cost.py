@@ -106,10 +106,11 @@ check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
 # The interpreter is here for comparison: numpy, node by node. The course's timer
 # (`timing.compare`, lesson 6 explains it) runs the configurations in turns, at least 20 times
 # each after warm-up, and prints the 10th percentile, the median and the 90th percentile of
-# the samples: a row is called faster or slower than `-O0` only where their medians differ by
-# more than 20% and their ranges do not overlap (`about the same` within 20%, `too noisy to
-# tell` otherwise). The trees and the hidden size are small, so launch and call overheads
-# dominate: that is the point.
+# the samples. It compares each row with `-O0` round by round (the two ran back to back in
+# every round) and calls it faster or slower only where it is more than 20% apart and won, or
+# lost, at least nine rounds in ten (`about the same` within 20%, `too noisy to tell`
+# otherwise); the last column gives the median ratio and its range over the rounds. The trees
+# and the hidden size are small, so launch and call overheads dominate: that is the point.
 
 # %%
 configurations = {
@@ -300,8 +301,8 @@ check_exercise_2_3(legal_relu_source, trees, SIZES["V"])
 # - Node-by-node execution makes (nodes x operators) calls; for small models on trees the
 #   time goes into the calls, not the arithmetic.
 # - Dynamic batching, operator fusion and level fusion each remove a factor of launches; the
-#   kernel plan tells you exactly how many remain. Timings are ranges: compare rows only
-#   where the ranges do not overlap, and rows that run the same code show the noise.
+#   kernel plan tells you exactly how many remain. Timings are ranges: call a difference only
+#   where it is clear round after round, and rows that run the same code show the noise.
 # - P1-P3 are what allow all of this: the checker rejects value-dependent branches (E0403),
 #   reading the parent or the root (E0404) and reading a sibling (E0405).
 #

@@ -324,8 +324,8 @@ if biggest[1] is not None:
 # run (a `-` means the same as with everything on), then the time per batch from the
 # course's timer. A row whose generated code is identical to everything on says
 # `same code`: its timing differs only by noise. The others are called faster or slower
-# only where their median differs from the reference's by more than 20% and their p10-p90
-# ranges do not overlap; `about the same` where the medians are within 20%.
+# only where, round by round, they are more than 20% apart from everything on and won or
+# lost at least nine rounds in ten; `about the same` where they are within 20%.
 
 # %%
 weights = init_weights(childsum.params, seed=0)

@@ -95,12 +95,17 @@ check_exercise_6_1(median_ms)
 # configurations it compares, one call of each per round, so that a burst of load from
 # another process lands on all of them rather than on one row. It keeps every sample (at
 # least 20 per row, more of the fast ones) and prints the 10th percentile, the median and the
-# 90th percentile. And it calls one row faster than another only when their medians differ
-# by more than 20% *and* their p10-p90 ranges do not overlap (`about the same` when the
-# medians are within 20%, `too noisy to tell` otherwise), and marks rows that run
-# byte-identical code as `same code`: the difference between those is pure noise. (Why the
-# margin? A rule on the ranges alone can call a 5% difference `faster` on a quiet machine
-# and `too noisy to tell` on a busy one: the conclusion would flip between runs.)
+# 90th percentile. It compares two rows *round by round*: in each round their calls ran
+# back to back, so the row's time over the other's in that round is free of the load that
+# changes between rounds. It calls one row faster than another only when the median of
+# these ratios is more than 20% below 1 *and* the row was faster in at least nine rounds in
+# ten (the ratios' p90 below 1); `about the same` within 20%, `too noisy to tell` otherwise.
+# And it marks rows that run byte-identical code as `same code`: the difference between
+# those is pure noise. (Why the margin? Without it, a 5% difference can be `faster` on a
+# quiet machine and `too noisy to tell` on a busy one. Why rounds, and not whether the rows'
+# own p10-p90 ranges overlap? On a busy machine every row gets a tail of slow samples from
+# other processes, and that tail alone can make the ranges of a 4x difference overlap. Either
+# way, the conclusion would flip from one run to the next.)
 
 # %% [markdown]
 # Why the warm-up matters: the first run of a freshly compiled model (TreeFC, the smallest,
@@ -214,8 +219,8 @@ for title, row in latencies["10 trees"].items():
 # Which optimisation buys what? Switch each one off alone and compare with everything on;
 # the `-O` levels add them in groups. The last column compares each row with everything on:
 # `same code` where the generated code is identical (any difference is noise), `slower` or
-# `faster` where the medians differ by more than 20% and the p10-p90 ranges do not overlap,
-# `about the same` where the medians are within 20%, and otherwise `too noisy to tell`.
+# `faster` where the row is more than 20% apart and so in nine rounds in ten, `about the
+# same` within 20%, and otherwise `too noisy to tell`.
 # `slower` without an optimisation means it was helping. (`cortexlang bench`, where your
 # checkout has it, produces this table for every model.)
 
@@ -305,12 +310,13 @@ print(f"written: {OUT / 'crossover.csv'}")
 # %% [markdown]
 # ### Exercise 6.2: the answer, as a function of the data
 #
-# Given measurements `{H: {"one group": timing, "level": timing, ...}}`, where each timing has
-# `p10`, `median` and `p90` in milliseconds, return the smallest H from which on the level strategy
-# is faster than one group *beyond the noise*: its p90 below one group's p10, at that H and at
-# every larger H measured (a small size where it happens to win, followed by sizes where it loses,
-# is not a crossover; nor is a lower median inside overlapping ranges). Return None if it is not
-# clearly faster at the largest size: on a busy machine that is an honest answer. Run the cell
+# Given measurements `{H: {"one group": timing, "level": timing, ...}}` (the `Timing`s of
+# `compare`), return the smallest H from which on the level strategy is faster than one group
+# *beyond the noise*, by the course's verdict: `verdict(level, one_group).kind == "faster"`,
+# at that H and at every larger H measured (a small size where it happens to win, followed by
+# sizes where it loses, is not a crossover; nor is a lower median inside the noise). Return
+# None if it is not clearly faster at the largest size: on a busy machine that is an honest
+# answer. Run the cell
 # again and see how much the numbers move. Is the default faster than both, at every size? Where it
 # is not, which of its costs (claims, waits, one group per core on batches of one or two nodes)
 # would explain it? Going further: add H = 256 and 512 (the paper's sizes) and a batch of 1 tree,
@@ -361,8 +367,8 @@ for batch_name, result in zip(("1 tree", "10 trees", f"{len(trees)} trees"), run
 # ## What you learned
 #
 # - Time after warm-up, one sample per call, configurations interleaved, and report the
-#   median with its spread (p10-p90); call a difference only where the ranges do not overlap
-#   and the medians are clearly apart.
+#   median with its spread (p10-p90); call a difference only where it is clear: well beyond a
+#   margin, and in (nearly) every round of an interleaved comparison.
 # - A first run is cold only if every cache is empty: cortexlang's and the driver's.
 # - Compare implementations only after checking they compute the same numbers.
 # - An ablation shows which optimisation buys what *on this machine*; a research question is

@@ -11,14 +11,16 @@ Every lesson that times something uses `compare`. It
 - reports the 10th percentile, the median and the 90th percentile of each row,
 - marks a row whose generated code (OpenCL, launch plan, runtime switches) is identical to
   the reference row's as "same code": any difference between such rows is noise, and
-- calls a row "faster" or "slower" than the reference only when the difference is clear:
-  the row's time over the reference's differs from 1 by more than `MARGIN` (20%) *and*
-  their p10-p90 ranges do not overlap. Within the margin they are "about the same"; a
-  larger difference whose ranges overlap is "too noisy to tell". (Without the margin, a
-  small real difference on a quiet machine, or a burst of load on a busy one, flips a
-  conclusion from one run to the next.) The ratio is paired: the median over rounds of the
-  row's time over the reference's in the same round, so a change of load between rounds
-  cancels out (`paired_ratio`).
+- compares each row with the reference round by round: in every round, the row's time
+  over the reference's (their calls ran back to back, so load that changes between rounds
+  cancels out). A row is "faster" or "slower" only when the difference is clear: the median
+  of these ratios is more than `MARGIN` (20%) away from 1 *and* the row won (or lost) at
+  least nine rounds in ten, i.e. the ratios' p10-p90 range lies below (above) 1. Within the
+  margin the rows are "about the same"; otherwise "too noisy to tell". The verdict prints
+  the median ratio and its p10-p90 range. (Without the margin, a small real difference is
+  "faster" on a quiet machine and "too noisy" on a busy one; without the pairing, the tail
+  of slow samples that load from other processes adds to every row makes a 4x difference
+  "too noisy to tell": either way the conclusion flips from one run to the next.)
 
 Sentences in the lessons that compare timings are built from `Verdict`s, never written by
 hand, and printed with `conclude`: on another machine, or in another run, the printed
@@ -80,53 +82,65 @@ class Timing:
         return float(np.percentile(self.samples, 90))
 
 
-def paired_ratio(row: Timing, reference: Timing) -> float:
-    """How much slower `row` is than `reference`: the median, over the rounds both were
-    timed in, of the row's time over the reference's in that round (calls of one round run
-    back to back, so a change of load between rounds cancels out). Without round numbers
-    (hand-made timings), the ratio of the medians."""
+def round_ratios(row: Timing, reference: Timing) -> list[float]:
+    """For every round both were timed in, the row's time over the reference's in that
+    round (the medians of its samples there). Calls of one round run back to back, so a
+    change of load between rounds cancels out. Empty for timings without round numbers."""
     mine: dict[int, list[float]] = {}
     theirs: dict[int, list[float]] = {}
     for number, sample in zip(row.rounds, row.samples, strict=False):
         mine.setdefault(number, []).append(sample)
     for number, sample in zip(reference.rounds, reference.samples, strict=False):
         theirs.setdefault(number, []).append(sample)
-    shared = sorted(mine.keys() & theirs.keys())
-    if not shared:
-        return row.median / reference.median
-    return float(np.median([np.median(mine[number]) / np.median(theirs[number])
-                            for number in shared]))
+    return [float(np.median(mine[number]) / np.median(theirs[number]))
+            for number in sorted(mine.keys() & theirs.keys())]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """How a row compares with the reference row."""
+    """How a row compares with the reference row: the median of the per-round ratios of
+    their times and its 10th and 90th percentiles (`round_ratios`)."""
 
     kind: str            # "reference", "same code", "faster", "slower", "about the same"
-    ratio: float         # or "too noisy to tell"; ratio: `paired_ratio`
+    ratio: float         # or "too noisy to tell"
+    low: float = 1.0
+    high: float = 1.0
 
     def __str__(self) -> str:
+        spread = f"{self.low:.2g}-{self.high:.2g}x" if self.low != self.high \
+            else f"{self.ratio:.2g}x"
         if self.kind in ("faster", "slower"):
-            return f"{self.kind}, {self.ratio:.2g}x"
+            return f"{self.kind}, {self.ratio:.2g}x (rounds {spread})"
+        if self.kind in ("about the same", "too noisy to tell"):
+            return f"{self.kind} ({self.ratio:.2g}x; rounds {spread})"
         return self.kind
 
 
 def verdict(row: Timing, reference: Timing) -> Verdict:
-    """"same code" when both rows run identical code; "faster" or "slower" only when the
-    row differs from the reference by more than MARGIN (`paired_ratio`) and the p10-p90
-    ranges do not overlap; "about the same" when within MARGIN; else "too noisy to tell"."""
+    """"same code" when both rows run identical code. Otherwise, with the per-round ratios
+    of row over reference: "about the same" when their median is within MARGIN of 1;
+    "faster" when it is below and the ratio's 90th percentile is under 1 (the row won at
+    least nine rounds in ten), "slower" likewise above; else "too noisy to tell". Timings
+    without rounds compare the ratio of their medians and their p10-p90 ranges instead."""
     if row is reference:
         return Verdict("reference", 1.0)
-    ratio = paired_ratio(row, reference)
+    ratios = round_ratios(row, reference)
+    if ratios:
+        ratio, low, high = (float(np.percentile(ratios, q)) for q in (50, 10, 90))
+        faster, slower = high < 1.0, low > 1.0
+    else:
+        ratio = row.median / reference.median
+        low = high = ratio
+        faster, slower = row.p90 < reference.p10, row.p10 > reference.p90
     if row.code is not None and row.code == reference.code:
-        return Verdict("same code", ratio)
+        return Verdict("same code", ratio, low, high)
     if 1 / (1 + MARGIN) <= ratio <= 1 + MARGIN:
-        return Verdict("about the same", ratio)
-    if row.p90 < reference.p10:
-        return Verdict("faster", ratio)
-    if row.p10 > reference.p90:
-        return Verdict("slower", ratio)
-    return Verdict("too noisy to tell", ratio)
+        return Verdict("about the same", ratio, low, high)
+    if faster and ratio < 1:
+        return Verdict("faster", ratio, low, high)
+    if slower and ratio > 1:
+        return Verdict("slower", ratio, low, high)
+    return Verdict("too noisy to tell", ratio, low, high)
 
 
 def clearly_faster(row: Timing, other: Timing) -> bool:
@@ -180,10 +194,10 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
     halves the budget and takes at most `QUICK_MAX_SAMPLES` a row. `codes` gives
     each label's `code_identity`, for the "same code" verdict."""
     labels = list(calls)
-    first = {label: 0.0 for label in labels}
+    first = {label: float("inf") for label in labels}   # the fastest warm-up call
     for label in labels:
-        for _ in range(warmup):
-            first[label] = _timed(calls[label])
+        for _ in range(max(warmup, 1)):
+            first[label] = min(first[label], _timed(calls[label]))
     slowest = max(first.values(), default=0.0)
     repeats = {label: int(max(1, min(MAX_REPEATS, slowest / max(4 * first[label], 1e-6))))
                for label in labels}
@@ -199,10 +213,9 @@ def compare(calls: Mapping[str, Callable[[], object]], *, budget_s: float = 4.0,
         for round_number in range(rounds):
             shift = round_number % len(labels)
             for label in labels[shift:] + labels[:shift]:
-                if len(samples[label]) < most:
-                    for _ in range(repeats[label]):
-                        samples[label].append(_timed(calls[label]))
-                        numbers[label].append(round_number)
+                for _ in range(min(repeats[label], most - len(samples[label]))):
+                    samples[label].append(_timed(calls[label]))
+                    numbers[label].append(round_number)
     finally:
         if collecting:
             gc.enable()

@@ -1,5 +1,5 @@
-"""The course's timer: a difference is called only beyond the margin and the noise, fast rows
-get more samples, and conclusions are recorded for scripts/lesson-conclusions."""
+"""The course's timer: a difference is called only beyond the margin and in nine rounds in
+ten, fast rows get more samples, and conclusions are recorded for scripts/lesson-conclusions."""
 
 from __future__ import annotations
 
@@ -25,31 +25,48 @@ def timing(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     sys.modules.pop("timing", None)
 
 
-def row(timing: ModuleType, label: str, low: float, middle: float, high: float,
-        code: str | None = None) -> object:
-    """Samples whose p10, median and p90 are `low`, `middle` and `high`."""
-    return timing.Timing(label, (low,) * 2 + (middle,) * 7 + (high,) * 2, code)
+def paired(timing: ModuleType, label: str, ratios: list[float],
+           code: str | None = None) -> tuple[object, object]:
+    """A row and a reference timed in the same rounds, the row's time over the reference's
+    in round i being ratios[i]; the load changes fourfold from round to round."""
+    loads = [1.0 + 3.0 * (number % 2) for number in range(len(ratios))]
+    rounds = tuple(range(len(ratios)))
+    reference = timing.Timing("reference", tuple(loads), code, rounds)
+    times = tuple(load * ratio for load, ratio in zip(loads, ratios, strict=True))
+    row = timing.Timing(label, times, code, rounds)
+    return row, reference
 
 
-@pytest.mark.parametrize(("numbers", "expected"), [
-    ((0.40, 0.50, 0.60), "faster"),              # 2x, ranges apart
-    ((2.1, 2.5, 3.0), "slower"),
-    ((0.86, 0.88, 0.89), "about the same"),      # ranges apart, but within the margin
-    ((0.70, 1.05, 1.60), "about the same"),      # within the margin, ranges overlapping
-    ((0.30, 0.70, 0.95), "too noisy to tell"),   # 0.7x, but the ranges overlap
+@pytest.mark.parametrize(("ratios", "expected"), [
+    ([0.5] * 9 + [1.5], "faster"),                 # the load's swings cancel round by round
+    ([2.5] * 9 + [0.9], "slower"),
+    ([0.9] * 10, "about the same"),                # won every round, but within the margin
+    ([0.7, 1.4] * 5, "about the same"),            # median within the margin
+    ([0.5] * 7 + [1.2] * 3, "too noisy to tell"),  # 0.5x, but lost three rounds in ten
 ])
-def test_a_difference_needs_the_margin_and_separate_ranges(
-        timing: ModuleType, numbers: tuple[float, float, float], expected: str) -> None:
-    reference = row(timing, "reference", 0.9, 1.0, 1.1)
-    assert timing.verdict(row(timing, "row", *numbers), reference).kind == expected
+def test_a_difference_needs_the_margin_and_nine_rounds_in_ten(
+        timing: ModuleType, ratios: list[float], expected: str) -> None:
+    row, reference = paired(timing, "row", ratios)
+    found = timing.verdict(row, reference)
+    assert found.kind == expected
+    assert found.low <= found.ratio <= found.high
     assert timing.verdict(reference, reference).kind == "reference"
+
+
+def test_without_rounds_the_sample_ranges_decide(timing: ModuleType) -> None:
+    def row(label: str, low: float, middle: float, high: float) -> object:
+        return timing.Timing(label, (low,) * 2 + (middle,) * 7 + (high,) * 2)
+
+    reference = row("reference", 0.9, 1.0, 1.1)
+    assert timing.verdict(row("row", 0.4, 0.5, 0.6), reference).kind == "faster"
+    assert timing.verdict(row("row", 0.3, 0.7, 0.95), reference).kind == "too noisy to tell"
+    assert timing.verdict(row("row", 0.86, 0.88, 0.89), reference).kind == "about the same"
 
 
 def test_rows_running_the_same_code_are_same_code_whatever_the_times(
         timing: ModuleType) -> None:
-    reference = row(timing, "reference", 0.9, 1.0, 1.1, code="kernel")
-    assert timing.verdict(row(timing, "row", 0.2, 0.3, 0.4, code="kernel"),
-                          reference).kind == "same code"
+    row, reference = paired(timing, "row", [0.3] * 10, code="kernel")
+    assert timing.verdict(row, reference).kind == "same code"
 
 
 def test_fast_rows_get_more_samples(timing: ModuleType) -> None:
@@ -70,8 +87,8 @@ def test_conclusions_are_recorded_when_asked(timing: ModuleType, tmp_path: Path,
     record = tmp_path / "conclusions.jsonl"
     monkeypatch.setenv("CORTEXLANG_TUTORIAL_CONCLUSIONS", str(record))
     monkeypatch.syspath_prepend(str(TUTORIALS))            # timing_table imports common
-    timings = {"base": row(timing, "base", 0.9, 1.0, 1.1),
-               "quick": row(timing, "quick", 0.4, 0.5, 0.6)}
+    quick, base = paired(timing, "quick", [0.5] * 10)
+    timings = {"base": base, "quick": quick}
     timing.timing_table(timings, "base")
     timing.conclude("quick is 2.0x faster", stable="quick faster")
     assert capsys.readouterr().out == "quick is 2.0x faster\n"
@@ -81,13 +98,9 @@ def test_conclusions_are_recorded_when_asked(timing: ModuleType, tmp_path: Path,
     assert entries[2]["stable"] == "quick faster"
 
 
-def test_the_ratio_is_paired_by_round(timing: ModuleType) -> None:
-    # The load drifts (1x to 4x) from round to round; in every round both were timed in, the
-    # row takes 0.6 of the reference's time. Its samples from rounds the reference has no
-    # sample of do not count.
+def test_only_rounds_both_were_timed_in_count(timing: ModuleType) -> None:
     loads = (1.0, 1.2, 1.5, 2.0, 4.0, 4.0)
-    reference = timing.Timing("reference", tuple(loads), rounds=tuple(range(6)))
-    row = timing.Timing("row", tuple(0.6 * load for load in loads[:4]) + (4.0, 4.0),
+    reference = timing.Timing("reference", loads, rounds=tuple(range(6)))
+    row = timing.Timing("row", tuple(0.6 * load for load in loads[:4]) + (9.0, 9.0),
                         rounds=(0, 1, 2, 3, 90, 91))
-    assert abs(timing.paired_ratio(row, reference) - 0.6) < 1e-9
-    assert timing.verdict(row, reference).kind == "too noisy to tell"   # ranges overlap
+    assert timing.round_ratios(row, reference) == pytest.approx([0.6] * 4)
