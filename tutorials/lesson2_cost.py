@@ -108,8 +108,9 @@ check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
 # each after warm-up, and prints the 10th percentile, the median and the 90th percentile of
 # the samples. It compares each row with `-O0` round by round (the two ran back to back in
 # every round) and calls it faster or slower only where it is more than 20% apart and won, or
-# lost, at least nine rounds in ten (`about the same` within 20%, `too noisy to tell`
-# otherwise); the last column gives the median ratio and its range over the rounds. The trees
+# lost, at least three rounds in four (`about the same` within 20%, `too noisy to tell`
+# otherwise); the last column gives the median ratio and the middle half of its range over
+# the rounds. The trees
 # and the hidden size are small, so launch and call overheads dominate: that is the point.
 
 # %%

@@ -325,7 +325,7 @@ if biggest[1] is not None:
 # course's timer. A row whose generated code is identical to everything on says
 # `same code`: its timing differs only by noise. The others are called faster or slower
 # only where, round by round, they are more than 20% apart from everything on and won or
-# lost at least nine rounds in ten; `about the same` where they are within 20%.
+# lost at least three rounds in four; `about the same` where they are within 20%.
 
 # %%
 weights = init_weights(childsum.params, seed=0)

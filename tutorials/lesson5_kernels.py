@@ -349,7 +349,7 @@ print("persist_weights changes the OpenCL:", "no" if same else "yes")
 # less reuse (on a GPU, to lanes that compute and do not store: exercise 5.1). Here is the
 # sweep, with the hidden size raised to 128 so that the weights matter, and a fastest tile
 # named only if it is faster than every other by the timer's rule (more than 20% apart,
-# and faster in at least nine rounds in ten).
+# and faster in at least three rounds in four).
 
 # %%
 cortexlang("run", EXAMPLES / "treelstm.cx", "-D", "H=16", "--trees", data.path, "--limit",

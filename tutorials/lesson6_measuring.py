@@ -98,8 +98,8 @@ check_exercise_6_1(median_ms)
 # 90th percentile. It compares two rows *round by round*: in each round their calls ran
 # back to back, so the row's time over the other's in that round is free of the load that
 # changes between rounds. It calls one row faster than another only when the median of
-# these ratios is more than 20% below 1 *and* the row was faster in at least nine rounds in
-# ten (the ratios' p90 below 1); `about the same` within 20%, `too noisy to tell` otherwise.
+# these ratios is more than 20% below 1 *and* the row was faster in at least three rounds in
+# four (the ratios' p75 below 1); `about the same` within 20%, `too noisy to tell` otherwise.
 # And it marks rows that run byte-identical code as `same code`: the difference between
 # those is pure noise. (Why the margin? Without it, a 5% difference can be `faster` on a
 # quiet machine and `too noisy to tell` on a busy one. Why rounds, and not whether the rows'
@@ -219,7 +219,7 @@ for title, row in latencies["10 trees"].items():
 # Which optimisation buys what? Switch each one off alone and compare with everything on;
 # the `-O` levels add them in groups. The last column compares each row with everything on:
 # `same code` where the generated code is identical (any difference is noise), `slower` or
-# `faster` where the row is more than 20% apart and so in nine rounds in ten, `about the
+# `faster` where the row is more than 20% apart and so in three rounds in four, `about the
 # same` within 20%, and otherwise `too noisy to tell`.
 # `slower` without an optimisation means it was helping. (`cortexlang bench`, where your
 # checkout has it, produces this table for every model.)

@@ -15,12 +15,13 @@ Every lesson that times something uses `compare`. It
   over the reference's (their calls ran back to back, so load that changes between rounds
   cancels out). A row is "faster" or "slower" only when the difference is clear: the median
   of these ratios is more than `MARGIN` (20%) away from 1 *and* the row won (or lost) at
-  least nine rounds in ten, i.e. the ratios' p10-p90 range lies below (above) 1. Within the
-  margin the rows are "about the same"; otherwise "too noisy to tell". The verdict prints
-  the median ratio and its p10-p90 range. (Without the margin, a small real difference is
-  "faster" on a quiet machine and "too noisy" on a busy one; without the pairing, the tail
-  of slow samples that load from other processes adds to every row makes a 4x difference
-  "too noisy to tell": either way the conclusion flips from one run to the next.)
+  least three rounds in four, i.e. the middle half of the ratios (p25-p75) lies below
+  (above) 1. Within the margin the rows are "about the same"; otherwise "too noisy to tell".
+  The verdict prints the median ratio and its p25-p75 range over the rounds. (Without the
+  margin, a small real difference is "faster" on a quiet machine and "too noisy" on a busy
+  one; without the pairing, the tail of slow samples that load from other processes adds to
+  every row makes a 4x difference "too noisy to tell": either way the conclusion flips from
+  one run to the next.)
 
 Sentences in the lessons that compare timings are built from `Verdict`s, never written by
 hand, and printed with `conclude`: on another machine, or in another run, the printed
@@ -99,7 +100,7 @@ def round_ratios(row: Timing, reference: Timing) -> list[float]:
 @dataclass(frozen=True)
 class Verdict:
     """How a row compares with the reference row: the median of the per-round ratios of
-    their times and its 10th and 90th percentiles (`round_ratios`)."""
+    their times and its 25th and 75th percentiles (`round_ratios`)."""
 
     kind: str            # "reference", "same code", "faster", "slower", "about the same"
     ratio: float         # or "too noisy to tell"
@@ -119,14 +120,14 @@ class Verdict:
 def verdict(row: Timing, reference: Timing) -> Verdict:
     """"same code" when both rows run identical code. Otherwise, with the per-round ratios
     of row over reference: "about the same" when their median is within MARGIN of 1;
-    "faster" when it is below and the ratio's 90th percentile is under 1 (the row won at
-    least nine rounds in ten), "slower" likewise above; else "too noisy to tell". Timings
+    "faster" when it is below and the ratios' 75th percentile is under 1 (the row won at
+    least three rounds in four), "slower" likewise above; else "too noisy to tell". Timings
     without rounds compare the ratio of their medians and their p10-p90 ranges instead."""
     if row is reference:
         return Verdict("reference", 1.0)
     ratios = round_ratios(row, reference)
     if ratios:
-        ratio, low, high = (float(np.percentile(ratios, q)) for q in (50, 10, 90))
+        ratio, low, high = (float(np.percentile(ratios, q)) for q in (50, 25, 75))
         faster, slower = high < 1.0, low > 1.0
     else:
         ratio = row.median / reference.median
