@@ -33,7 +33,7 @@ from cortexlang.ir.checked import CheckedProgram
 from cortexlang.outputs import Outputs
 from cortexlang.passes.pipeline import Options, node_tile_problem
 
-SETTINGS = ("disable", "level", "node_tile", "cache", "verbose", "vector_width")
+SETTINGS = ("disable", "enable", "level", "node_tile", "cache", "verbose", "vector_width")
 
 
 def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
@@ -44,6 +44,8 @@ def options_from_settings(options: BackendOptions) -> tuple[Options, bool]:
     disabled = [name for key, value in options.settings if key == "disable"
                 for name in value.split(",") if name]
     compiled = compiled.without(*disabled)
+    compiled = compiled.with_enabled(*[name for key, value in options.settings if key == "enable"
+                                       for name in value.split(",") if name])
     tile = options.setting("node_tile")
     if tile is not None:
         nodes = _integer(tile, "node_tile")

@@ -24,8 +24,9 @@
 # - **hoisting**: work that depends on no node is computed once per set of weights;
 # - **leaf tabulation**: a leaf rule that depends only on the leaf's word is computed once
 #   per word of the vocabulary, when the weights are bound; a leaf then copies a row;
-# - **unrolling** (`unroll_dot_products`): not the paper's recursive unrolling, a
-#   code-generator option for dot-product loops; section 5 measures where it changes anything.
+# - **unrolling**: `unroll_dot_products`, a code-generator option for dot-product loops, and
+#   `unroll_recursion`, the paper's recursive unrolling (two heights per step, off by
+#   default); section 5 measures both.
 
 # %%
 import difflib
@@ -273,8 +274,9 @@ check_exercise_4_2(node_independent_ops, hoisting_programs())
 # ## 5. Unrolling
 #
 # The paper's *recursive unrolling* computes a node together with its children in one step,
-# so that the children's states need not be stored and loaded again. cortexlang's
-# `unroll_dot_products` step is a different, smaller transformation on the kernel IR: it
+# so that the children's states need not be stored and loaded again; cortexlang's pass for it,
+# `unroll_recursion`, is the last part of this section. The `unroll_dot_products` step is a
+# different, smaller transformation on the kernel IR: it
 # unrolls a dot product's loop over k by 4, with vector loads, where a work-item computes one
 # unit at a time and the loads are contiguous in k. On a CPU the planner gives each work-item
 # a whole vector of units instead, and the vector models read their weights transposed
@@ -315,6 +317,42 @@ if biggest[1] is not None:
     print("\n".join(lines[:14]))
 
 # %% [markdown]
+# ### Recursive unrolling (`unroll_recursion`, off by default)
+#
+# One step of the level schedule is one height, and a barrier (a launch on the per-level
+# plan, a counter on the cooperative one) ends each step. `unroll_recursion` makes a step
+# cover two heights: a node of odd height whose one parent is one height higher is computed
+# by its parent's work-item, just before the parent, so no barrier separates them; every
+# other node runs alone in the step of its height rounded up to even. The pass does not change
+# the rules: it records the schedule in the recursive program, the loop IR then loops over
+# each batch's *groups* (the inlined children, then their parent) and the linearizer numbers
+# every group as a contiguous range of ids. On our ten trees, with the per-level plan (one
+# launch per batch and phase):
+
+# %%
+treefc16 = load_program(str(EXAMPLES / "treefc.cx"), {"H": 16})
+treefc16_weights = init_weights(treefc16.params, seed=0)
+step_rows, roots = [], {}
+for unrolled in (False, True):
+    model = compile_model(treefc16, Options(fuse_levels=False, unroll_recursion=unrolled),
+                          treefc16_weights)
+    roots[unrolled] = model.run(trees).outputs["h"]
+    step_rows.append(("two heights per step" if unrolled else "one height per step",
+                      model.linearize(trees).num_batches, model.last_launches))
+print(table(["schedule", "batches", "launches per run"], step_rows))
+print(f"largest difference of the root states: {np.abs(roots[True] - roots[False]).max():.1e}")
+schedule = format_ir("recursive", run_pipeline(treefc16, Options(unroll_recursion=True),
+                                               stop_after="unroll_recursion"))
+print("\n".join(line for line in schedule.splitlines() if line.startswith("unroll:")))
+
+# %% [markdown]
+# The price: a work-item computes every unit of its group by itself, so an unrolled step has
+# as many tasks as groups, where a plain step has groups times blocks of units spread over
+# the cores. That is why the option is off by default; the README gives its measured cost
+# (the bench's ablation has a `+unroll_recursion` row). A DAG is not unrolled: a node with
+# two parents cannot run in both their steps.
+
+# %% [markdown]
 # ## 6. Measuring each pass
 #
 # Every optimisation can be switched off alone (`--disable NAME` on the command line,
@@ -341,7 +379,10 @@ def structure_columns(model):
 
 
 ablation = {"everything on": Options()}
-ablation.update({f"without {name}": Options().without(name) for name in Options.names()})
+ablation.update({f"without {name}": Options().without(name) for name in Options.names()
+                 if getattr(Options(), name)})
+ablation.update({f"with {name}": Options().with_enabled(name) for name in Options.names()
+                 if not getattr(Options(), name)})
 ablation_models = {label: compile_model(childsum, options, weights)
                    for label, options in ablation.items()}
 columns = {label: structure_columns(model) for label, model in ablation_models.items()}
@@ -370,7 +411,8 @@ for kind in ("same code", "slower", "faster", "about the same", "too noisy to te
     labels = [label.removeprefix("without ") for label, found in verdicts.items()
               if found.kind == kind]
     conclude(f"{kind:>18}: {', '.join(labels) if labels else '(none)'}")
-print("(slower without a pass: the pass helps on this machine, at this size)")
+print("(slower without a pass: the pass helps on this machine, at this size; a `with NAME` "
+      "row is the pass switched on, so slower there means it costs)")
 
 # %% [markdown]
 # ### Exercise 4.3: operators removed by each pass

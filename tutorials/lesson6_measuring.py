@@ -228,7 +228,9 @@ for title, row in latencies["10 trees"].items():
 configurations = {"-O3 (everything)": Options(), "-O2": Options.level(2),
                   "-O1": Options.level(1), "-O0 (nothing)": Options.level(0)}
 configurations.update({f"without {name}": Options().without(name)
-                       for name in Options.names()})
+                       for name in Options.names() if getattr(Options(), name)})
+configurations.update({f"with {name}": Options().with_enabled(name)
+                       for name in Options.names() if not getattr(Options(), name)})
 ablation_models = {name: compile_model(treelstm, options, weights)
                    for name, options in configurations.items()}
 ablation = compare({name: (lambda model=model: model.run(batches["10 trees"], states=False))

@@ -271,7 +271,8 @@ def explore(program: checked.CheckedProgram, options: Options | None = None,
     measurement: RunMeasurement | None = None
     if structures:
         linearized = linearize(structures, max_children=result.recursive.max_children,
-                               dynamic_batching=options.dynamic_batching)
+                               dynamic_batching=options.dynamic_batching,
+                               unroll_depth=result.executable.unroll_depth)
         views.append(View(number + 1, "inputs", "Input structures", "input", "stage",
                           f"{len(structures)} structures, {sum(s.num_nodes for s in structures)}"
                           " nodes as read" + (f" ({hidden_structures} more in the input)"

@@ -142,7 +142,8 @@ def draw_linearized(linearized: Linearized, structures: Sequence[Structure]) -> 
     graph = style.new_graph(
         "linearized", f"linearized: {linearized.num_nodes} nodes of {linearized.num_trees} "
         f"structures in {linearized.num_batches} batches ({mode}); leaves are ids 0.."
-        f"{linearized.num_leaves - 1}\ncolour = batch (a contiguous range of ids), row = height",
+        f"{linearized.num_leaves - 1}\ncolour = batch (a contiguous range of ids), row = height"
+        + ("; unrolled: a batch is two heights" if linearized.unroll_depth > 1 else ""),
         rankdir="BT",
         newrank=True)
     batches = batch_of(linearized)
@@ -153,6 +154,8 @@ def draw_linearized(linearized: Linearized, structures: Sequence[Structure]) -> 
         rows[height] = graph.subgraph(f"height{height}", cluster=False, rank="same")
         members = np.flatnonzero(heights == height)
         ids = f"ids {int(members[0])}..{int(members[-1])}" if members.size else "empty"
+        if members.size and linearized.unroll_depth > 1:   # a batch holds two heights
+            ids = f"{members.size} nodes"
         kind = "leaves" if height == 0 else "internal"
         first = int(batches[members[0]]) if members.size else 0
         batch = f"batch {first}" if linearized.dynamic_batching else "batches"

@@ -31,11 +31,17 @@ LOOP_TITLES = {
                "children)",
     "nodes": "PARALLEL over the nodes of the batch",
     "units": "PARALLEL over units",
+    "groups": "PARALLEL over the groups of the batch (recursion unrolled: two heights per "
+              "batch)",
+    "members": "SEQUENTIAL over the group's members, one work-item: inlined children, then "
+               "their parent (no barrier between them)",
 }
 _LOOP_STYLE: dict[str, dict[str, Any]] = {
     "batches": {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
     "nodes": {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
     "units": {"style": "dashed,filled", "fillcolor": "#f7fbff", "color": "#6baed6"},
+    "groups": {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
+    "members": {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
 }
 
 

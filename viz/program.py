@@ -8,12 +8,11 @@ are coloured by child, and every edge carries the shape of the value that flows 
 from __future__ import annotations
 
 from cortexlang.ir import checked as ir
+from cortexlang.ir.operators import operator_named
 
 from . import style
 from .dot import Graph
 from .escape import Html, escape_html
-
-_SYMBOLS = {"add": "+", "sub": "\u2212", "mul": "\u00d7", "div": "\u00f7"}
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -121,13 +120,13 @@ class _RuleDrawer:
     def _operator(self, expr: ir.TypedExpr) -> str:
         operands: list[ir.TypedExpr]
         if isinstance(expr, ir.Unary):
-            label, operands = expr.op, [expr.arg]
+            label, operands = operator_named(expr.op).label, [expr.arg]
         elif isinstance(expr, ir.Binary):
-            label, operands = _SYMBOLS.get(expr.op, expr.op), [expr.lhs, expr.rhs]
+            label, operands = operator_named(expr.op).label, [expr.lhs, expr.rhs]
         elif isinstance(expr, ir.MatMul):
-            label, operands = "@", [expr.lhs, expr.rhs]
+            label, operands = operator_named("matmul").label, [expr.lhs, expr.rhs]
         elif isinstance(expr, ir.Concat):
-            label, operands = "concat", list(expr.parts)
+            label, operands = operator_named("concat").label, list(expr.parts)
         elif isinstance(expr, ir.Slice):
             label, operands = f"[{expr.start}:{expr.stop}]", [expr.arg]
         elif isinstance(expr, ir.ChildReduce):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cortexlang.ir.operators import operator_of
 from cortexlang.ir.recursive import Op, RecursiveProgram, RuleProgram
 
 from . import style
@@ -27,8 +28,6 @@ from .escape import Html, escape_html, shorten
 from .program import shape_text
 
 MAX_OPS_PER_RULE = 90
-_SYMBOLS = {"add": "+", "sub": "\u2212", "mul": "\u00d7", "div": "\u00f7", "max": "max",
-            "lt": "<", "le": "\u2264", "gt": ">", "ge": "\u2265", "eq": "==", "ne": "!="}
 
 
 def _shape(op: Op) -> str:
@@ -60,12 +59,9 @@ def op_label(op: Op) -> str:
         return f"own {op.attr('state')}"
     if kind == "num_children":
         return "num_children(n)"
-    if kind == "unary":
-        what = str(op.attr("op"))
-    elif kind == "binary":
-        what = _SYMBOLS.get(str(op.attr("op")), str(op.attr("op")))
-    elif kind == "matmul":
-        what = "@"
+    operator = operator_of(op)
+    if operator is not None:
+        what = operator.label
     elif kind == "slice":
         what = f"[{op.attr('start')}:{op.attr('stop')}]"
     else:
@@ -198,10 +194,12 @@ def _draw_rule(graph: Graph, rule: RuleProgram, title: str,
 def draw_recursive(program: RecursiveProgram, before: RecursiveProgram | None = None) -> Graph:
     """The recursive program; with `before`, what the last pass changed is outlined."""
     cut = ", ".join(sorted({state for state, _ in program.recursion_edges()})) or "none"
+    unrolled = "" if program.unroll is None else \
+        f"; unrolled: {program.unroll.depth} heights per step"
     graph = style.new_graph(
         "recursive", f"{program.name}: recursive program \u2014 leaves "
         f"{'specialised' if program.specialized else 'share a conditional rule'}; "
-        f"recursion cut: {cut}", rankdir="TB", newrank=True)
+        f"recursion cut: {cut}{unrolled}", rankdir="TB", newrank=True)
     old_states = {state.name for state in before.states} if before is not None else None
     moved = refactored_states(program)
     read = {state for state, _ in program.recursion_edges()}
@@ -225,10 +223,13 @@ def draw_recursive(program: RecursiveProgram, before: RecursiveProgram | None = 
             attrs = style.changed(attrs)
         state_nodes[state.name] = states_row.node(f"state_{state.name}", label, **attrs)
         if state.name in read:
+            written = "(written one level below)" if program.unroll is None else \
+                "(an odd-height child: just before,\nby the same work-item; else a step below)"
             child_nodes[state.name] = children_row.node(
-                f"children_{state.name}", f"{state.name} of the children\n(written one "
-                "level below)", **{**attrs, "style": "filled,dashed"})
-            graph.edge(state_nodes[state.name], child_nodes[state.name], "next level",
+                f"children_{state.name}", f"{state.name} of the children\n{written}",
+                **{**attrs, "style": "filled,dashed"})
+            graph.edge(state_nodes[state.name], child_nodes[state.name],
+                       "next level" if program.unroll is None else "same step or next",
                        style="dashed", constraint=False, color=style.RECURSION_COLOUR,
                        fontcolor=style.RECURSION_COLOUR)
 

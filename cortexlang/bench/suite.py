@@ -430,11 +430,14 @@ def _measure_job(job: _Job) -> tuple[Timing, str] | str:
 def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
            batches: list[list[Structure]], config: BenchConfig,
            log: Callable[[str], None]) -> list[AblationRow]:
-    """The full pipeline, then each optimisation switched off alone."""
+    """The full pipeline, then each optimisation switched off alone (one off by default,
+    `unroll_recursion`, switched on alone: its row is "+name")."""
     rows: list[AblationRow] = []
     full_ms = 0.0
     for disabled in ("",) + Options.names():
         options = Options().without(disabled) if disabled else Options()
+        if disabled and not getattr(Options(), disabled):
+            options, disabled = Options().with_enabled(disabled), f"+{disabled}"
         model = _compiled(program, weights, device, options)
         timing = time_batches(partial(_run_outputs, model), batches, config.passes,
                               config.max_passes)

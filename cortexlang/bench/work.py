@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from cortexlang.inputs.structure import Structure
 from cortexlang.ir.checked import CheckedProgram
+from cortexlang.ir.operators import operator_of
 from cortexlang.ir.recursive import Op, RecursiveProgram, RuleProgram
 from cortexlang.passes.to_recursive import to_recursive
 
@@ -30,8 +31,11 @@ def op_flops(op: Op, ops: dict[str, Op]) -> int:
     if op.kind == "matmul":
         lhs = ops[op.args[0]].shape
         return 2 * _size(op.shape) * lhs[1]
-    if op.kind in ("unary", "binary", "select"):
-        return _size(op.shape) * (3 if op.attr("op") == "softmax" else 1)
+    if op.kind == "select":
+        return _size(op.shape)
+    operator = operator_of(op)
+    if op.kind in ("unary", "binary") and operator is not None:
+        return _size(op.shape) * operator.flops
     return 0
 
 

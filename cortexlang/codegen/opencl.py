@@ -17,6 +17,8 @@ names from the program appear only in `//` comments, with line breaks removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cortexlang.codegen.dialect import (
     OPENCL,
     RUN_HEADER,
@@ -24,12 +26,12 @@ from cortexlang.codegen.dialect import (
     index_buffers,
     kernel_buffers,
 )
-from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, sigmoid_helper
+from cortexlang.codegen.expressions import PRELUDE, Context, c_expr, helper_definitions
 from cortexlang.codegen.unit_loops import UnitLoopPrinter
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
-from cortexlang.ir.buffers import BATCH_LEN, BATCH_START, Role
+from cortexlang.ir.buffers import BATCH_GROUPS, BATCH_LEN, BATCH_START, GROUP_START, Role
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
     Kernel,
@@ -51,7 +53,7 @@ class KernelPrinter(UnitLoopPrinter):
         self.sizes = {buffer.ref: buffer.row_size for buffer in program.buffers}
         self.layouts = {ref: (block, columns, self.sizes[ref] // columns)
                         for ref, block, columns in program.layouts}
-        self.helpers: set[int] = set()
+        self.helpers: set[tuple[str, int]] = set()
 
     def context(self, rename: dict[str, str], kernel: Kernel) -> Context:
         local = {ref: f"l_{self.buffers[ref]}" for ref in kernel.cached_params}
@@ -198,8 +200,46 @@ class KernelPrinter(UnitLoopPrinter):
         for phase in phases:
             self.phase(phase, contexts, kernel)
 
+    def group_body(self, kernel: Kernel, lets: tuple[L.Let, ...],
+                   phases: tuple[L.Phase, ...], group: str, batch: str | None = None) -> None:
+        """Group `group` of an unrolled section: its members (inlined children, then their
+        parent) in order, each every phase and every unit, on this work-item alone."""
+        w = self.writer
+        first = self.buffers[GROUP_START]
+        self.full_tiles = True
+        w.open(f"for (int member = {first}[{group}]; member < {first}[{group} + 1]; ++member)")
+        contexts = self.contexts(kernel, lets, 1)
+        if batch is not None:
+            contexts[0].rename["b"] = batch
+        w.line("const int node_t0 = member;")
+        for let in lets:
+            ctype = "int" if let.integer else "float"
+            w.line(f"const {ctype} {contexts[0].rename[let.name]} = "
+                   f"{c_expr(let.value, contexts[0])};")
+        for phase in phases:
+            w.open(f"for (int unit = 0; unit < {phase_items(kernel, phase)}; ++unit)")
+            self.phase(phase, contexts, kernel)
+            w.close()
+        w.close()
+        self.full_tiles = False
+
+    def group_level_kernel(self, kernel: Kernel) -> None:
+        """A per-level kernel of an unrolled section: work-item (0, g) computes group g of
+        batch `b` (the launch has a work-item per node; those past the groups return)."""
+        w = self.writer
+        w.open(self.signature(kernel))
+        self.index_views(kernel)
+        groups = self.buffers[BATCH_GROUPS]
+        w.line(f"const int group = {groups}[b] + {D.global_id(1)};")
+        w.line(f"if ({D.global_id(0)} > 0 || group >= {groups}[b + 1]) return;")
+        self.group_body(kernel, kernel.node_lets, kernel.phases, "group")
+        w.close()
+
     def level_kernel(self, kernel: Kernel) -> None:
         w = self.writer
+        if kernel.grouped:
+            self.group_level_kernel(kernel)
+            return
         w.open(self.signature(kernel))
         self.index_views(kernel)
         w.line(f"const int unit = {D.global_id(0)};")
@@ -258,6 +298,10 @@ class KernelPrinter(UnitLoopPrinter):
                 step_batch = "batch"
             w.line(f"const int tiles = (count + {kernel.node_tile - 1}) / {kernel.node_tile};")
             units = max(kernel.units, 1)
+            if over in kernel.grouped:
+                self.grouped_section(kernel, lets, phases, step_batch, cooperative, size)
+                w.close()
+                continue
             for position, phase in enumerate(phases):
                 if cooperative:
                     step = f"({step_batch} * {kernel.phases_per_step} + {position})"
@@ -277,6 +321,27 @@ class KernelPrinter(UnitLoopPrinter):
         if cooperative:
             self.cooperative_exit(kernel)
         w.close()
+
+    def grouped_section(self, kernel: Kernel, lets: tuple[L.Let, ...],
+                        phases: tuple[L.Phase, ...], batch: str, cooperative: bool,
+                        size: int) -> None:
+        """One batch of an unrolled section inside the persistent kernel: one step whose
+        tasks are the batch's groups (claimed like any step's tasks when cooperating)."""
+        w = self.writer
+        groups = self.buffers[BATCH_GROUPS]
+        w.line(f"const int first_group = {groups}[{batch}];")
+        w.line(f"const int groups = {groups}[{batch} + 1] - first_group;")
+        if cooperative:
+            step = f"({batch} * {kernel.phases_per_step})"
+            self.claimed_tasks(kernel, step, "groups",
+                               lambda: self.group_body(kernel, lets, phases,
+                                                       "first_group + work", "batch"))
+            return
+        w.open(f"for (int work = lid; work < groups; work += {size})")
+        self.group_body(kernel, lets, phases, "first_group + work", "batch")
+        w.close()
+        if size > 1:
+            w.line(D.barrier_all)
 
     def cooperative_exit(self, kernel: Kernel) -> None:
         """The last group out zeroes the counters: every other group has passed every step,
@@ -301,13 +366,24 @@ class KernelPrinter(UnitLoopPrinter):
         It drains its own share, then the others' (a group the driver has not started yet
         claims nothing), adds how many it finished to the step's counter and waits until
         every task is finished: only tasks being computed by running groups are waited for."""
+        def task() -> None:
+            self.writer.line("const int unit = work / tiles;")
+            self.writer.line("const int tile = work % tiles;")
+            self.tile_body(kernel, over, lets, (phase,), "batch")
+
+        self.claimed_tasks(kernel, step, f"tiles * {units}", task)
+
+    def claimed_tasks(self, kernel: Kernel, step: str, total: str,
+                      task: Callable[[], None]) -> None:
+        """A cooperative step of `total` tasks (`work` in scope in `task`): claim, compute,
+        meet the other groups at the step's counter (see `cooperative_phase`)."""
         w = self.writer
         groups = kernel.groups
         sync, row = self.buffers[SYNC_BUFFER], self.sizes[SYNC_BUFFER]
         w.open("")
         w.line(f"{D.global_} {D.volatile} int* {D.restrict} counters = "
                f"{sync} + {step} * {row};")
-        w.line(f"const int total = tiles * {units};")
+        w.line(f"const int total = {total};")
         w.line("int finished = 0;")
         w.open(f"for (int round = 0; round < {groups}; ++round)")
         w.line(f"const int owner = (group + round) % {groups};")
@@ -317,9 +393,7 @@ class KernelPrinter(UnitLoopPrinter):
         claim = D.atomic_inc(f"counters + owner * {stride}" if stride > 1 else
                              "counters + owner")
         w.open(f"for (int work = first + {claim}; work < last; work = first + {claim})")
-        w.line("const int unit = work / tiles;")
-        w.line("const int tile = work % tiles;")
-        self.tile_body(kernel, over, lets, (phase,), "batch")
+        task()
         w.line("++finished;")
         w.close()
         w.close()
@@ -342,7 +416,7 @@ class KernelPrinter(UnitLoopPrinter):
                 self.persistent_kernel(kernel)
             else:
                 self.level_kernel(kernel)
-        helpers = [sigmoid_helper(lanes) for lanes in sorted(self.helpers)]
+        helpers = helper_definitions(self.helpers)
         return "\n".join([PRELUDE, *helpers, w.text()]) if helpers else w.text()
 
 

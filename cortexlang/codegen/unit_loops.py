@@ -9,6 +9,7 @@ from cortexlang.codegen.expressions import Context, c_expr, vector_type
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef
+from cortexlang.ir.operators import REDUCTIONS, Element, c_spelling, operator_named
 
 # Independent accumulator chains a dot-product loop needs to hide the latency of its
 # multiply-adds (about 4 cycles each on current CPUs, one or two issued per cycle).
@@ -146,10 +147,12 @@ class UnitLoopPrinter:
         reduce = stmt.value
         assert isinstance(reduce, L.Reduce)
         name = context.rename[stmt.name]
-        start = "(-INFINITY)" if reduce.op == "max" else "0.0f"
-        w.line(f"float {name} = {start};")
+        reduction = REDUCTIONS[reduce.op]
+        w.line(f"float {name} = {c_expr(L.Const(reduction.identity), context)};")
         body = c_expr(reduce.body, context)
-        update = f"{name} = fmax({name}, {body});" if reduce.op == "max" else f"{name} += {body};"
+        combine = operator_named(reduction.combine)
+        update = f"{name} {combine.infix}= {body};" if combine.element is Element.INFIX else \
+            f"{name} = {c_spelling(combine.name).scalar}({name}, {body});"
         w.line(f"for (int k = {reduce.start}; k < {reduce.stop}; ++k) {update}")
 
     def fused_dots(self, dots: list[tuple[L.Let, Context]], width: int,

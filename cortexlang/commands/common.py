@@ -141,7 +141,8 @@ def format_seconds(seconds: float) -> str:
 
 
 def add_compiler_options(parser: argparse.ArgumentParser) -> None:
-    """-O N, --disable NAME (repeatable) and --no-cache: which optimisations run."""
+    """-O N, --disable NAME, --enable NAME (repeatable) and --no-cache: which optimisations
+    run."""
     from cortexlang.passes.pipeline import MAX_NODE_TILE, Options
 
     group = parser.add_argument_group("compiler")
@@ -150,6 +151,9 @@ def add_compiler_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--disable", metavar="NAME", action="append", default=[],
                        help="switch one optimisation off (repeatable); names: "
                             + ", ".join(Options.names()))
+    group.add_argument("--enable", metavar="NAME", action="append", default=[],
+                       help="switch one optimisation on (repeatable; unroll_recursion is the "
+                            "one off by default)")
     group.add_argument("--no-cache", action="store_true",
                        help="rebuild the OpenCL kernels instead of using the build cache")
     group.add_argument("--node-tile", metavar="N", type=int,
@@ -163,6 +167,7 @@ def compiler_settings(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     if args.opt_level is not None:
         settings.append(("level", str(args.opt_level)))
     settings += [("disable", name) for name in args.disable]
+    settings += [("enable", name) for name in args.enable]
     if args.no_cache:
         settings.append(("cache", "off"))
     tile = node_tile(args)
@@ -194,7 +199,7 @@ def compiler_options(args: argparse.Namespace) -> Options:
     from cortexlang.passes.pipeline import Options
 
     options = Options.level(args.opt_level) if args.opt_level is not None else Options()
-    options = options.without(*args.disable)
+    options = options.without(*args.disable).with_enabled(*args.enable)
     tile = node_tile(args)
     if tile is not None:
         options = replace(options, node_tile=tile)

@@ -308,6 +308,10 @@ def artifact_settings(artifact: Artifact) -> tuple[tuple[str, str], ...]:
     options = artifact.options
     disabled = [name for name in options.names() if not getattr(options, name)]
     settings = [("disable", ",".join(disabled))] if disabled else []
+    default = type(options)()
+    enabled = [name for name in options.names()
+               if getattr(options, name) and not getattr(default, name)]
+    settings += [("enable", ",".join(enabled))] if enabled else []
     return tuple(settings) + (("node_tile", str(options.node_tile)),)
 
 

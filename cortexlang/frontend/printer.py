@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 
 from cortexlang.frontend import ast
+from cortexlang.ir.operators import infix_operator, precedences
 
 # `3e5` lexes as one number, so a scaled size whose name looks like an exponent keeps a space.
 _EXPONENT_LIKE = re.compile(r"[eE][0-9]")
 
 # Binding strength of each operator; a child binding less tightly than its parent is
-# parenthesised. `@` binds tighter than `*`, as in the grammar.
-_PRECEDENCE = {"if": 0, "+": 1, "-": 1, "*": 2, "/": 2, "%": 2, "@": 3, "neg": 4, "atom": 5}
+# parenthesised. The tensor operators' come from the operator table (`@` binds tighter than
+# `*`, as in the grammar); `%` only ever picks a token row, binding as `*` does.
+_PRECEDENCE = {"if": 0, **precedences(), "%": 2,
+               "neg": infix_operator("-", 1).precedence or 0, "atom": 5}
 
 
 def _precedence(expr: ast.Expr) -> int:

@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 
 from cortexlang.errors import Diagnostic, Span
 from cortexlang.ir import checked as ir
+from cortexlang.ir.operators import REDUCTIONS, Kind, function_names
 
-ELEMENTWISE_FUNCTIONS = ("sigmoid", "tanh", "relu", "exp", "log", "softmax")
+# The operators a program calls by name, from the operator table (sigmoid, ..., softmax).
+ELEMENTWISE_FUNCTIONS = function_names(Kind.UNARY, Kind.VECTOR)
 # Largest value of a size expression: far beyond any real model, small enough to stay exact
 # as a float and as an OpenCL int index.
 MAX_SIZE = 2**31 - 1
 NODE_FUNCTIONS = ("left", "right", "child", "children", "parent", "sibling", "prev")
-BUILTIN_FUNCTIONS = (ELEMENTWISE_FUNCTIONS + NODE_FUNCTIONS
-                     + ("concat", "split", "zeros", "ones", "num_children", "isleaf"))
+BUILTIN_FUNCTIONS = (ELEMENTWISE_FUNCTIONS + NODE_FUNCTIONS + function_names(Kind.CONCAT)
+                     + ("split", "zeros", "ones", "num_children", "isleaf"))
 
 P1_NOTE = ("cortexlang plans the order of all node computations from the input's shape before "
            "any tensor work (property P1: control flow depends only on the structure)")
@@ -178,8 +180,8 @@ class TyperBase:
                        f"index it, e.g. {name}[left(n)], or multiply: {name} @ x"
                        if what != "size" else "use it as a number")
             return
-        known = candidates + BUILTIN_FUNCTIONS + tuple(self.inputs) + ir.REDUCE_OPS
-        listed = candidates or ELEMENTWISE_FUNCTIONS + ("concat", "split")
+        known = candidates + BUILTIN_FUNCTIONS + tuple(self.inputs) + tuple(REDUCTIONS)
+        listed = candidates or ELEMENTWISE_FUNCTIONS + function_names(Kind.CONCAT) + ("split",)
         self.error("E0203", f"unknown function `{name}`", span, "not a built-in",
                    did_you_mean(name, known) or "built-ins here: " + ", ".join(listed))
 

@@ -29,7 +29,6 @@ from cortexlang.frontend.nodes import NodeResolver, leaf_branches
 from cortexlang.frontend.printer import format_expression
 from cortexlang.frontend.scope import (
     BUILTIN_FUNCTIONS,
-    ELEMENTWISE_FUNCTIONS,
     MAX_SIZE,
     NODE_FUNCTIONS,
     LaterAssignments,
@@ -40,13 +39,11 @@ from cortexlang.frontend.scope import (
     starts_after,
 )
 from cortexlang.ir import checked as ir
+from cortexlang.ir.operators import REDUCTIONS, Kind, function_operator, infix_operator
 
 # Re-exported for the checker, which declares names against the same tables.
 __all__ = ["BUILTIN_FUNCTIONS", "MAX_SIZE", "ExpressionTyper", "LaterAssignments", "Scope",
            "did_you_mean", "format_shape"]
-
-_BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
-
 
 class ExpressionTyper(NodeResolver):
     """Types expressions against the declarations of one program."""
@@ -62,7 +59,8 @@ class ExpressionTyper(NodeResolver):
             return self._name(expr, scope)
         if isinstance(expr, ast.Neg):
             arg = self.expression(expr.arg, scope)
-            return None if arg is None else ir.Unary("neg", arg, arg.shape, span)
+            negation = infix_operator("-", 1)
+            return None if arg is None else ir.Unary(negation.name, arg, arg.shape, span)
         if isinstance(expr, ast.BinOp):
             return self._binary(expr, scope)
         if isinstance(expr, ast.Call):
@@ -145,17 +143,18 @@ class ExpressionTyper(NodeResolver):
         rhs = self.expression(expr.rhs, scope)
         if lhs is None or rhs is None:
             return None
-        if expr.op == "@":
+        operator = infix_operator(expr.op)
+        if operator.kind is Kind.PRODUCT:
             return self._matmul(lhs, rhs, expr)
         shape = self._broadcast(lhs, rhs, span, "the operands", expr.lhs, expr.rhs)
         if shape is None:
             return None
         if (isinstance(lhs, ir.Const) and isinstance(rhs, ir.Const)
-                and not lhs.shape and not rhs.shape):
-            value = _fold(_BINARY[expr.op], lhs.value, rhs.value)
+                and not lhs.shape and not rhs.shape and operator.fold is not None):
+            value = operator.fold((lhs.value, rhs.value), ())
             if value is not None:
                 return ir.Const(value, (), span)
-        return ir.Binary(_BINARY[expr.op], lhs, rhs, shape, span)
+        return ir.Binary(operator.name, lhs, rhs, shape, span)
 
     def _matmul(self, lhs: ir.TypedExpr, rhs: ir.TypedExpr,
                 expr: ast.BinOp) -> ir.TypedExpr | None:
@@ -187,7 +186,10 @@ class ExpressionTyper(NodeResolver):
             if not self.check_input_call(expr, scope):
                 return None
             return ir.NodeInput(function, info.shape, span)
-        if function in ELEMENTWISE_FUNCTIONS:
+        operator = function_operator(function)
+        if operator is not None and operator.kind is Kind.CONCAT:
+            return self._concat(expr, scope)
+        if operator is not None:
             if len(expr.args) != 1:
                 self.error("E0302", f"{function} takes one argument", span,
                            f"{len(expr.args)} given", f"write {function}(x)")
@@ -195,13 +197,11 @@ class ExpressionTyper(NodeResolver):
             arg = self.expression(expr.args[0], scope)
             if arg is None:
                 return None
-            if function == "softmax" and len(arg.shape) != 1:
-                self.error("E0307", "softmax needs a vector", span, format_shape(arg.shape),
-                           "apply it to a vector, e.g. softmax(W @ h + b)")
+            if operator.kind is Kind.VECTOR and len(arg.shape) != 1:
+                self.error("E0307", f"{function} needs a vector", span, format_shape(arg.shape),
+                           f"apply it to a vector, e.g. {function}(W @ h + b)")
                 return None
-            return ir.Unary(function, arg, arg.shape, span)
-        if function == "concat":
-            return self._concat(expr, scope)
+            return ir.Unary(operator.name, arg, arg.shape, span)
         if function in ("zeros", "ones"):
             if not expr.args:
                 self.error("E0302", f"{function} needs a shape", span, "no sizes",
@@ -237,7 +237,7 @@ class ExpressionTyper(NodeResolver):
                 self.error("E0307", f"{function}(...) is a node, not a tensor", span, "a node",
                            f"read a state of it: {state}[{format_expression(expr)}]")
             return None
-        if function in ir.REDUCE_OPS:
+        if function in REDUCTIONS:
             self.error("E0406", f"{function} reduces over children", span,
                        "not a reduction",
                        f"write {function}(h[k] for k in children({scope.node}))")
@@ -265,7 +265,7 @@ class ExpressionTyper(NodeResolver):
         return ir.Concat(tuple(typed), (rows,) + typed[0].shape[1:], expr.span)
 
     def _reduce(self, expr: ast.Reduce, scope: Scope) -> ir.TypedExpr | None:
-        if expr.op not in ir.REDUCE_OPS:
+        if expr.op not in REDUCTIONS:
             self.error("E0203", f"`{expr.op}` cannot reduce over children", expr.span,
                        "not a reduction", "use sum, mean or max")
             return None
@@ -347,12 +347,6 @@ class ExpressionTyper(NodeResolver):
                        f"bounds must satisfy 0 <= start < stop <= {length}")
             return None
         return ir.Slice(arg, start, stop, (stop - start,) + arg.shape[1:], span)
-
-
-def _fold(op: str, lhs: float, rhs: float) -> float | None:
-    if op == "div":
-        return None if rhs == 0 else lhs / rhs
-    return {"add": lhs + rhs, "sub": lhs - rhs, "mul": lhs * rhs}[op]
 
 
 def _describe(expr: ast.Expr, shape: ir.Shape) -> str:

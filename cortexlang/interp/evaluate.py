@@ -12,13 +12,14 @@ arithmetic happens in that dtype.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from cortexlang.errors import InputError
 from cortexlang.inputs import checks
 from cortexlang.ir import checked as ir
+from cortexlang.ir.operators import REDUCTIONS, comparison, operator_named
 
 
 def missing_token_error(program: ir.CheckedProgram, lookup: ir.Lookup, input_name: str,
@@ -34,43 +35,6 @@ def token_outside_error(program: ir.CheckedProgram, lookup: ir.Lookup, row: int,
     """E0555: the token of a node selects row `row` of a table of `rows` rows."""
     return checks.token_outside_error(lookup.param, lookup.span, row, rows, structure, node,
                                       program.source)
-
-
-_COMPARE: dict[str, Callable[[int, int], bool]] = {
-    "==": lambda count, value: count == value,
-    "!=": lambda count, value: count != value,
-    "<": lambda count, value: count < value,
-    "<=": lambda count, value: count <= value,
-    ">": lambda count, value: count > value,
-    ">=": lambda count, value: count >= value,
-}
-
-
-def sigmoid(values: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow: exp is only ever taken of a non-positive number."""
-    exponential = np.exp(-np.abs(values))
-    return np.where(values >= 0, 1 / (1 + exponential), exponential / (1 + exponential))
-
-
-def softmax(values: np.ndarray) -> np.ndarray:
-    """exp(x) / sum(exp(x)) over a vector, shifted by its maximum so exp cannot overflow."""
-    exponential = np.exp(values - values.max())
-    return exponential / exponential.sum()
-
-
-_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "neg": np.negative,
-    "sigmoid": sigmoid,
-    "tanh": np.tanh,
-    "relu": lambda values: np.maximum(values, 0),
-    "exp": np.exp,
-    "log": np.log,
-    "softmax": softmax,
-}
-
-_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-}
 
 
 class NodeEvaluator:
@@ -144,7 +108,8 @@ class NodeEvaluator:
             child = self.child_of(condition.child)
             # A leaf is a node: a missing child is not one (the compiler's reading too).
             return child >= 0 and all(grandchild < 0 for grandchild in self.children[child])
-        return bool(_COMPARE[condition.op](len(self.present_children()), condition.value))
+        count = float(len(self.present_children()))
+        return bool(comparison(condition.op).numpy(count, float(condition.value)))
 
     def token(self, index: ir.IndexExpr, lookup: ir.Lookup) -> int:
         """The table row an index expression selects at the current node."""
@@ -180,13 +145,13 @@ class NodeEvaluator:
             case ir.Local(name=name):
                 return self.values[name]
             case ir.Unary(op=op, arg=arg):
-                return _UNARY[op](self.evaluate(arg))
+                return operator_named(op).numpy(self.evaluate(arg))
             case ir.Binary(op=op, lhs=lhs, rhs=rhs):
-                return _BINARY[op](self.evaluate(lhs), self.evaluate(rhs))
+                return operator_named(op).numpy(self.evaluate(lhs), self.evaluate(rhs))
             case ir.MatMul(lhs=lhs, rhs=rhs):
-                return self.evaluate(lhs) @ self.evaluate(rhs)
+                return operator_named("matmul").numpy(self.evaluate(lhs), self.evaluate(rhs))
             case ir.Concat(parts=parts):
-                return np.concatenate([self.evaluate(part) for part in parts], axis=0)
+                return operator_named("concat").numpy(*(self.evaluate(part) for part in parts))
             case ir.Slice(arg=arg, start=start, stop=stop):
                 return self.evaluate(arg)[start:stop]
             case ir.ChildReduce():
@@ -221,9 +186,11 @@ class NodeEvaluator:
             del self.bound[expression.var]
         else:
             self.bound[expression.var] = outer
+        reduction = REDUCTIONS[expression.op]
+        combine = operator_named(reduction.combine).numpy
         total = results[0]
         for result in results[1:]:
-            total = np.maximum(total, result) if expression.op == "max" else total + result
-        if expression.op == "mean":
+            total = combine(total, result)
+        if reduction.average:
             total = total / np.asarray(len(children), dtype=self.dtype)
         return total

@@ -71,5 +71,7 @@ NUM_CHILDREN = index("num_children")
 BATCH_START = index("batch_start")
 BATCH_LEN = index("batch_len")
 HEAD_NODES = index("head_nodes")
+GROUP_START = index("group_start")      # unrolled recursion: the first node of each group
+BATCH_GROUPS = index("batch_groups")    # ... and the first group of each batch
 # What every batch section reads: where its batch starts and how long it is.
 BATCH_RANGE_BUFFERS = (BATCH_START, BATCH_LEN)

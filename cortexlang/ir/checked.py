@@ -8,7 +8,9 @@ consume. Semantics, shared by every backend:
 - `State(name, child)` with a child selector reads a child's final state. A child that does
   not exist (past the node's arity, or a DAG border) reads as zeros of the state's shape.
 - `ChildReduce` sums (or averages, or takes the elementwise max of) its body over the node's
-  existing children; over no children the result is zeros.
+  existing children; over no children the result is zeros. Operators (`Unary.op`,
+  `Binary.op`, `ChildReduce.op`) are named as in the operator table, `ir/operators.py`,
+  whose numpy implementations are their meaning.
 - `IsLeaf(child)` is true when that child exists and has no children: a missing child is not
   a leaf.
 - Shapes are tuples of ints: () scalar, (H,) vector, (H, W) matrix. Binary elementwise
@@ -26,10 +28,6 @@ from dataclasses import dataclass, field
 from cortexlang.errors import Span
 
 Shape = tuple[int, ...]
-
-UNARY_OPS = ("neg", "sigmoid", "tanh", "relu", "exp", "log", "softmax")
-BINARY_OPS = ("add", "sub", "mul", "div")
-REDUCE_OPS = ("sum", "mean", "max")
 
 
 def _span() -> Span | None:
@@ -163,6 +161,9 @@ class Local:
 
 @dataclass(frozen=True, slots=True)
 class Unary:
+    """An elementwise (or, for softmax, vector-wide) operator; `op` names its entry in the
+    operator table (`ir/operators.py`), as do `Binary.op` and `ChildReduce.op`."""
+
     op: str
     arg: TypedExpr
     shape: Shape

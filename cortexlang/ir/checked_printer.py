@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cortexlang.ir import checked as ir
+from cortexlang.ir.operators import operator_named
 
 
 def _shape(shape: ir.Shape) -> str:
@@ -44,10 +45,11 @@ def format_typed(expr: ir.TypedExpr) -> str:
     if isinstance(expr, ir.Unary):
         return f"{expr.op}({format_typed(expr.arg)})"
     if isinstance(expr, ir.Binary):
-        symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[expr.op]
+        symbol = operator_named(expr.op).infix
         return f"({format_typed(expr.lhs)} {symbol} {format_typed(expr.rhs)})"
     if isinstance(expr, ir.MatMul):
-        return f"({format_typed(expr.lhs)} @ {format_typed(expr.rhs)})"
+        symbol = operator_named("matmul").infix
+        return f"({format_typed(expr.lhs)} {symbol} {format_typed(expr.rhs)})"
     if isinstance(expr, ir.Concat):
         return "concat(" + ", ".join(format_typed(part) for part in expr.parts) + ")"
     if isinstance(expr, ir.Slice):

@@ -43,6 +43,7 @@ class Rows(enum.Enum):
     BATCH = "batch"        # one per node of the largest batch (or head)
     HEADS = "heads"        # one per head node
     BATCHES = "batches"    # one per batch
+    GROUPS = "groups"      # one per group of an unrolled run (the recursion unrolled)
     STEPS = "steps"        # the cooperative kernel's steps (see `Executable.sync_rows`)
 
 
@@ -270,6 +271,7 @@ class Executable:
     strategy: Strategy
     max_children: int
     dynamic_batching: bool
+    unroll_depth: int      # heights per batch: 1, or 2 with the recursion unrolled
     fuse_below: int
     steps_per_batch: int
     buffers: tuple[DeviceBuffer, ...]
@@ -331,6 +333,8 @@ def format_executable(executable: Executable) -> str:
     lines = [f"executable {executable.name} ({PurePath(executable.cx_path).name})",
              f"strategy {executable.strategy.value}, at most {executable.max_children} "
              f"children, dynamic batching {'on' if executable.dynamic_batching else 'off'}"
+             + (f", {executable.unroll_depth} heights per batch (recursion unrolled)"
+                if executable.unroll_depth > 1 else "")
              + (f", fused from the first batch under {executable.fuse_below} nodes"
                 if executable.fuse_below else "")]
     for parameter in executable.parameters:
@@ -429,3 +433,7 @@ def verify_executable(executable: Executable) -> None:
             _fail(f"launch of unknown kernel {name}")
     if executable.buffers_of(Role.SYNC) and executable.strategy is not Strategy.COOPERATIVE:
         _fail("sync counters outside a cooperative plan")
+    grouped = {ref.name for ref in executable.index_arrays} >= {"group_start", "batch_groups"}
+    if executable.unroll_depth not in (1, 2) or grouped != (executable.unroll_depth == 2):
+        _fail(f"unroll depth {executable.unroll_depth} without its group arrays, or them "
+              "without it")

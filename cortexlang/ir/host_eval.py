@@ -13,17 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "neg": np.negative, "tanh": np.tanh, "exp": np.exp, "log": np.log,
-    "relu": lambda x: np.maximum(x, 0),
-    "sigmoid": lambda x: 0.5 * (np.tanh(0.5 * x) + 1),
-    "softmax": lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum(),
-}
-BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-    "max": np.maximum, "lt": np.less, "le": np.less_equal, "gt": np.greater,
-    "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
-}
+from cortexlang.ir.operators import Operator, operator_of
 
 
 class OpLike(Protocol):
@@ -38,6 +28,12 @@ class OpLike(Protocol):
     def attr(self, key: str, default: Any = None) -> Any: ...
 
 
+def _operator(op: OpLike) -> Operator:
+    operator = operator_of(op)
+    assert operator is not None, f"{op.kind} {op.name} applies no operator"
+    return operator
+
+
 def evaluate_ops(ops: Sequence[OpLike], source: Callable[[Any], np.ndarray],
                  known: Mapping[str, np.ndarray], dtype: type) -> dict[str, np.ndarray]:
     """Evaluate operators in order; `source` supplies node-dependent sources."""
@@ -45,16 +41,11 @@ def evaluate_ops(ops: Sequence[OpLike], source: Callable[[Any], np.ndarray],
     for op in ops:
         args = [values[arg] for arg in op.args]
         value: Any
-        if op.kind == "const":
+        operator = operator_of(op)
+        if operator is not None:
+            value = operator.numpy(*args)
+        elif op.kind == "const":
             value = np.full(op.shape, op.attr("value"), dtype=dtype)
-        elif op.kind == "unary":
-            value = UNARY[op.attr("op")](args[0])
-        elif op.kind == "binary":
-            value = BINARY[op.attr("op")](args[0], args[1])
-        elif op.kind == "matmul":
-            value = args[0] @ args[1]
-        elif op.kind == "concat":
-            value = np.concatenate(args, axis=0)
         elif op.kind == "slice":
             value = args[0][op.attr("start"):op.attr("stop")]
         elif op.kind == "select":
@@ -99,18 +90,14 @@ def evaluate_tables(ops: Sequence[OpLike], results: Sequence[tuple[str, str]], r
         elif op.kind == "lookup":
             value = np.asarray(weights[op.attr("param")][:rows], dtype=dtype)
             batched.add(op.name)
-        elif op.kind == "unary":
-            if op.attr("op") == "softmax":
-                shifted = np.exp(args[0] - args[0].max(axis=-1, keepdims=True))
-                value = shifted / shifted.sum(axis=-1, keepdims=True)
-            else:
-                value = UNARY[op.attr("op")](args[0])
+        elif op.kind == "unary":  # softmax works along the last axis, so on every token's row
+            value = _operator(op).numpy(args[0])
         elif op.kind == "binary":
             lhs, rhs = args
             if op.shape:  # a per-token scalar [rows] must broadcast against [rows, n]
                 lhs = lhs[:, None] if lifted[0] and shapes[op.args[0]] == () else lhs
                 rhs = rhs[:, None] if lifted[1] and shapes[op.args[1]] == () else rhs
-            value = BINARY[op.attr("op")](lhs, rhs)
+            value = _operator(op).numpy(lhs, rhs)
         elif op.kind == "matmul":
             weight, operand = args
             value = operand @ weight.T if lifted[1] else weight @ operand

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
-from cortexlang.ir.buffers import BufferRef, Role
+from cortexlang.ir.buffers import BATCH_GROUPS, GROUP_START, BufferRef, Role
 
 # A persistent kernel's section: what it covers, its per-node lets, its phases.
 Section = tuple[BatchRange, tuple[L.Let, ...], tuple[L.Phase, ...]]
@@ -70,11 +70,16 @@ class Kernel:
     # Dot products that step along k by 4 lanes with vector loads (`unroll_dot_products`):
     # (unit-loop key, the (start, stop) of each segment of the products of that shape).
     k_unrolled: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
+    # The sections (by what they cover) whose batches are groups of nodes, one work-item a
+    # group, every phase in one step (the recursion unrolled, `unroll_recursion`).
+    grouped: tuple[BatchRange, ...] = ()
 
     @property
     def phases_per_step(self) -> int:
-        """Steps of a cooperative kernel are numbered batch * this + phase."""
-        return max((len(phases) for _, _, phases in self.sections), default=1)
+        """Steps of a cooperative kernel are numbered batch * this + phase (a grouped section
+        takes one step per batch)."""
+        return max((1 if over in self.grouped else len(phases)
+                    for over, _, phases in self.sections), default=1)
 
 
 def unit_loops(phases: tuple[L.Phase, ...]) -> list[tuple[str, L.Loop]]:
@@ -183,6 +188,10 @@ def format_kernels(program: KernelProgram) -> str:
                      f"work-group {local}{cooperating}")
         if kernel.tiles_in_kernel:
             lines.append("  each work-item walks every node tile of its batch")
+        if kernel.grouped:
+            lines.append("  unrolled: one work-item per group of "
+                         + ", ".join(over.value for over in kernel.grouped)
+                         + " nodes, every phase and unit, members in order")
         if kernel.widths:
             lines.append("  vector widths: " + ", ".join(f"{key}={width}"
                                                         for key, width in kernel.widths))
@@ -221,6 +230,9 @@ def verify_kernels(program: KernelProgram) -> None:
                                     f"{kernel.name} uses undeclared {buffer.ir_text}")
         if kernel.units < 1 or kernel.node_tile < 1 or kernel.groups < 1:
             raise InternalError("verify_kernels", f"{kernel.name} has an empty geometry")
+        if kernel.grouped and not {GROUP_START, BATCH_GROUPS} <= set(kernel.reads):
+            raise InternalError("verify_kernels", f"{kernel.name} computes groups without "
+                                "reading the group arrays")
         if program.strategy == "cooperative" and kernel.over is BatchRange.RUN:
             if SYNC_BUFFER not in kernel.writes or kernel.local_size != 1:
                 raise InternalError("verify_kernels", f"cooperative kernel {kernel.name} needs "

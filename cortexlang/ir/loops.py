@@ -139,7 +139,9 @@ class If:
 
 @dataclass(frozen=True, slots=True)
 class Loop:
-    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel).
+    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel);
+    with the recursion unrolled, "groups" (parallel over a batch's groups) holding "members"
+    (sequential: one work-item computes a group's nodes in order, every unit).
     `batches`: which batches a loop over batches covers (HEADS on the loop over the head
     nodes); the bounds say the same for the printer, and no stage reads them back."""
 
@@ -245,7 +247,9 @@ def _format_stmt(stmt: Stmt, depth: int, lines: list[str]) -> None:
             for inner in stmt.otherwise:
                 _format_stmt(inner, depth + 1, lines)
     elif isinstance(stmt, Loop):
-        mode = "sequential" if stmt.kind == "batches" else f"parallel {stmt.kind}"
+        mode = "sequential" if stmt.kind == "batches" else \
+            "sequential members, one work-item" if stmt.kind == "members" else \
+            f"parallel {stmt.kind}"
         lines.append(f"{pad}for {stmt.var} in {format_expr(stmt.start)} .. "
                      f"{format_expr(stmt.stop)}:    # {mode}")
         for inner in stmt.body:

@@ -19,10 +19,10 @@ Operator kinds and their attributes:
     table        name, input              the row of a hoisted per-token table (see below)
     own_state    state                    the node's own final state (output heads only)
     num_children                          the node's number of children, as a float
-    unary        op                       neg sigmoid tanh relu exp log softmax
-    binary       op                       add sub mul div max lt le gt ge eq ne (0/1 results)
-    matmul                                [m,k]@[k] or [m,k]@[k,p]
-    concat                                along axis 0
+    unary        op                       a unary operator of `ir/operators.py` (tanh, ...)
+    binary       op                       a binary one there (add, ..., max, lt, ...: 0/1)
+    matmul                                [m,k]@[k] or [m,k]@[k,p] (the table's matmul)
+    concat                                along axis 0 (the table's concat)
     slice        start, stop              along axis 0
     select                                (condition scalar, then, otherwise)
 """
@@ -76,6 +76,18 @@ class RuleProgram:
 
 
 @dataclass(frozen=True, slots=True)
+class Unroll:
+    """Recursive unrolling (`unroll_recursion`): the schedule computes a node of odd height
+    2k-1 whose only parent has height 2k in its parent's step, by the same work-item,
+    immediately before the parent; every other node alone, in the step of its height rounded
+    up to even. `depth` is the number of heights one step covers (2); `children` the child
+    positions whose node may be computed so (every position of the structure)."""
+
+    depth: int
+    children: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RecursiveProgram:
     """The whole model as node-indexed operators plus the structure facts.
 
@@ -84,6 +96,7 @@ class RecursiveProgram:
       original leaf rule, evaluated once per weights for each of the `table_rows` tokens into
       one table per state; the leaf rule then reads `table` operators.
     notes: what each pass did, for printers and pictures (pass name, one line).
+    unroll: the unrolled schedule (`Unroll`), or None: one step per height.
     """
 
     name: str
@@ -102,6 +115,7 @@ class RecursiveProgram:
     table_rule: RuleProgram | None = None
     table_rows: int = 0
     notes: tuple[tuple[str, str], ...] = ()
+    unroll: Unroll | None = None
 
     def rules(self) -> tuple[RuleProgram, ...]:
         """The node rules (leaf, internal), then the output heads if any."""
@@ -164,6 +178,11 @@ def format_recursive(program: RecursiveProgram) -> str:
             lines.append(f"  state {state_name} <- {result}")
     for output in program.outputs:
         lines.append(f"output {output.name}[{output.selector}]")
+    if program.unroll is not None:
+        positions = ", ".join(map(str, program.unroll.children))
+        lines.append(f"unroll: {program.unroll.depth} heights per step; a node of odd height "
+                     f"whose one parent is one higher, at child positions {positions}, is "
+                     "computed in its parent's step, just before it")
     for step, note in program.notes:
         lines.append(f"note {step}: {note}")
     return "\n".join(lines) + "\n"
@@ -206,3 +225,22 @@ def verify_recursive(program: RecursiveProgram) -> None:
                                     f"rule {rule.kind}: state {state} has the wrong shape")
         if node_rule and {state for state, _ in rule.results} != set(states):
             raise InternalError("verify_recursive", f"rule {rule.kind}: not every state set")
+    _verify_unroll(program)
+
+
+def _verify_unroll(program: RecursiveProgram) -> None:
+    """An unrolled schedule covers two heights per step, at child positions of the
+    structure, and never on a DAG (a child of two parents cannot run in both their steps)."""
+    unroll = program.unroll
+    if unroll is None:
+        return
+    if unroll.depth != 2:
+        raise InternalError("verify_recursive", f"unroll depth {unroll.depth} (only 2 is "
+                            "lowered)")
+    if not unroll.children or len(set(unroll.children)) != len(unroll.children) or \
+            any(not 0 <= child < program.max_children for child in unroll.children):
+        raise InternalError("verify_recursive", f"unroll child positions {unroll.children} "
+                            f"outside the structure's {program.max_children}")
+    if program.structure_kind == "dag":
+        raise InternalError("verify_recursive", "unroll on a DAG, whose nodes may have two "
+                            "parents")

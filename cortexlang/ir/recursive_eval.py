@@ -3,6 +3,11 @@
 Checks that every recursive-program pass preserves the meaning of the program (tests compare
 this evaluator, run after each pass, with the reference interpreter). The node-independent
 part (uniforms, leaf tables) is `ir/host_eval.py`, which the runtime uses too.
+
+An unrolled program (`RecursiveProgram.unroll`) is evaluated in its schedule's order: the
+linearizer's unrolled order, step by step and group by group, each group's inlined children
+just before their parent; a child read before it is computed fails, so the schedule is checked
+as a dependence order too.
 """
 
 from __future__ import annotations
@@ -38,6 +43,18 @@ def evaluate_tables(program: RecursiveProgram, weights: Mapping[str, np.ndarray]
     results = [(reads[program.leaf.result(state)], result) for state, result in rule.results]
     return host_eval.evaluate_tables(rule.ops, results, program.table_rows,
                                      evaluate_uniforms(program, weights, dtype), weights, dtype)
+
+
+def _schedule(program: RecursiveProgram, structure: Structure) -> list[int]:
+    """The order the nodes of `structure` are computed in: the unrolled schedule's when the
+    program has one, else any order with children first."""
+    if program.unroll is None:
+        return _topological_order(structure)
+    from cortexlang.runtime.linearize import linearize
+
+    linearized = linearize([structure], max_children=program.max_children,
+                           unroll_depth=program.unroll.depth)
+    return [int(node) for node in linearized.old_id]
 
 
 def _topological_order(structure: Structure) -> list[int]:
@@ -80,7 +97,8 @@ class _Structure:
 
     def state(self, name: str, node: int) -> np.ndarray:
         value = self.states[name][node]
-        assert value is not None, "a child is computed before its parent"
+        if value is None:
+            raise ValueError(f"node {node}'s state {name} is read before it is computed")
         return value
 
     def source(self, op: Op, node: int) -> np.ndarray:
@@ -125,7 +143,7 @@ def run_recursive(program: RecursiveProgram, structures: Sequence[Structure],
     for structure in structures:
         sources = _Structure(structure, weights, tables, {
             state.name: [None] * structure.num_nodes for state in program.states}, dtype)
-        for node in _topological_order(structure):
+        for node in _schedule(program, structure):
             rule: RuleProgram = program.leaf if sources.count[node] == 0 else program.internal
             values = evaluate_ops(rule.ops, partial(_at, sources, node), uniforms, dtype)
             for state_name, result in rule.results:

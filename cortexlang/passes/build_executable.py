@@ -20,8 +20,8 @@ from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.token_reads import token_checks
 
 _ROWS = {"nodes": X.Rows.NODES, "batch": X.Rows.BATCH, "heads": X.Rows.HEADS,
-         "batches": X.Rows.BATCHES, "steps": X.Rows.STEPS, "one": X.Rows.FIXED,
-         "param": X.Rows.FIXED, "vocab": X.Rows.FIXED}
+         "batches": X.Rows.BATCHES, "groups": X.Rows.GROUPS, "steps": X.Rows.STEPS,
+         "one": X.Rows.FIXED, "param": X.Rows.FIXED, "vocab": X.Rows.FIXED}
 
 
 def _device_buffer(buffer: L.Buffer, recursive: RecursiveProgram) -> X.DeviceBuffer:
@@ -82,7 +82,9 @@ def build_executable(program: checked.CheckedProgram, recursive: RecursiveProgra
     return X.Executable(
         name=kernels.name, opencl=opencl, cx_path=program.path, cx_source=program.source,
         strategy=X.Strategy(kernels.strategy), max_children=recursive.max_children,
-        dynamic_batching=dynamic_batching, fuse_below=kernels.fuse_below,
+        dynamic_batching=dynamic_batching,
+        unroll_depth=recursive.unroll.depth if recursive.unroll is not None else 1,
+        fuse_below=kernels.fuse_below,
         steps_per_batch=steps,
         buffers=tuple(_device_buffer(buffer, recursive) for buffer in declared),
         parameters=tuple(X.Parameter(param.name, param.shape, param.span)

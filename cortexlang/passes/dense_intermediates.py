@@ -57,7 +57,7 @@ def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[BufferRef],
             out.append(replace(stmt, body=_rewrite(stmt.body, temps, in_heads)))
         elif isinstance(stmt, L.Loop):
             body = _rewrite(stmt.body, temps, in_heads or stmt.var == "i")
-            if stmt.kind == "nodes":
+            if stmt.kind in ("nodes", "members"):
                 first = L.Var("i") if stmt.var == "i" else \
                     L.Binary("-", L.Var("node"), L.Load(BATCH_START, L.Var("b")))
                 body = (L.Let("slot", first, True),) + body

@@ -1,5 +1,8 @@
 """Constant propagation: fold operators on constants and algebraic identities with 0 and 1.
 
+Each operator's fold, identities and absorbing element are its entries in the operator table
+(`ir/operators.py`); this pass applies them.
+
 Legal always (IEEE corner cases aside: `0 * x` is folded to 0 even where x could be infinite,
 as every framework's graph optimiser does). It matters most for leaves derived from the
 internal rule, where every child state is zero: `U @ h_sum` with `h_sum = 0` disappears.
@@ -7,28 +10,14 @@ internal rule, where every child state is zero: `U @ h_sum` with `h_sum = 0` dis
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
+from cortexlang.ir.operators import Operator, operator_of
 from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.result import PassResult, unchanged
 from cortexlang.passes.rewrite import rewrite_rule
-
-_UNARY: dict[str, Callable[[float], float | None]] = {
-    "neg": lambda x: -x, "sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)),
-    "tanh": math.tanh, "relu": lambda x: max(x, 0.0), "exp": math.exp,
-    "log": lambda x: math.log(x) if x > 0 else None,
-}
-_BINARY: dict[str, Callable[[float, float], float | None]] = {
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b if b != 0 else None, "max": max,
-    "lt": lambda a, b: float(a < b), "le": lambda a, b: float(a <= b),
-    "gt": lambda a, b: float(a > b), "ge": lambda a, b: float(a >= b),
-    "eq": lambda a, b: float(a == b), "ne": lambda a, b: float(a != b),
-}
 
 
 def _const(op: Op, value: float) -> Op:
@@ -42,21 +31,9 @@ def _value(op: Op | None) -> float | None:
 def fold_op(op: Op, resolved: dict[str, Op]) -> Op | str:
     """Fold one operator whose operands are already folded."""
     values = [_value(resolved.get(arg)) for arg in op.args]
-    if op.kind == "unary" and values[0] is not None:
-        if op.attr("op") == "softmax":
-            return _const(op, 1.0 / op.shape[0])
-        try:
-            folded = _UNARY[op.attr("op")](values[0])
-        except OverflowError:
-            folded = None
-        return op if folded is None else _const(op, folded)
-    if op.kind == "binary":
-        return _fold_binary(op, values, resolved)
-    if op.kind == "matmul" and (values[0] == 0.0 or values[1] == 0.0):
-        return _const(op, 0.0)
-    if op.kind == "concat" and values and all(v is not None for v in values) \
-            and len(set(values)) == 1:
-        return _const(op, values[0])  # type: ignore[arg-type]
+    operator = operator_of(op)
+    if operator is not None:
+        return _fold_operator(op, operator, values, resolved)
     if op.kind == "slice" and values[0] is not None:
         return _const(op, values[0])
     if op.kind == "select" and values[0] is not None:
@@ -65,32 +42,30 @@ def fold_op(op: Op, resolved: dict[str, Op]) -> Op | str:
     return op
 
 
-def _fold_binary(op: Op, values: list[float | None], resolved: dict[str, Op]) -> Op | str:
-    name = op.attr("op")
+def _fold_operator(op: Op, operator: Operator, values: list[float | None],
+                   resolved: dict[str, Op]) -> Op | str:
+    """Constant operands fold by the operator's own fold (a binary operator only to a finite
+    value); otherwise its identities and absorbing element apply."""
+    if operator.fold is not None and values and all(v is not None for v in values):
+        folded = operator.fold(tuple(v for v in values if v is not None), op.shape)
+        if folded is None or (op.kind == "binary" and not np.isfinite(folded)):
+            return op
+        return _const(op, folded)
+    if len(values) != 2:
+        return op
     lhs, rhs = values
-    if lhs is not None and rhs is not None:
-        folded = _BINARY[name](lhs, rhs)
-        return op if folded is None or not np.isfinite(folded) else _const(op, folded)
 
     def same_shape(arg: str) -> bool:
         return resolved[arg].shape == op.shape
 
-    if name == "add":
-        if rhs == 0.0 and same_shape(op.args[0]):
-            return op.args[0]
-        if lhs == 0.0 and same_shape(op.args[1]):
-            return op.args[1]
-    if name == "sub" and rhs == 0.0 and same_shape(op.args[0]):
+    if operator.absorbing is not None and operator.absorbing in (lhs, rhs):
+        return _const(op, operator.absorbing)
+    if operator.right_identity is not None and rhs == operator.right_identity \
+            and same_shape(op.args[0]):
         return op.args[0]
-    if name == "mul":
-        if lhs == 0.0 or rhs == 0.0:
-            return _const(op, 0.0)
-        if rhs == 1.0 and same_shape(op.args[0]):
-            return op.args[0]
-        if lhs == 1.0 and same_shape(op.args[1]):
-            return op.args[1]
-    if name == "div" and rhs == 1.0 and same_shape(op.args[0]):
-        return op.args[0]
+    if operator.left_identity is not None and lhs == operator.left_identity \
+            and same_shape(op.args[1]):
+        return op.args[1]
     return op
 
 

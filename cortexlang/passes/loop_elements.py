@@ -11,6 +11,7 @@ from __future__ import annotations
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import CHILDREN, NUM_CHILDREN, BufferRef, Role
+from cortexlang.ir.operators import Element, Kind, Operator, operator_of
 from cortexlang.ir.recursive import SOURCE_KINDS, Op, RecursiveProgram
 from cortexlang.passes.loop_indices import SCALAR, Index, flat_size, iadd, iconst, imul
 from cortexlang.passes.place_operators import RulePlan
@@ -119,14 +120,12 @@ class Evaluator:
         if kind == "own_state":
             row = imul(L.Var("node"), iconst(flat_size(op.shape)))
             return L.Load(BufferRef(Role.STATE, op.attr("state")), iadd(row, index.flat(op.shape)))
-        if kind == "unary":
-            if op.attr("op") == "softmax":
-                return self._softmax(op, index, inline)
-            return _unary(op.attr("op"), self.element(op.args[0], index, inline))
-        if kind == "binary":
-            lhs = self._operand(op.args[0], index, inline)
-            rhs = self._operand(op.args[1], index, inline)
-            return _binary(op.attr("op"), lhs, rhs)
+        operator = operator_of(op)
+        if operator is not None and operator.kind is Kind.VECTOR:
+            return self._softmax(op, index, inline)
+        if operator is not None and operator.element is not None:
+            operands = tuple(self._operand(arg, index, inline) for arg in op.args)
+            return element(operator, operands)
         if kind == "select":
             condition = self.element(op.args[0], SCALAR, inline)
             then = self._operand(op.args[1], index, inline)
@@ -225,18 +224,15 @@ class Evaluator:
         return L.Binary("/", value, total)
 
 
-def _unary(name: str, arg: L.Expr) -> L.Expr:
-    if name == "neg":
-        return L.Binary("-", L.Const(0.0), arg)
-    return L.Call(name, (arg,))
-
-
-_COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
-
-
-def _binary(name: str, lhs: L.Expr, rhs: L.Expr) -> L.Expr:
-    if name in ("add", "sub", "mul", "div"):
-        return L.Binary({"add": "+", "sub": "-", "mul": "*", "div": "/"}[name], lhs, rhs)
-    if name == "max":
-        return L.Call("max", (lhs, rhs))
-    return L.Select(L.Binary(_COMPARISONS[name], lhs, rhs), L.Const(1.0), L.Const(0.0))
+def element(operator: Operator, operands: tuple[L.Expr, ...]) -> L.Expr:
+    """One element of an elementwise operator, written as the table says (`Element`)."""
+    form, symbol = operator.element, operator.infix
+    if form is Element.CALL:
+        return L.Call(operator.name, operands)
+    assert symbol is not None, f"{operator.name} is written infix but has no symbol"
+    if form is Element.PREFIX:
+        return L.Binary(symbol, L.Const(0.0), operands[0])
+    value = L.Binary(symbol, operands[0], operands[1])
+    if form is Element.TRUTH:
+        return L.Select(value, L.Const(1.0), L.Const(0.0))
+    return value

@@ -4,6 +4,12 @@ Each rule becomes a loop over its batches and their nodes, with one phase per gr
 operators: `place_operators` chooses which operators are stored and in which phase,
 `loop_elements` builds each stored element's scalar expression, and this module assembles
 the loops, the heads and the buffers.
+
+With the recursion unrolled (`RecursiveProgram.unroll`), the loop over the internal nodes of
+a batch becomes a parallel loop over the batch's groups, each a sequential loop over its
+members (the inlined children, then their parent; see `runtime/groups.py`): one work-item
+computes a whole group, every phase and every unit, so no barrier separates a child from
+its parent.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from dataclasses import replace
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import (
+    BATCH_GROUPS,
     BATCH_LEN,
     BATCH_START,
     CHILDREN,
+    GROUP_START,
     HEAD_NODES,
     NUM_CHILDREN,
     BufferRef,
@@ -77,6 +85,19 @@ def _rule_phases(program: RecursiveProgram, plan: RulePlan, label: str,
     return node_lets, phases
 
 
+def _node_loop(program: RecursiveProgram, node_range: tuple[L.Expr, L.Expr],
+               body: tuple[L.Stmt, ...], grouped: bool) -> L.Loop:
+    """The loop over a batch's nodes; with the recursion unrolled (`grouped`), over its
+    groups and each group's members in order."""
+    if not grouped:
+        return L.Loop("node", node_range[0], node_range[1], "nodes", body)
+    group, batch = L.Var("g"), L.Var("b")
+    members = L.Loop("node", L.Load(GROUP_START, group),
+                     L.Load(GROUP_START, L.Binary("+", group, iconst(1))), "members", body)
+    return L.Loop("g", L.Load(BATCH_GROUPS, batch),
+                  L.Load(BATCH_GROUPS, L.Binary("+", batch, iconst(1))), "groups", (members,))
+
+
 def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.LoopProgram:
     """Stage 2: the loop program of a recursive program."""
     state_buffer = {state.name: BufferRef(Role.STATE, state.name) for state in program.states}
@@ -87,6 +108,7 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
     plans = {rule.kind: plan_rule(rule, fuse_operators, state_buffer)
              for rule in (program.leaf, program.internal)}
     body: list[L.Stmt] = []
+    unrolled = program.unroll is not None
     shared = not program.specialized and program.leaf.ops == program.internal.ops
     if program.specialized or shared:
         for kind, start, stop, batches in (
@@ -98,8 +120,8 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
             lets, phases = _rule_phases(program, plans[kind], kind, token_input)
             if shared:
                 start, batches = iconst(0), BatchRange.ALL
-            node_loop = L.Loop("node", node_range[0], node_range[1], "nodes",
-                               tuple(lets.values()) + tuple(phases))
+            node_loop = _node_loop(program, node_range, tuple(lets.values()) + tuple(phases),
+                                   unrolled and kind == "internal")
             body.append(L.Loop("b", start, stop, "batches", (node_loop,), batches))
     else:
         leaf_lets, leaf_phases = _rule_phases(program, plans["leaf"], "leaf", token_input)
@@ -113,8 +135,7 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
             merged.append(L.Phase("node", phase, (L.If(is_leaf, then, otherwise),),
                                   tuple(s for p in then + otherwise for s in p.stores)))
         merged_lets = tuple({**leaf_lets, **internal_lets}.values())
-        node_loop = L.Loop("node", node_range[0], node_range[1], "nodes",
-                           merged_lets + tuple(merged))
+        node_loop = _node_loop(program, node_range, merged_lets + tuple(merged), unrolled)
         body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,),
                            BatchRange.ALL))
     if program.heads is not None:
@@ -210,6 +231,9 @@ def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
         buffers.append(L.Buffer(ref, "nodes", size, integer=True))
     buffers.append(L.Buffer(BATCH_START, "batches", 1, integer=True))
     buffers.append(L.Buffer(BATCH_LEN, "batches", 1, integer=True))
+    if program.unroll is not None:
+        buffers.append(L.Buffer(GROUP_START, "groups", 1, integer=True))
+        buffers.append(L.Buffer(BATCH_GROUPS, "batches", 1, integer=True))
     for kind, plan in plans.items():
         buffers.extend(_rule_buffers(plan, kind))
     return tuple(buffers)

@@ -9,6 +9,7 @@ Read aloud, the pipeline is:
     refactor_recursion  move W @ child into the child's step           [refactor_recursion]
     hoist_invariants    node-independent work computed once            [hoist_invariants]
     tabulate_leaves     leaf states computed once per token            [tabulate_leaves]
+    unroll_recursion    a node with its odd-height children, one step  [unroll_recursion]
     lower_loops         recursive program -> loop IR, operator fusion  (stage 2) [fuse_operators]
     dense_intermediates temporaries sized by the largest batch         [dense_intermediates]
     plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
@@ -51,6 +52,7 @@ from cortexlang.passes.specialize_leaves import specialize_leaves_result
 from cortexlang.passes.tabulate_leaves import tabulate_leaves_result
 from cortexlang.passes.to_recursive import to_recursive
 from cortexlang.passes.unroll_dot_products import unroll_dot_products_result
+from cortexlang.passes.unroll_recursion import unroll_recursion_result
 
 # The most nodes one work-item computes together. The emitted code holds one copy of a
 # phase's statements per tile node (and the halving sub-tiles of a partial tile), so the
@@ -70,7 +72,12 @@ def node_tile_problem(tile: object) -> str | None:
 
 @dataclass(frozen=True)
 class Options:
-    """Which optimisations run. Every one is on by default and can be switched off alone.
+    """Which optimisations run. Every one but `unroll_recursion` is on by default, and each
+    can be switched on or off alone.
+
+    `unroll_recursion` is off by default: an unrolled step runs each group of nodes on one
+    work-item, every unit, so a step has only as many tasks as groups; on the quick bench
+    that costs more than the barriers it saves (README, "Recursive unrolling").
 
     `node_tile` is how many nodes each work-item computes together: a whole number from 1 to
     MAX_NODE_TILE (anything else is a ValueError; the command line reports it as a usage
@@ -87,6 +94,7 @@ class Options:
     fuse_levels: bool = True
     persist_weights: bool = True
     unroll_dot_products: bool = True
+    unroll_recursion: bool = False
     node_tile: int = 4
 
     def __post_init__(self) -> None:
@@ -102,7 +110,7 @@ class Options:
     @staticmethod
     def level(number: int) -> Options:
         """-O0 (nothing), -O1 (batching, specialisation, folding), -O2 (+ fusion, refactoring,
-        hoisting, dense intermediates), -O3 (everything; the default)."""
+        hoisting, dense intermediates), -O3 (everything but unroll_recursion; the default)."""
         if number not in (0, 1, 2, 3):
             raise UsageError(user_error("E0701", f"-O{number} is not an optimisation level",
                                         hint="use -O0, -O1, -O2 or -O3").diagnostics)
@@ -119,15 +127,25 @@ class Options:
 
     def without(self, *names: str) -> Options:
         """These options with the named optimisations switched off."""
-        unknown = [name for name in names if name not in Options.names()]
-        if unknown:
-            raise UsageError(user_error(
-                "E0702", f"unknown optimisation `{unknown[0]}`",
-                hint="optimisations: " + ", ".join(Options.names())).diagnostics)
-        return replace(self, **dict.fromkeys(names, False))
+        return replace(self, **dict.fromkeys(_known(names), False))
+
+    def with_enabled(self, *names: str) -> Options:
+        """These options with the named optimisations switched on (`unroll_recursion` is
+        the one off by default)."""
+        return replace(self, **dict.fromkeys(_known(names), True))
 
     def enabled(self) -> tuple[str, ...]:
         return tuple(name for name in Options.names() if getattr(self, name))
+
+
+def _known(names: Sequence[str]) -> Sequence[str]:
+    """`names`, each an optimisation (else the usage error E0702)."""
+    unknown = [name for name in names if name not in Options.names()]
+    if unknown:
+        raise UsageError(user_error(
+            "E0702", f"unknown optimisation `{unknown[0]}`",
+            hint="optimisations: " + ", ".join(Options.names())).diagnostics)
+    return names
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,9 @@ PIPELINE: tuple[Step, ...] = (
     Step("tabulate_leaves", "recursive", "tabulate_leaves",
          lambda ir, o, d, p: tabulate_leaves_result(ir),
          "leaves read per-token tables computed once"),
+    Step("unroll_recursion", "recursive", "unroll_recursion",
+         lambda ir, o, d, p: unroll_recursion_result(ir),
+         "compute a node of odd height in its parent's step, just before it"),
     Step("lower_loops", "loops", None, lambda ir, o, d, p: lower_loops(ir, o.fuse_operators),
          "recursion to loops over batches, nodes and units; phases of fused operators",
          ("fuse_operators",)),

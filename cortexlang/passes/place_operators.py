@@ -16,9 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cortexlang.ir.buffers import BufferRef, Role
-from cortexlang.ir.recursive import SOURCE_KINDS, RuleProgram
+from cortexlang.ir.operators import operator_of
+from cortexlang.ir.recursive import SOURCE_KINDS, Op, RuleProgram
 
-ELEMENTWISE_KINDS = ("binary", "select", "slice", "concat")
+# Besides the operators the table says are cheap to recompute (additions, products,
+# comparisons, negation, concatenation): read on the fly wherever they are read.
+_ON_THE_FLY_KINDS = ("select", "slice")
+
+
+def _on_the_fly(op: Op) -> bool:
+    operator = operator_of(op)
+    return op.kind in _ON_THE_FLY_KINDS or (operator is not None and operator.recompute)
+
+
+def _reads_whole_operands(op: Op) -> bool:
+    operator = operator_of(op)
+    return operator is not None and operator.whole_operand
 
 
 @dataclass
@@ -53,7 +66,7 @@ def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, BufferRef]
             return True
         if name in results:
             return False
-        if op.kind in ELEMENTWISE_KINDS or (op.kind == "unary" and op.attr("op") == "neg"):
+        if _on_the_fly(op):
             return all(addressable(arg) for arg in op.args)
         return False
 
@@ -68,7 +81,7 @@ def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, BufferRef]
 
     if fuse:
         for op in computed:
-            if op.kind == "matmul" or (op.kind == "unary" and op.attr("op") == "softmax"):
+            if _reads_whole_operands(op):
                 for arg in op.args:
                     ensure_addressable(arg)
     else:
@@ -87,7 +100,7 @@ def plan_rule(rule: RuleProgram, fuse: bool, result_buffer: dict[str, BufferRef]
         if not fuse:
             plan.phase[op.name] = position
             continue
-        cross = op.kind == "matmul" or (op.kind == "unary" and op.attr("op") == "softmax")
+        cross = _reads_whole_operands(op)
         phase = 0
         for arg in op.args:
             if ops[arg].kind in SOURCE_KINDS:

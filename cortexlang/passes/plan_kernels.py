@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from cortexlang.errors import InternalError
 from cortexlang.ir import loops as L
 from cortexlang.ir.batches import BatchRange
-from cortexlang.ir.buffers import BATCH_RANGE_BUFFERS, WEIGHT_ROLES, BufferRef, Role
+from cortexlang.ir.buffers import (
+    BATCH_GROUPS,
+    BATCH_RANGE_BUFFERS,
+    GROUP_START,
+    WEIGHT_ROLES,
+    BufferRef,
+    Role,
+)
 from cortexlang.ir.kernels import (
     SYNC_BUFFER,
     Kernel,
@@ -42,6 +49,7 @@ class _Section:
     over: BatchRange
     node_lets: tuple[L.Let, ...]
     phases: tuple[L.Phase, ...]
+    grouped: bool = False   # the recursion unrolled: one work-item per group (lower_loops)
 
 
 def _sections(program: L.LoopProgram) -> list[_Section]:
@@ -52,15 +60,20 @@ def _sections(program: L.LoopProgram) -> list[_Section]:
         if stmt.batches is None:
             raise InternalError("plan_kernels", "top-level loop covers no batch range")
         over = stmt.batches
+        grouped = False
         if stmt.kind == "batches":
             node_loop = stmt.body[0]
             assert isinstance(node_loop, L.Loop)
+            if node_loop.kind == "groups":
+                grouped = True
+                node_loop = node_loop.body[0]
+                assert isinstance(node_loop, L.Loop) and node_loop.kind == "members"
             body = node_loop.body
         else:
             body = stmt.body
         lets = tuple(s for s in body if isinstance(s, L.Let))
         phases = tuple(s for s in body if isinstance(s, L.Phase))
-        sections.append(_Section(over, lets, phases))
+        sections.append(_Section(over, lets, phases, grouped))
     return sections
 
 
@@ -212,6 +225,9 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) ->
     local_cap = max(1, min(limits.max_work_group_size, 256))
     kernels: list[Kernel] = []
     for section in sections:
+        if section.grouped:
+            kernels.append(_group_kernel(section, limits))
+            continue
         for phase in section.phases:
             name = f"{phase.rule}_{section.over.value}_phase{phase.index}" \
                 if phase.rule != section.over.value else f"{phase.rule}_phase{phase.index}"
@@ -227,6 +243,20 @@ def _level_kernels(sections: list[_Section], limits: DeviceLimits, tile: int) ->
                                   local, reads, writes, (), widths, not limits.is_gpu, (),
                                   _lines((phase,)), row_tiles=rows))
     return kernels
+
+
+def _group_kernel(section: _Section, limits: DeviceLimits) -> Kernel:
+    """An unrolled section's per-level kernel: every phase, one work-item per group of the
+    batch (dimension 1), each computing every unit of its members in order."""
+    rule = section.phases[0].rule if section.phases else section.over.value
+    reads, writes = _buffers_used(section.node_lets, section.phases)
+    reads = _ordered(reads + (GROUP_START, BATCH_GROUPS))
+    widths, _, rows = _widths(section.phases, limits)
+    name = f"{rule}_groups" if rule == section.over.value else \
+        f"{rule}_{section.over.value}_groups"
+    return Kernel(name, section.over, section.node_lets,
+                  section.phases, 1, 1, 1, reads, writes, (), widths, False, (),
+                  _lines(section.phases), row_tiles=rows, grouped=(section.over,))
 
 
 def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits: DeviceLimits,
@@ -257,10 +287,13 @@ def _persistent_kernel(program: L.LoopProgram, sections: list[_Section], limits:
     widths, items, rows = _widths(all_phases, limits)
     if groups:
         writes = _ordered(writes + (SYNC_BUFFER,))
+    grouped = tuple(s.over for s in sections if s.grouped)
+    if grouped:
+        reads = _ordered(reads + (GROUP_START, BATCH_GROUPS))
     return Kernel("forward", BatchRange.RUN, (), all_phases, items, tile, local, reads, writes,
                   tuple(cached), widths, False,
                   tuple((s.over, s.node_lets, s.phases) for s in sections), _lines(all_phases),
-                  max(1, groups), rows)
+                  max(1, groups), rows, grouped=grouped)
 
 
 # Work-groups of a cooperative kernel at most: each claims tasks at every step, so a group
@@ -375,6 +408,9 @@ def plan_kernels(program: L.LoopProgram, limits: DeviceLimits, *, fuse_levels: b
             decisions.append("weight persistence not applied: every per-level launch would "
                              "reload local memory; the node tile blocks weights for the cache")
         strategy = "level"
+    if any(section.grouped for section in sections):
+        decisions.append("recursion unrolled by 2: each step computes a batch's groups (inlined "
+                         "children, then their parent), one work-item per group, every unit")
     layouts = _weight_layouts(program, kernels)
     for ref, block, _ in layouts:
         decisions.append(f"{ref.ir_text} stored in blocks of {block} columns: each work-item's "

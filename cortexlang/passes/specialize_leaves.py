@@ -15,21 +15,27 @@ internal node and be thrown away).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
+from cortexlang.ir.operators import OPERATORS, Kind, Operator, operator_of
 from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.result import PassResult, unchanged
 from cortexlang.passes.rewrite import rewrite_rule
 
 _ABSENT_CHILD_KINDS = ("child_state", "child_exists", "child_is_leaf", "num_children")
-# Comparisons `num_children() OP c` (and `c OP num_children()`, mirrored) whose value is the
-# same for every count >= 1: the value, as a function of c (None: not decided).
-_DECIDED_FROM_ONE = {
-    "eq": lambda c: 0.0 if c < 1 else None, "ne": lambda c: 1.0 if c < 1 else None,
-    "gt": lambda c: 1.0 if c < 1 else None, "ge": lambda c: 1.0 if c <= 1 else None,
-    "lt": lambda c: 0.0 if c <= 1 else None, "le": lambda c: 0.0 if c < 1 else None,
-}
-_MIRRORED = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
+
+
+def _decided_from_one(comparison: Operator, constant: float) -> float | None:
+    """The value of `num_children() OP constant` if it is the same for every count >= 1,
+    else None. A comparison with `constant` changes value only at the counts around it, so
+    the counts 1, floor, ceil and floor + 1 of the constant (those >= 1) decide it."""
+    if comparison.fold is None or not math.isfinite(constant):
+        return None
+    below, above = math.floor(constant), math.ceil(constant)
+    counts = {1.0} | {float(count) for count in (below, above, below + 1) if count >= 1}
+    values = {comparison.fold((count, constant), ()) for count in counts}
+    return values.pop() if len(values) == 1 else None
 
 
 def _read_children_as_absent(op: Op, _resolved: dict[str, Op]) -> Op | str:
@@ -41,16 +47,16 @@ def _read_children_as_absent(op: Op, _resolved: dict[str, Op]) -> Op | str:
 def _with_some_child(op: Op, resolved: dict[str, Op]) -> Op | str:
     """In the internal rule: a comparison of num_children() with a constant, decided by
     num_children() >= 1, becomes a constant."""
-    if op.kind != "binary" or op.attr("op") not in _DECIDED_FROM_ONE or op.shape != ():
+    comparison = operator_of(op)
+    if comparison is None or comparison.kind is not Kind.COMPARISON or op.shape != ():
         return op
     lhs, rhs = (resolved.get(arg) for arg in op.args)
-    name = op.attr("op")
     if lhs is not None and rhs is not None and rhs.kind == "num_children" \
-            and lhs.kind == "const":
-        lhs, rhs, name = rhs, lhs, _MIRRORED[name]
+            and lhs.kind == "const" and comparison.mirrored is not None:
+        lhs, rhs, comparison = rhs, lhs, OPERATORS[comparison.mirrored]
     if lhs is None or rhs is None or lhs.kind != "num_children" or rhs.kind != "const":
         return op
-    value = _DECIDED_FROM_ONE[name](rhs.attr("value"))
+    value = _decided_from_one(comparison, rhs.attr("value"))
     if value is None:
         return op
     return Op(op.name, "const", (), op.shape, (("value", value),), op.span)

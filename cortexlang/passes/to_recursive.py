@@ -13,12 +13,8 @@ from typing import Any
 
 from cortexlang.errors import InternalError
 from cortexlang.ir import checked as ir
+from cortexlang.ir.operators import REDUCTIONS, Zero, comparison, operator_named, operator_of
 from cortexlang.ir.recursive import Op, RecursiveProgram, RuleProgram
-
-_CONDITION_OPS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
-# Unary functions that map zero to zero: a masked child term built only from these is
-# already zero for a missing child, so it needs no mask.
-_ZERO_PRESERVING_UNARY = ("neg", "tanh", "relu")
 
 
 class RuleBuilder:
@@ -93,18 +89,18 @@ class RuleBuilder:
             return self.env[expr.name]
         if isinstance(expr, ir.Unary):
             arg = self.lower(expr.arg, child_binding)
-            return self.add("unary", (arg,), expr.shape, (("op", expr.op),), span, name)
+            return self.apply(expr.op, (arg,), expr.shape, span, name)
         if isinstance(expr, ir.Binary):
             lhs = self.lower(expr.lhs, child_binding)
             rhs = self.lower(expr.rhs, child_binding)
-            return self.add("binary", (lhs, rhs), expr.shape, (("op", expr.op),), span, name)
+            return self.apply(expr.op, (lhs, rhs), expr.shape, span, name)
         if isinstance(expr, ir.MatMul):
             lhs = self.lower(expr.lhs, child_binding)
             rhs = self.lower(expr.rhs, child_binding)
-            return self.add("matmul", (lhs, rhs), expr.shape, (), span, name)
+            return self.apply("matmul", (lhs, rhs), expr.shape, span, name)
         if isinstance(expr, ir.Concat):
             parts = tuple(self.lower(part, child_binding) for part in expr.parts)
-            return self.add("concat", parts, expr.shape, (), span, name)
+            return self.apply("concat", parts, expr.shape, span, name)
         if isinstance(expr, ir.Slice):
             arg = self.lower(expr.arg, child_binding)
             return self.add("slice", (arg,), expr.shape,
@@ -118,6 +114,14 @@ class RuleBuilder:
             return self.reduce(expr, name)
         raise InternalError("to_recursive", f"unhandled expression {type(expr).__name__}")
 
+    def apply(self, operator: str, args: tuple[str, ...], shape: ir.Shape, span: Any = None,
+              name: str | None = None) -> str:
+        """An application of the table's `operator`: unary and binary operators are the
+        `op` attribute of their kind, the others are their own kind."""
+        kind = operator_named(operator).kind.ir_kind
+        attrs = (("op", operator),) if kind in ("unary", "binary") else ()
+        return self.add(kind, args, shape, attrs, span, name)
+
     def _position(self, child: ir.ChildRef, binding: int | None) -> int:
         if isinstance(child, ir.ChildAt):
             return child.index
@@ -129,12 +133,12 @@ class RuleBuilder:
         if isinstance(condition, ir.IsLeaf):
             if condition.child is None:
                 count = self.add("num_children", (), ())
-                return self.add("binary", (count, self.const(0.0)), (), (("op", "eq"),))
+                return self.apply(comparison("==").name, (count, self.const(0.0)), ())
             position = self._position(condition.child, binding)
             return self.add("child_is_leaf", (), (), (("child", position),))
         count = self.add("num_children", (), ())
-        return self.add("binary", (count, self.const(float(condition.value))), (),
-                        (("op", _CONDITION_OPS[condition.op]),))
+        return self.apply(comparison(condition.op).name,
+                          (count, self.const(float(condition.value))), ())
 
     def zero_preserving(self, name: str) -> bool:
         """True if the operator is zero whenever every child state it reads is zero."""
@@ -143,40 +147,40 @@ class RuleBuilder:
             return True
         if op.kind == "const":
             return op.attr("value") == 0.0
-        if op.kind == "unary":
-            return op.attr("op") in _ZERO_PRESERVING_UNARY and self.zero_preserving(op.args[0])
-        if op.kind == "binary" and op.attr("op") == "mul":
-            return any(self.zero_preserving(arg) for arg in op.args)
-        if op.kind == "binary" and op.attr("op") in ("add", "sub"):
-            return all(self.zero_preserving(arg) for arg in op.args)
-        if op.kind == "matmul":
-            return self.zero_preserving(op.args[1]) or self.zero_preserving(op.args[0])
-        if op.kind in ("slice", "concat"):
-            return all(self.zero_preserving(arg) for arg in op.args)
-        return False
+        if op.kind == "slice":
+            return self.zero_preserving(op.args[0])
+        operator = operator_of(op)
+        if operator is None or operator.zero is Zero.NEVER:
+            return False
+        zeros = (self.zero_preserving(arg) for arg in op.args)
+        return any(zeros) if operator.zero is Zero.ANY else all(zeros)
 
     def reduce(self, expr: ir.ChildReduce, name: str | None) -> str:
         existing = {op.name for op in self.ops}
         terms: list[str] = []
+        reduction = REDUCTIONS[expr.op]
+        # A missing child adds the identity: zero by multiplying with the child's 0/1 mask
+        # (not needed where the term is zero anyway), any other identity by selecting it.
+        masked_by_product = reduction.identity == 0.0
         for position in range(self.program.structure.max_children):
             body = self.lower(expr.body, position)
             present = self.add("child_exists", (), (), (("child", position),))
-            if expr.op == "max":
-                lowest = self.const(float("-inf"), expr.shape)
-                body = self.add("select", (present, body, lowest), expr.shape)
+            if not masked_by_product:
+                identity = self.const(reduction.identity, expr.shape)
+                body = self.add("select", (present, body, identity), expr.shape)
             elif not self.zero_preserving(body):
-                body = self.add("binary", (body, present), expr.shape, (("op", "mul"),))
+                body = self.apply("mul", (body, present), expr.shape)
             terms.append(body)
         total = terms[0]
-        combine = "max" if expr.op == "max" else "add"
         for term in terms[1:]:
-            total = self.add("binary", (total, term), expr.shape, (("op", combine),))
+            total = self.apply(reduction.combine, (total, term), expr.shape)
         count = self.add("num_children", (), ())
-        if expr.op == "mean":
-            divisor = self.add("binary", (count, self.const(1.0)), (), (("op", "max"),))
-            total = self.add("binary", (total, divisor), expr.shape, (("op", "div"),))
-        if expr.op == "max":
-            has_children = self.add("binary", (count, self.const(0.0)), (), (("op", "gt"),))
+        if reduction.average:
+            divisor = self.apply("max", (count, self.const(1.0)), ())
+            total = self.apply("div", (total, divisor), expr.shape)
+        if not masked_by_product:
+            # Over no children every term is the identity: the result is zeros instead.
+            has_children = self.apply(comparison(">").name, (count, self.const(0.0)), ())
             total = self.add("select", (has_children, total, self.const(0.0, expr.shape)),
                              expr.shape)
         # Name the reduction after its statement, unless an earlier expression computed the

@@ -186,7 +186,8 @@ class CompiledModel:
     def linearize(self, structures: Sequence[Structure]) -> Linearized:
         """The structures as this model's runs take them (see `run_linearized`)."""
         return linearize(structures, max_children=self.executable.max_children,
-                         dynamic_batching=self.executable.dynamic_batching)
+                         dynamic_batching=self.executable.dynamic_batching,
+                         unroll_depth=self.executable.unroll_depth)
 
     def _prepare(self, linearized: Linearized, keep: list[np.ndarray]) -> RunLayout:
         zero_row = self._node_rows(linearized.num_nodes + 1) - 1

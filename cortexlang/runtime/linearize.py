@@ -12,6 +12,11 @@ the longest path from a source), and renumbers the nodes so that
 With `dynamic_batching=False` the order is the same but every node is a batch of its own.
 Per-node inputs (words, labels, features) are permuted into the new order.
 
+With `unroll_depth=2` (recursive unrolling) a batch is a *step* of two heights, made of groups:
+a node of odd height whose one parent is one higher comes just before that parent, in its
+group; see `runtime/groups.py`. Every invariant above holds but one: heights inside a batch
+are no longer sorted.
+
 Heights are computed by a frontier sweep over all structures at once: each numpy step
 finishes one height for the whole batch, so the work is vectorised over nodes and the number
 of Python steps is the height of the highest structure plus one.
@@ -35,6 +40,7 @@ import numpy as np
 
 from cortexlang.inputs import input_error
 from cortexlang.inputs.structure import NO_LABEL, Structure
+from cortexlang.runtime.groups import unrolled_order
 
 SMALL_INPUT_NODES = 160
 """Batches of at most this many nodes take the small-input fast path (0: never)."""
@@ -47,7 +53,8 @@ class Linearized:
     children:     int32 [num_nodes, max_children] new child ids, -1 where a position is empty
                   (positions are kept: a grid cell's `[left, up]` may be `[-1, up]`).
     num_children: int32 [num_nodes] present children per node.
-    height:       int32 [num_nodes], non-decreasing.
+    height:       int32 [num_nodes], non-decreasing (unrolled: non-decreasing per batch of
+                  two heights).
     batch_start, batch_len: int32 [num_batches]: batch b is ids
                   batch_start[b] .. batch_start[b] + batch_len[b] - 1.
     words:        int32 [num_nodes] (-1: none). labels: int32 [num_nodes] (-1: none).
@@ -57,6 +64,11 @@ class Linearized:
     new_id:       int32 [total] the new id of original node `node_offset[t] + old id`.
     node_offset:  int32 [num_trees + 1] where each structure starts in `new_id`.
     seconds:      wall time of `linearize` itself.
+    unroll_depth: heights per batch: 1, or 2 when the recursion is unrolled; then
+    group_start:  int32 [num_groups + 1] the first id of each group (the nodes one work-item
+                  computes in order: inlined children, then their parent), then num_nodes;
+    batch_groups: int32 [num_batches + 1] the first group of each batch, then num_groups.
+                  Both are None when unroll_depth is 1.
     """
 
     num_nodes: int
@@ -78,6 +90,14 @@ class Linearized:
     seconds: float
     max_batch_len: int
     dynamic_batching: bool = True
+    unroll_depth: int = 1
+    group_start: np.ndarray | None = None
+    batch_groups: np.ndarray | None = None
+
+    @property
+    def num_groups(self) -> int:
+        return int(self.group_start.shape[0]) - 1 if self.group_start is not None else \
+            self.num_nodes
 
     @property
     def num_batches(self) -> int:
@@ -93,8 +113,9 @@ class Linearized:
             f"{self.num_trees} structures, {self.num_nodes} nodes ({self.num_leaves} leaves), "
             f"max_children {self.max_children}",
             f"{self.num_batches} batches ({'dynamic' if self.dynamic_batching else 'one node'}"
-            f" batching), largest {self.max_batch_len} nodes, "
-            f"highest {int(self.height[-1]) if self.num_nodes else 0}",
+            f" batching{', unrolled by 2' if self.unroll_depth == 2 else ''}), largest "
+            f"{self.max_batch_len} nodes, "
+            f"highest {int(self.height.max(initial=0))}",
             f"linearized in {self.seconds * 1e3:.3f} ms",
         ]
         shown = min(self.num_batches, max_batches)
@@ -102,16 +123,22 @@ class Linearized:
             start = int(self.batch_start[batch])
             length = int(self.batch_len[batch])
             kind = "leaves" if start < self.num_leaves else "internal"
+            heights = self.height[start:start + length]
+            height = f"height {int(heights.min())}" if heights.min() == heights.max() else \
+                f"heights {int(heights.min())}-{int(heights.max())}"
+            groups = "" if self.batch_groups is None else \
+                f", {int(self.batch_groups[batch + 1] - self.batch_groups[batch])} groups"
             lines.append(f"  batch {batch:>4}: ids {start}..{start + length - 1} "
-                         f"({length} nodes, height {int(self.height[start])}, {kind})")
+                         f"({length} nodes{groups}, {height}, {kind})")
         if shown < self.num_batches:
             lines.append(f"  ... {self.num_batches - shown} more batches")
         return "\n".join(lines)
 
 
 def linearize(structures: Sequence[Structure], *, max_children: int,
-              dynamic_batching: bool = True) -> Linearized:
-    """Linearize a batch of structures (see the module docstring for the order).
+              dynamic_batching: bool = True, unroll_depth: int = 1) -> Linearized:
+    """Linearize a batch of structures (see the module docstring for the order), one height
+    per batch, or with `unroll_depth` 2 two (recursive unrolling).
 
     Raises `InputError` E0550 when a node uses a child position >= `max_children`, E0551 for
     a child id or root outside its structure, E0552 for a cycle, and E0553 when features are
@@ -120,8 +147,11 @@ def linearize(structures: Sequence[Structure], *, max_children: int,
     started = time.perf_counter()
     if max_children < 1:
         raise ValueError("max_children must be at least 1")
+    if unroll_depth not in (1, 2):
+        raise ValueError("unroll_depth must be 1 or 2")
     if sum(structure.children.shape[0] for structure in structures) <= SMALL_INPUT_NODES:
-        fast = _linearize_small(structures, max_children, dynamic_batching, started)
+        fast = _linearize_small(structures, max_children, dynamic_batching, started,
+                                unroll_depth)
         if fast is not None:
             return fast
     count = len(structures)
@@ -147,21 +177,27 @@ def linearize(structures: Sequence[Structure], *, max_children: int,
     level_sizes = np.fromiter((level.shape[0] for level in levels), dtype=np.int32,
                               count=len(levels))
     return _assemble(structures, sizes, node_offset, roots, features, children, num_children,
-                     order, level_sizes, max_children, dynamic_batching, started)
+                     order, level_sizes, max_children, dynamic_batching, started, unroll_depth)
 
 
 def _assemble(structures: Sequence[Structure], sizes: np.ndarray, node_offset: np.ndarray,
               roots: np.ndarray, features: np.ndarray | None, children: np.ndarray,
               num_children: np.ndarray, order: np.ndarray, level_sizes: np.ndarray,
-              max_children: int, dynamic_batching: bool, started: float) -> Linearized:
+              max_children: int, dynamic_batching: bool, started: float,
+              unroll_depth: int = 1) -> Linearized:
     """The Linearized batch from the merged inputs (original global ids; `children` int64
     with `total` for an empty position), the height order and the nodes per height."""
     count = len(structures)
     total = int(node_offset[-1])
+    height = np.repeat(np.arange(level_sizes.shape[0], dtype=np.int32), level_sizes)
+    batch_len = level_sizes if dynamic_batching else np.ones(total, dtype=np.int32)
+    grouped = None
+    if unroll_depth == 2:
+        grouped = unrolled_order(children, order, level_sizes, dynamic_batching)
+        order, height, batch_len = grouped.order, grouped.height, grouped.batch_len
     new_id = np.empty(total + 1, dtype=np.int32)
     new_id[order] = np.arange(total, dtype=np.int32)
     new_id[total] = -1
-    batch_len = level_sizes if dynamic_batching else np.ones(total, dtype=np.int32)
     batch_start = np.zeros(batch_len.shape[0], dtype=np.int32)
     np.cumsum(batch_len[:-1], out=batch_start[1:])
     tree_of = np.repeat(np.arange(count, dtype=np.int32), sizes)[order]
@@ -171,7 +207,7 @@ def _assemble(structures: Sequence[Structure], sizes: np.ndarray, node_offset: n
         max_children=max_children,
         children=new_id[children[order]],
         num_children=num_children[order],
-        height=np.repeat(np.arange(level_sizes.shape[0], dtype=np.int32), level_sizes),
+        height=height,
         batch_start=batch_start,
         batch_len=batch_len,
         words=_concatenate_words(structures)[order],
@@ -185,11 +221,15 @@ def _assemble(structures: Sequence[Structure], sizes: np.ndarray, node_offset: n
         seconds=time.perf_counter() - started,
         max_batch_len=int(batch_len.max(initial=0)),
         dynamic_batching=dynamic_batching,
+        unroll_depth=unroll_depth,
+        group_start=None if grouped is None else grouped.group_start,
+        batch_groups=None if grouped is None else grouped.batch_groups,
     )
 
 
 def _linearize_small(structures: Sequence[Structure], max_children: int,
-                     dynamic_batching: bool, started: float) -> Linearized | None:
+                     dynamic_batching: bool, started: float,
+                     unroll_depth: int = 1) -> Linearized | None:
     """`linearize` for a small batch over Python lists (module docstring), or None when the
     input is malformed in any way the general path reports (a root or child out of range, a
     child beyond `max_children`, a cycle, features on some structures only)."""
@@ -249,7 +289,7 @@ def _linearize_small(structures: Sequence[Structure], max_children: int,
     features = (np.concatenate(with_features).astype(np.float32, copy=False)
                 if with_features else None)
     return _assemble(structures, sizes, offsets, roots, features, children, num_children,
-                     order, level_sizes, max_children, dynamic_batching, started)
+                     order, level_sizes, max_children, dynamic_batching, started, unroll_depth)
 
 
 def _name(structures: Sequence[Structure], tree: int) -> str:

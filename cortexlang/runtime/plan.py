@@ -158,6 +158,10 @@ class RunLayout:
 def run_layout(executable: Executable, linearized: Linearized, zero_row: int) -> RunLayout:
     """The run's layout for `linearized`, whose node-indexed buffers have `zero_row + 1`
     rows (the last one, read for every missing child, holds zeros)."""
+    if linearized.unroll_depth != executable.unroll_depth:
+        raise ValueError(f"a run linearized with {linearized.unroll_depth} height(s) per batch "
+                         f"for kernels that take {executable.unroll_depth}: linearize with "
+                         "the model's own `linearize`")
     heads = head_nodes(executable, linearized)
     leaf_batches = int(np.count_nonzero(linearized.batch_start < linearized.num_leaves))
     first_fused = first_fused_batch(executable, linearized.batch_len)
@@ -189,6 +193,8 @@ def _index_array(ref: BufferRef, linearized: Linearized, heads: np.ndarray,
         return linearized.words
     if ref.name == "children":
         return np.where(linearized.children < 0, zero_row, linearized.children)
+    if ref.name in ("group_start", "batch_groups"):
+        return getattr(linearized, ref.name)   # unrolled (checked by run_layout)
     arrays = {"num_children": linearized.num_children, "batch_start": linearized.batch_start,
               "batch_len": linearized.batch_len, "head_nodes": heads}
     return arrays[ref.name]

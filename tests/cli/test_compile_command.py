@@ -17,10 +17,13 @@ SMALL = ["-D", "H=4", "-D", "V=7", "--generic"]
 @pytest.mark.parametrize("name", sorted(set(STEP_NAMES) | set(Options.names())))
 def test_print_after_works_for_every_step_and_optimisation(
         name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compile", TREEFC, *SMALL, "--print-after", name]) == 0
-    out = capsys.readouterr().out
     step = step_of(name)
     assert step is not None
+    # A step whose optimisation is off by default (unroll_recursion) is switched on.
+    enable = ["--enable", step.option] if step.option and \
+        not getattr(Options(), step.option) else []
+    assert main(["compile", TREEFC, *SMALL, "--print-after", name, *enable]) == 0
+    out = capsys.readouterr().out
     assert out.startswith(f"=== after {step.name} ({step.stage};"), out[:200]
     assert len(out.splitlines()) > 2
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from cortexlang.codegen.dialect import buffer_identifiers
-from cortexlang.codegen.expressions import Context, c_expr, sigmoid_helper
+from cortexlang.codegen.expressions import Context, c_expr, helper_definition
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef, Role
@@ -67,6 +67,6 @@ def test_contiguous_loads_become_vector_loads_and_others_broadcasts() -> None:
 def test_sigmoid_records_the_helper_width_it_calls() -> None:
     ctx = context({P_B: "p_b"})
     text = c_expr(L.Call("sigmoid", (L.Load(P_B, L.Var("j")),)), ctx, lanes=4)
-    assert text.startswith("cx_sigmoid4(") and ctx.helpers == {4}
-    assert sigmoid_helper(4).startswith("float4 cx_sigmoid4(float4 x)")
-    assert sigmoid_helper(1).startswith("float cx_sigmoid(float x)")
+    assert text.startswith("cx_sigmoid4(") and ctx.helpers == {("sigmoid", 4)}
+    assert helper_definition("sigmoid", 4).startswith("float4 cx_sigmoid4(float4 x)")
+    assert helper_definition("sigmoid", 1).startswith("float cx_sigmoid(float x)")

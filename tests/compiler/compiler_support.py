@@ -69,6 +69,12 @@ SWEEP_STATS: list[tuple[str, str, float]] = []
 # -- programs --------------------------------------------------------------------------------
 
 
+# The switches the option sweeps cover (products, covering sets, samples, random programs):
+# all but `unroll_recursion`, which is off by default and swept by test_unroll_recursion.py
+# over its own small set, so that adding it did not double the products.
+SWEPT = tuple(name for name in Options.names() if name != "unroll_recursion")
+
+
 def example_path(name: str) -> Path:
     return EXAMPLES / f"{name}.cx"
 
@@ -239,7 +245,7 @@ def covering_options(strength: int, chooser: random.Random,
                      names: Sequence[str] | None = None) -> list[Options]:
     """Option sets in which every `strength` of the switches `names` (default: all) take
     every on/off combination; all on and all off come first. Switches not named stay on."""
-    names = tuple(names or Options.names())
+    names = tuple(names or SWEPT)
     rows = covering_array(len(names), strength, chooser,
                           start=[(True,) * len(names), (False,) * len(names)])
     return [Options().without(*(name for name, on in zip(names, row, strict=True) if not on))
@@ -260,7 +266,7 @@ def only(name: str) -> Options:
 
 def option_label(options: Options) -> str:
     """A short, stable name for an option set (for test ids and messages)."""
-    names = Options.names()
+    names = SWEPT
     enabled = set(options.enabled())
     disabled = [name for name in names if name not in enabled]
     if not disabled:
@@ -271,21 +277,23 @@ def option_label(options: Options) -> str:
         label = "without-" + "+".join(disabled)
     else:
         label = "only-" + "+".join(name for name in names if name in enabled)
+    if options.unroll_recursion:
+        label += "/unrolled"
     if options.node_tile != Options().node_tile:
         label += f"/tile{options.node_tile}"
     return label
 
 
 def every_subset(node_tile: int = Options().node_tile) -> Iterable[Options]:
-    """All 2^n subsets of the switchable optimisations."""
-    names = Options.names()
+    """All 2^n subsets of the swept optimisations (`SWEPT`)."""
+    names = SWEPT
     for bits in itertools.product((True, False), repeat=len(names)):
         yield Options(**dict(zip(names, bits, strict=True)), node_tile=node_tile)
 
 
 def sampled_subsets(count: int, seed: int) -> list[Options]:
-    """`count` subsets drawn with a fixed seed (the same ones on every run)."""
-    names = Options.names()
+    """`count` subsets of `SWEPT` drawn with a fixed seed (the same ones on every run)."""
+    names = SWEPT
     chooser = random.Random(seed)
     return [Options(**{name: chooser.random() < 0.5 for name in names}) for _ in range(count)]
 
@@ -308,9 +316,9 @@ def standard_option_sets(sample: int = 0, seed: int = 0,
         add(Options.level(level), False, f"O{level}")
     for options in covering:
         add(options, False)
-    for name in Options.names():
+    for name in SWEPT:
         add(Options().without(name), True)
-    for name in Options.names():
+    for name in SWEPT:
         add(only(name), True)
     for options in sampled_subsets(sample, seed):
         add(options, True)

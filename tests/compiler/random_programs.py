@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from compiler_support import padded, star
+from compiler_support import SWEPT, padded, star
 
 from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
@@ -185,7 +185,7 @@ def _draw(chooser: random.Random, seed: int, force: frozenset[str]) -> RandomPro
 
 
 def _options(chooser: random.Random) -> Options:
-    names = Options.names()
+    names = SWEPT
     return Options(**{name: chooser.random() < 0.6 for name in names},
                    node_tile=chooser.choice((1, 2, 4)))
 

@@ -26,6 +26,7 @@ from dataclasses import replace
 import pytest
 from compiler_support import (
     SWEEP_STATS,
+    SWEPT,
     compile_program,
     covering_options,
     every_subset,
@@ -62,7 +63,7 @@ def product_limits() -> DeviceLimits:
         return DeviceLimits()
 
 
-COMPILE_TIME = tuple(name for name in Options.names() if name != "dynamic_batching")
+COMPILE_TIME = tuple(name for name in SWEPT if name != "dynamic_batching")
 # The default tier: a 3-wise covering set of subsets, topped up to this many with a sample.
 SAMPLED_SUBSETS = 64
 # ... and its runs: the distinct programs that hold every pair of switches in all combinations.

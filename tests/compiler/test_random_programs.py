@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from compiler_support import (
     SWEEP_STATS,
+    SWEPT,
     assert_close,
     compile_program,
     full_sweeps,
@@ -114,7 +115,7 @@ def test_a_pattern_is_drawn_unless_it_is_a_known_bug(pattern: str) -> None:
 
 
 def _options_line(options: Options) -> str:
-    off = [f"-{name}" for name in Options.names() if not getattr(options, name)]
+    off = [f"-{name}" for name in SWEPT if not getattr(options, name)]
     return " ".join(off + [f"tile={options.node_tile}"])
 
 

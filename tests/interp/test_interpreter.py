@@ -14,7 +14,8 @@ from cortexlang.frontend.check import check_source
 from cortexlang.inputs import generators
 from cortexlang.inputs.structure import Structure
 from cortexlang.interp import interpret
-from cortexlang.interp.evaluate import NodeEvaluator, sigmoid, softmax
+from cortexlang.interp.evaluate import NodeEvaluator
+from cortexlang.ir.operators import sigmoid, softmax
 
 NONE = -1
 
