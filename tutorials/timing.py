@@ -108,13 +108,18 @@ class Verdict:
     high: float = 1.0
 
     def __str__(self) -> str:
-        spread = f"{self.low:.2g}-{self.high:.2g}x" if self.low != self.high \
-            else f"{self.ratio:.2g}x"
+        spread = f"{_times(self.low)}-{_times(self.high)}x" if self.low != self.high \
+            else f"{_times(self.ratio)}x"
         if self.kind in ("faster", "slower"):
-            return f"{self.kind}, {self.ratio:.2g}x (rounds {spread})"
+            return f"{self.kind}, {_times(self.ratio)}x (rounds {spread})"
         if self.kind in ("about the same", "too noisy to tell"):
-            return f"{self.kind} ({self.ratio:.2g}x; rounds {spread})"
+            return f"{self.kind} ({_times(self.ratio)}x; rounds {spread})"
         return self.kind
+
+
+def _times(ratio: float) -> str:
+    """A ratio in two significant digits, without an exponent (170, not 1.7e+02)."""
+    return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
 
 
 def verdict(row: Timing, reference: Timing) -> Verdict:
