@@ -107,11 +107,11 @@ check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
 # (`timing.compare`, lesson 6 explains it) runs the configurations in turns, at least 20 times
 # each after warm-up, and prints the 10th percentile, the median and the 90th percentile of
 # the samples. It compares each row with `-O0` round by round (the two ran back to back in
-# every round) and calls it faster or slower only where it is more than 20% apart and won, or
-# lost, at least three rounds in four (`about the same` within 20%, `too noisy to tell`
-# otherwise); the last column gives the median ratio and the middle half of its range over
-# the rounds. The trees
-# and the hidden size are small, so launch and call overheads dominate: that is the point.
+# every round): the last column gives the median of the row's time over `-O0`'s and a 95%
+# confidence interval for it, and calls the row faster or slower only where the whole
+# interval is more than 20% from 1 (`about the same` where it lies within 20%, `too noisy to
+# tell` where it straddles the margin). The trees and the hidden size are small, so launch
+# and call overheads dominate: that is the point.
 
 # %%
 configurations = {

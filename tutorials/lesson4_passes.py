@@ -362,8 +362,8 @@ print("\n".join(line for line in schedule.splitlines() if line.startswith("unrol
 # run (a `-` means the same as with everything on), then the time per batch from the
 # course's timer. A row whose generated code is identical to everything on says
 # `same code`: its timing differs only by noise. The others are called faster or slower
-# only where, round by round, they are more than 20% apart from everything on and won or
-# lost at least three rounds in four; `about the same` where they are within 20%.
+# only where the 95% interval of their time over everything on's (round by round) lies more
+# than 20% from 1; `about the same` where it lies within 20%, `too noisy to tell` between.
 
 # %%
 weights = init_weights(childsum.params, seed=0)

@@ -348,8 +348,8 @@ print("persist_weights changes the OpenCL:", "no" if same else "yes")
 # hold one or two nodes) to the partial tile, which on a CPU runs in smaller sub-tiles with
 # less reuse (on a GPU, to lanes that compute and do not store: exercise 5.1). Here is the
 # sweep, with the hidden size raised to 128 so that the weights matter, and a fastest tile
-# named only if it is faster than every other by the timer's rule (more than 20% apart,
-# and faster in at least three rounds in four).
+# named only if it is faster than every other by the timer's rule (the 95% interval of the
+# ratio of their times more than 20% below 1).
 
 # %%
 cortexlang("run", EXAMPLES / "treelstm.cx", "-D", "H=16", "--trees", data.path, "--limit",

@@ -97,15 +97,18 @@ check_exercise_6_1(median_ms)
 # least 20 per row, more of the fast ones) and prints the 10th percentile, the median and the
 # 90th percentile. It compares two rows *round by round*: in each round their calls ran
 # back to back, so the row's time over the other's in that round is free of the load that
-# changes between rounds. It calls one row faster than another only when the median of
-# these ratios is more than 20% below 1 *and* the row was faster in at least three rounds in
-# four (the ratios' p75 below 1); `about the same` within 20%, `too noisy to tell` otherwise.
-# And it marks rows that run byte-identical code as `same code`: the difference between
-# those is pure noise. (Why the margin? Without it, a 5% difference can be `faster` on a
-# quiet machine and `too noisy to tell` on a busy one. Why rounds, and not whether the rows'
-# own p10-p90 ranges overlap? On a busy machine every row gets a tail of slow samples from
-# other processes, and that tail alone can make the ranges of a 4x difference overlap. Either
-# way, the conclusion would flip from one run to the next.)
+# changes between rounds. From the median of these ratios and its 95% confidence interval
+# (two order statistics of the ratios, whatever their distribution) it calls one row faster
+# than another only when the whole interval lies more than 20% below 1; `about the same`
+# when it lies within 20% of 1, and `too noisy to tell` when it straddles the margin. And it
+# marks rows that run byte-identical code as `same code`: the difference between those is
+# pure noise. (Why the margin? Without it, a 5% difference can be `faster` on a quiet machine
+# and `too noisy to tell` on a busy one. Why rounds, and not whether the rows' own p10-p90
+# ranges overlap? On a busy machine every row gets a tail of slow samples from other
+# processes, and that tail alone can make the ranges of a 4x difference overlap. Why the
+# interval of the median? A difference of about 20% then reads `too noisy to tell` run after
+# run, instead of falling on either side of the margin. Each way, the conclusion would
+# otherwise flip from one run to the next.)
 
 # %% [markdown]
 # Why the warm-up matters: the first run of a freshly compiled model (TreeFC, the smallest,
@@ -219,8 +222,8 @@ for title, row in latencies["10 trees"].items():
 # Which optimisation buys what? Switch each one off alone and compare with everything on;
 # the `-O` levels add them in groups. The last column compares each row with everything on:
 # `same code` where the generated code is identical (any difference is noise), `slower` or
-# `faster` where the row is more than 20% apart and so in three rounds in four, `about the
-# same` within 20%, and otherwise `too noisy to tell`.
+# `faster` where the interval of the ratio lies more than 20% from 1, `about the same` where
+# it lies within 20%, and otherwise `too noisy to tell`.
 # `slower` without an optimisation means it was helping. (`cortexlang bench`, where your
 # checkout has it, produces this table for every model.)
 

@@ -13,15 +13,17 @@ Every lesson that times something uses `compare`. It
   the reference row's as "same code": any difference between such rows is noise, and
 - compares each row with the reference round by round: in every round, the row's time
   over the reference's (their calls ran back to back, so load that changes between rounds
-  cancels out). A row is "faster" or "slower" only when the difference is clear: the median
-  of these ratios is more than `MARGIN` (20%) away from 1 *and* the row won (or lost) at
-  least three rounds in four, i.e. the middle half of the ratios (p25-p75) lies below
-  (above) 1. Within the margin the rows are "about the same"; otherwise "too noisy to tell".
-  The verdict prints the median ratio and its p25-p75 range over the rounds. (Without the
-  margin, a small real difference is "faster" on a quiet machine and "too noisy" on a busy
-  one; without the pairing, the tail of slow samples that load from other processes adds to
-  every row makes a 4x difference "too noisy to tell": either way the conclusion flips from
-  one run to the next.)
+  cancels out). The median of these ratios and its 95% confidence interval (`ratio_interval`:
+  two order statistics of the ratios, no assumption about their distribution) decide: a row
+  is "faster" or "slower" only when the whole interval is more than `MARGIN` (20%) away from
+  1, "about the same" when the whole interval lies within 20% of 1, and "too noisy to tell"
+  when it straddles the margin (a difference of about 20%, or too few or too noisy rounds to
+  tell which side it is on). The verdict prints the median ratio and its interval. (Without
+  the margin, a small real difference is "faster" on a quiet machine and "too noisy" on a
+  busy one; without the pairing, the tail of slow samples that load from other processes
+  adds to every row makes a 4x difference "too noisy to tell"; and with a rule on the spread
+  of the rounds instead of the interval of their median, a 20% difference falls on either
+  side from run to run. Each way the conclusion would flip between runs.)
 
 Sentences in the lessons that compare timings are built from `Verdict`s, never written by
 hand, and printed with `conclude`: on another machine, or in another run, the printed
@@ -100,7 +102,7 @@ def round_ratios(row: Timing, reference: Timing) -> list[float]:
 @dataclass(frozen=True)
 class Verdict:
     """How a row compares with the reference row: the median of the per-round ratios of
-    their times and its 25th and 75th percentiles (`round_ratios`)."""
+    their times (`round_ratios`) and its 95% confidence interval, low to high."""
 
     kind: str            # "reference", "same code", "faster", "slower", "about the same"
     ratio: float         # or "too noisy to tell"
@@ -108,12 +110,12 @@ class Verdict:
     high: float = 1.0
 
     def __str__(self) -> str:
-        spread = f"{_times(self.low)}-{_times(self.high)}x" if self.low != self.high \
-            else f"{_times(self.ratio)}x"
+        interval = f"95% CI {_times(self.low)}-{_times(self.high)}x" \
+            if self.low != self.high else "no rounds to pair"
         if self.kind in ("faster", "slower"):
-            return f"{self.kind}, {_times(self.ratio)}x (rounds {spread})"
+            return f"{self.kind}, {_times(self.ratio)}x ({interval})"
         if self.kind in ("about the same", "too noisy to tell"):
-            return f"{self.kind} ({_times(self.ratio)}x; rounds {spread})"
+            return f"{self.kind} ({_times(self.ratio)}x; {interval})"
         return self.kind
 
 
@@ -122,30 +124,46 @@ def _times(ratio: float) -> str:
     return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
 
 
+def ratio_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """The median of `ratios` and a 95% confidence interval for it: the order statistics of
+    rank n/2 -+ 0.98 sqrt(n) (the sign test's interval; it holds whatever the distribution
+    of the ratios, as long as rounds are independent)."""
+    ordered = sorted(ratios)
+    count = len(ordered)
+    half_width = 0.98 * count ** 0.5
+    low = max(0, int(np.floor(count / 2 - half_width)))
+    high = min(count - 1, int(np.ceil(count / 2 + half_width)) - 1)
+    return float(np.median(ordered)), ordered[low], ordered[high]
+
+
 def verdict(row: Timing, reference: Timing) -> Verdict:
-    """"same code" when both rows run identical code. Otherwise, with the per-round ratios
-    of row over reference: "about the same" when their median is within MARGIN of 1;
-    "faster" when it is below and the ratios' 75th percentile is under 1 (the row won at
-    least three rounds in four), "slower" likewise above; else "too noisy to tell". Timings
-    without rounds compare the ratio of their medians and their p10-p90 ranges instead."""
+    """"same code" when both rows run identical code. Otherwise, with the median of the
+    per-round ratios of row over reference and its 95% interval: "faster" (or "slower") when
+    the whole interval is below 1 / (1 + MARGIN) (above 1 + MARGIN), "about the same" when it
+    lies within the margin, else "too noisy to tell". Timings without rounds compare the
+    ratio of their medians, and call a difference only where their p10-p90 ranges do not
+    overlap."""
     if row is reference:
         return Verdict("reference", 1.0)
     ratios = round_ratios(row, reference)
     if ratios:
-        ratio, low, high = (float(np.percentile(ratios, q)) for q in (50, 25, 75))
-        faster, slower = high < 1.0, low > 1.0
+        ratio, low, high = ratio_interval(ratios)
+        same = 1 / (1 + MARGIN) <= low and high <= 1 + MARGIN
+        faster, slower = high < 1 / (1 + MARGIN), low > 1 + MARGIN
     else:
         ratio = row.median / reference.median
         low = high = ratio
-        faster, slower = row.p90 < reference.p10, row.p10 > reference.p90
+        same = 1 / (1 + MARGIN) <= ratio <= 1 + MARGIN
+        faster = not same and ratio < 1 and row.p90 < reference.p10
+        slower = not same and ratio > 1 and row.p10 > reference.p90
     if row.code is not None and row.code == reference.code:
         return Verdict("same code", ratio, low, high)
-    if 1 / (1 + MARGIN) <= ratio <= 1 + MARGIN:
-        return Verdict("about the same", ratio, low, high)
-    if faster and ratio < 1:
+    if faster:
         return Verdict("faster", ratio, low, high)
-    if slower and ratio > 1:
+    if slower:
         return Verdict("slower", ratio, low, high)
+    if same:
+        return Verdict("about the same", ratio, low, high)
     return Verdict("too noisy to tell", ratio, low, high)
 
 

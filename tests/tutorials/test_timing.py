@@ -1,5 +1,6 @@
-"""The course's timer: a difference is called only beyond the margin and in three rounds in
-four, fast rows get more samples, and conclusions are recorded for scripts/lesson-conclusions."""
+"""The course's timer: a difference is called only when the confidence interval of the paired
+ratio lies beyond the margin, fast rows get more samples, and conclusions are recorded for
+scripts/lesson-conclusions."""
 
 from __future__ import annotations
 
@@ -38,13 +39,14 @@ def paired(timing: ModuleType, label: str, ratios: list[float],
 
 
 @pytest.mark.parametrize(("ratios", "expected"), [
-    ([0.5] * 8 + [1.5] * 2, "faster"),             # the load's swings cancel round by round
-    ([2.5] * 8 + [0.9] * 2, "slower"),
+    ([0.5] * 9 + [1.5], "faster"),                 # the load's swings cancel round by round
+    ([2.5] * 9 + [0.9], "slower"),
     ([0.9] * 10, "about the same"),                # won every round, but within the margin
-    ([0.7, 1.4] * 5, "about the same"),            # median within the margin
+    ([0.95, 1.1] * 5, "about the same"),
+    ([1.15, 1.25] * 5, "too noisy to tell"),       # about 20%: the interval straddles it
     ([0.5] * 6 + [1.2] * 4, "too noisy to tell"),  # 0.5x, but lost four rounds in ten
 ])
-def test_a_difference_needs_the_margin_and_three_rounds_in_four(
+def test_a_difference_needs_its_interval_beyond_the_margin(
         timing: ModuleType, ratios: list[float], expected: str) -> None:
     row, reference = paired(timing, "row", ratios)
     found = timing.verdict(row, reference)
@@ -104,3 +106,11 @@ def test_only_rounds_both_were_timed_in_count(timing: ModuleType) -> None:
     row = timing.Timing("row", tuple(0.6 * load for load in loads[:4]) + (9.0, 9.0),
                         rounds=(0, 1, 2, 3, 90, 91))
     assert timing.round_ratios(row, reference) == pytest.approx([0.6] * 4)
+
+
+def test_the_interval_of_the_median_narrows_with_more_rounds(timing: ModuleType) -> None:
+    ratios = [1.0 + 0.01 * (number % 41 - 20) for number in range(400)]   # 0.8 .. 1.2
+    _, low_few, high_few = timing.ratio_interval(ratios[::20])    # 20 of them
+    middle, low, high = timing.ratio_interval(ratios)
+    assert low_few <= low <= middle <= high <= high_few
+    assert high - low < (high_few - low_few) / 2
