@@ -109,8 +109,8 @@ check_exercise_2_1(eager_operator_calls, {"TreeLSTM -O0": unoptimised}, trees)
 # the samples. It compares each row with `-O0` round by round (the two ran back to back in
 # every round): the last column gives the median of the row's time over `-O0`'s and a 95%
 # confidence interval for it, and calls the row faster or slower only where the whole
-# interval is more than 20% from 1 (`about the same` where it lies within 20%, `too noisy to
-# tell` where it straddles the margin). The trees and the hidden size are small, so launch
+# interval is more than 20% from 1 (`no clear difference` otherwise: within 20%, or too
+# noisy to place beyond it). The trees and the hidden size are small, so launch
 # and call overheads dominate: that is the point.
 
 # %%

@@ -363,7 +363,7 @@ print("\n".join(line for line in schedule.splitlines() if line.startswith("unrol
 # course's timer. A row whose generated code is identical to everything on says
 # `same code`: its timing differs only by noise. The others are called faster or slower
 # only where the 95% interval of their time over everything on's (round by round) lies more
-# than 20% from 1; `about the same` where it lies within 20%, `too noisy to tell` between.
+# than 20% from 1; `no clear difference` otherwise.
 
 # %%
 weights = init_weights(childsum.params, seed=0)
@@ -407,7 +407,7 @@ print(timing_table(ablation_timings, "everything on",
 # %%
 verdicts = {label: verdict(row, ablation_timings["everything on"])
             for label, row in ablation_timings.items() if label != "everything on"}
-for kind in ("same code", "slower", "faster", "about the same", "too noisy to tell"):
+for kind in ("same code", "slower", "faster", "no clear difference"):
     labels = [label.removeprefix("without ") for label, found in verdicts.items()
               if found.kind == kind]
     conclude(f"{kind:>18}: {', '.join(labels) if labels else '(none)'}")

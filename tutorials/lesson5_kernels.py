@@ -370,13 +370,13 @@ print(timing_table(tile_timings, "node tile 1", columns=("OpenCL lines",),
                    values={label: (len(model.result.source.splitlines()),)
                            for label, model in tile_models.items()}))
 best = min(tile_timings.values(), key=lambda row: row.median)
-unclear = {row.label: verdict(best, row).kind for row in tile_timings.values()
-           if row is not best and verdict(best, row).kind != "faster"}
+unclear = [row.label for row in tile_timings.values()
+           if row is not best and verdict(best, row).kind != "faster"]
 if not unclear:
     conclude(f"fastest on this machine, beyond the noise: {best.label}")
 else:
     conclude(f"no fastest node tile on this machine: the lowest median, {best.label}, is "
-             + ", ".join(f"{kind} against {label}" for label, kind in unclear.items()),
+             f"not clearly faster than {', '.join(unclear)}",
              stable="no fastest node tile")   # which tile has the lowest median is noise
 
 # %% [markdown]

@@ -99,15 +99,16 @@ check_exercise_6_1(median_ms)
 # back to back, so the row's time over the other's in that round is free of the load that
 # changes between rounds. From the median of these ratios and its 95% confidence interval
 # (two order statistics of the ratios, whatever their distribution) it calls one row faster
-# than another only when the whole interval lies more than 20% below 1; `about the same`
-# when it lies within 20% of 1, and `too noisy to tell` when it straddles the margin. And it
+# than another only when the whole interval lies more than 20% below 1, and otherwise says
+# `no clear difference` (within 20%, or too noisy to place beyond it: the interval tells
+# which). And it
 # marks rows that run byte-identical code as `same code`: the difference between those is
 # pure noise. (Why the margin? Without it, a 5% difference can be `faster` on a quiet machine
-# and `too noisy to tell` on a busy one. Why rounds, and not whether the rows' own p10-p90
+# and not on a busy one. Why rounds, and not whether the rows' own p10-p90
 # ranges overlap? On a busy machine every row gets a tail of slow samples from other
 # processes, and that tail alone can make the ranges of a 4x difference overlap. Why the
-# interval of the median? A difference of about 20% then reads `too noisy to tell` run after
-# run, instead of falling on either side of the margin. Each way, the conclusion would
+# interval of the median? A difference of about 20% then reads `no clear difference` run
+# after run, instead of falling on either side of the margin. Each way, the conclusion would
 # otherwise flip from one run to the next.)
 
 # %% [markdown]
@@ -222,8 +223,8 @@ for title, row in latencies["10 trees"].items():
 # Which optimisation buys what? Switch each one off alone and compare with everything on;
 # the `-O` levels add them in groups. The last column compares each row with everything on:
 # `same code` where the generated code is identical (any difference is noise), `slower` or
-# `faster` where the interval of the ratio lies more than 20% from 1, `about the same` where
-# it lies within 20%, and otherwise `too noisy to tell`.
+# `faster` where the interval of the ratio lies more than 20% from 1, and otherwise `no clear
+# difference`.
 # `slower` without an optimisation means it was helping. (`cortexlang bench`, where your
 # checkout has it, produces this table for every model.)
 

@@ -16,14 +16,14 @@ Every lesson that times something uses `compare`. It
   cancels out). The median of these ratios and its 95% confidence interval (`ratio_interval`:
   two order statistics of the ratios, no assumption about their distribution) decide: a row
   is "faster" or "slower" only when the whole interval is more than `MARGIN` (20%) away from
-  1, "about the same" when the whole interval lies within 20% of 1, and "too noisy to tell"
-  when it straddles the margin (a difference of about 20%, or too few or too noisy rounds to
-  tell which side it is on). The verdict prints the median ratio and its interval. (Without
-  the margin, a small real difference is "faster" on a quiet machine and "too noisy" on a
-  busy one; without the pairing, the tail of slow samples that load from other processes
-  adds to every row makes a 4x difference "too noisy to tell"; and with a rule on the spread
-  of the rounds instead of the interval of their median, a 20% difference falls on either
-  side from run to run. Each way the conclusion would flip between runs.)
+  1, and otherwise "no clear difference" (a difference within 20%, or one too noisy to place
+  beyond it). The verdict prints the median ratio and its interval, which tell the two
+  apart. (Without the margin, a small real difference is "faster" on a quiet machine and not
+  on a busy one; without the pairing, the tail of slow samples that load from other
+  processes adds to every row hides a 4x difference; with a rule on the spread of the rounds
+  instead of the interval of their median, a 20% difference falls on either side from run
+  to run; and with two verdicts short of a difference, "about the same" and "too noisy to
+  tell", a row flips between them. Each way the conclusion would change between runs.)
 
 Sentences in the lessons that compare timings are built from `Verdict`s, never written by
 hand, and printed with `conclude`: on another machine, or in another run, the printed
@@ -53,7 +53,8 @@ MIN_SAMPLES = 20
 MAX_SAMPLES = 200
 QUICK_MAX_SAMPLES = 100
 MAX_REPEATS = 5          # calls per turn of a fast row
-MARGIN = 0.20            # medians closer than this are "about the same"
+MARGIN = 0.20            # a difference is called only beyond this (and the noise)
+NO_CLEAR_DIFFERENCE = "no clear difference"
 CONCLUSIONS_VARIABLE = "CORTEXLANG_TUTORIAL_CONCLUSIONS"
 
 
@@ -104,8 +105,8 @@ class Verdict:
     """How a row compares with the reference row: the median of the per-round ratios of
     their times (`round_ratios`) and its 95% confidence interval, low to high."""
 
-    kind: str            # "reference", "same code", "faster", "slower", "about the same"
-    ratio: float         # or "too noisy to tell"
+    kind: str            # "reference", "same code", "faster", "slower" or "no clear difference"
+    ratio: float
     low: float = 1.0
     high: float = 1.0
 
@@ -114,7 +115,7 @@ class Verdict:
             if self.low != self.high else "no rounds to pair"
         if self.kind in ("faster", "slower"):
             return f"{self.kind}, {_times(self.ratio)}x ({interval})"
-        if self.kind in ("about the same", "too noisy to tell"):
+        if self.kind == NO_CLEAR_DIFFERENCE:
             return f"{self.kind} ({_times(self.ratio)}x; {interval})"
         return self.kind
 
@@ -139,32 +140,27 @@ def ratio_interval(ratios: list[float]) -> tuple[float, float, float]:
 def verdict(row: Timing, reference: Timing) -> Verdict:
     """"same code" when both rows run identical code. Otherwise, with the median of the
     per-round ratios of row over reference and its 95% interval: "faster" (or "slower") when
-    the whole interval is below 1 / (1 + MARGIN) (above 1 + MARGIN), "about the same" when it
-    lies within the margin, else "too noisy to tell". Timings without rounds compare the
-    ratio of their medians, and call a difference only where their p10-p90 ranges do not
-    overlap."""
+    the whole interval is below 1 / (1 + MARGIN) (above 1 + MARGIN), else "no clear
+    difference". Timings without rounds compare the ratio of their medians with the margin,
+    and call a difference only where their p10-p90 ranges do not overlap."""
     if row is reference:
         return Verdict("reference", 1.0)
     ratios = round_ratios(row, reference)
     if ratios:
         ratio, low, high = ratio_interval(ratios)
-        same = 1 / (1 + MARGIN) <= low and high <= 1 + MARGIN
         faster, slower = high < 1 / (1 + MARGIN), low > 1 + MARGIN
     else:
         ratio = row.median / reference.median
         low = high = ratio
-        same = 1 / (1 + MARGIN) <= ratio <= 1 + MARGIN
-        faster = not same and ratio < 1 and row.p90 < reference.p10
-        slower = not same and ratio > 1 and row.p10 > reference.p90
+        faster = ratio < 1 / (1 + MARGIN) and row.p90 < reference.p10
+        slower = ratio > 1 + MARGIN and row.p10 > reference.p90
     if row.code is not None and row.code == reference.code:
         return Verdict("same code", ratio, low, high)
     if faster:
         return Verdict("faster", ratio, low, high)
     if slower:
         return Verdict("slower", ratio, low, high)
-    if same:
-        return Verdict("about the same", ratio, low, high)
-    return Verdict("too noisy to tell", ratio, low, high)
+    return Verdict(NO_CLEAR_DIFFERENCE, ratio, low, high)
 
 
 def clearly_faster(row: Timing, other: Timing) -> bool:
