@@ -187,9 +187,10 @@ print(f"- -O0 launches {len(one_rule.launches)} kernels (one per operator) at ea
 #
 # The kernel plan (`model.result.kernels`, printed by `cortexlang compile --emit kernels`)
 # says how the executor launches. Without level fusion its strategy is `level`: for each
-# `(kernel, over)` in `kernels.launches`, one launch per batch that `over` covers: `leaf`
-# covers the batches of leaves (those whose `batch_start` is below `num_leaves`), `internal`
-# the others, `all` every batch, and `heads` (output heads) one launch.
+# `(kernel, over)` in `kernels.launches`, one launch per batch that `over` covers (a
+# `BatchRange`, from `cortexlang.ir.batches`): `BatchRange.LEAF` covers the batches of leaves
+# (those whose `batch_start` is below `num_leaves`), `BatchRange.INTERNAL` the others,
+# `BatchRange.ALL` every batch, and `BatchRange.HEADS` (output heads) one launch.
 #
 # Return the number of launches of a `level` kernel program for a `Linearized` batch of trees
 # (lesson 3 builds those arrays; here you only need `batch_start`, `num_leaves` and
@@ -228,7 +229,7 @@ default_plan = models["-O3 (default)"].result.kernels
 print("strategy:", default_plan.strategy)
 for decision in default_plan.decisions:
     print("decision:", decision)
-print("launches per run:", ", ".join(f"{name} over {over}"
+print("launches per run:", ", ".join(f"{name} over {over.value}"
                                      for name, over in default_plan.launches))
 print("widths of our batches:", linearize(trees, max_children=2).batch_len.tolist())
 print("launches of the last run:", models["-O3 (default)"].last_launches)

@@ -283,8 +283,9 @@ check_exercise_4_2(node_independent_ops, hoisting_programs())
 # (contiguous in the unit, not in k), so whether `unroll_dot_products` has anything to do
 # depends on the model and the device. Measure it: the number of OpenCL lines that change
 # when `unroll_dot_products` is switched off, per example model, for this device's plan and
-# for a GPU-style plan. (Lesson 5's multi-accumulator loops and padded counters are other
-# code-generator choices, made whatever `unroll_dot_products` says.)
+# for a GPU-style plan. (Lesson 5's multi-accumulator loops are the `split_dot_chains` step,
+# after this one: it leaves the products that step along k by 4 as they are; the padded
+# counters are `plan_kernels`'.)
 
 # %%
 def opencl(program, options, limits):

@@ -11,8 +11,12 @@
 # # Lesson 5: kernels
 #
 # The last two stages turn the loop program into kernels: `plan_kernels` decides how many
-# kernels there are, which loops run in parallel, how many nodes one work-item computes and
-# whether weights move to fast memory; `emit_opencl` prints OpenCL C. In this lesson you
+# kernels there are, which loops run in parallel and how they are launched; the steps after
+# it on the kernel IR decide how many nodes one work-item computes (`tile_nodes`), how many
+# units (`vectorize`, `tile_rows`), whether weights move to fast memory (`persist_weights`)
+# or are stored in blocks (`block_weights`), and how dot products step along k
+# (`unroll_dot_products`, `split_dot_chains`); `emit_opencl` prints OpenCL C, deciding
+# nothing. In this lesson you
 #
 # 1. read a generated kernel line by line,
 # 2. work out which nodes a work-item computes (exercise 5.1),
@@ -60,8 +64,11 @@ print("planner's view of it:", dict(limits.items()))
 # ## 1. The kernel plan
 #
 # `cortexlang compile --emit kernels` prints the kernel IR: the strategy, the *decisions* the
-# planner took (with its reasons), each kernel's geometry (work-items per node tile, node
-# tile, work-group size, vector widths), what it reads and writes, and the launches per run.
+# planner and the kernel steps after it took (with their reasons), each kernel's geometry
+# (work-items per node tile, node tile, work-group size, and the vector widths, row tiles,
+# sub-tiles and partial sums the steps chose), what it reads and writes, and the launches
+# per run. `--print-changed` shows the kernel IR after each of those steps, and why a step
+# changed nothing.
 
 # %%
 SIZES = {"H": 16, "V": len(data.vocab)}
@@ -157,8 +164,9 @@ NOTES = [
     (r"float16 acc_v0_t0 = |float\d* acc_v0_t0 = ", "accumulators: one vector of units per "
      "node of the tile, and where there are few of them, extra partial sums (_p1, ...) "
      "over alternate k; they are added after the loop. Each is an independent chain of "
-     "multiply-adds, so the core can start the next before the last one finishes. The code "
-     "generator does this for every dot product, whatever the `unroll_dot_products` option says"),
+     "multiply-adds, so the core can start the next before the last one finishes. The "
+     "`split_dot_chains` step chooses how many, per tile size (`dot products split into "
+     "partial sums` in the kernel IR)"),
     (r"acc_v0_t0 \+= ", "multiply-accumulate: one vector of units for each node of the tile"),
     (r"if \(atomic_inc\(sync \+ ", "the last group out (the count of groups done was "
      "groups - 1) zeroes every counter for the next run"),
@@ -317,14 +325,15 @@ print(timing_table(fusion_timings, "-O3 (default)", columns=code_headers, values
 print(table(["not run", *code_headers], [("-O3 on a GPU", *code_columns(gpu_plan), "-")]))
 
 # %% [markdown]
-# The planner prints each decision with its reason in the kernel IR: the strategy, whether
-# the weights were copied to local memory, and whether a transposed weight is stored in
-# *blocks* of columns (`layout` lines of `--emit kernels`: a work-item reading a vector of
-# `W` units at every `k` then streams through one contiguous block instead of jumping a whole
-# row ahead at each `k`). Here are the decisions for TreeLSTM on this device and on the GPU
-# above, and whether `persist_weights` changes the OpenCL at all. (Always check that a switch
-# changes something: an optimisation that silently never applies looks exactly like one that
-# does not help.)
+# The kernel IR keeps each decision with its reason: the strategy (`plan_kernels`), whether
+# the weights were copied to local memory (`persist_weights`), and whether a transposed
+# weight is stored in *blocks* of columns (`block_weights`; `layout` lines of
+# `--emit kernels`: a work-item reading a vector of `W` units at every `k` then streams
+# through one contiguous block instead of jumping a whole row ahead at each `k`). Here are
+# the decisions for TreeLSTM on this device and on the GPU above, and whether
+# `persist_weights` changes the OpenCL at all. (Always check that a switch changes
+# something: an optimisation that silently never applies looks exactly like one that does
+# not help.)
 
 # %%
 plans = {name: run_pipeline(treelstm, configurations[name], limits).kernels

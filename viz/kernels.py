@@ -75,9 +75,22 @@ def _kernel_label(kernel: Kernel, program: KernelProgram, buffers: dict[BufferRe
             _row(f"launch: {launch_geometry(kernel, program.strategy)}")]
     if kernel.node_tile > 1:
         rows.append(_row(f"each work-item computes {kernel.node_tile} nodes (node tile)"))
+    if kernel.partial_tiles:
+        rows.append(_row("a partial tile runs as sub-tiles of "
+                         + ", ".join(map(str, kernel.partial_tiles))))
     if kernel.widths:
         rows.append(_row("vector widths: " + ", ".join(f"{key} \u00d7{width}"
                                                        for key, width in kernel.widths)))
+    if kernel.row_tiles:
+        rows.append(_row("row tiles: " + ", ".join(f"{tile.key} \u00d7{tile.rows} rows"
+                                                   for tile in kernel.row_tiles)))
+    if kernel.k_unrolled:
+        rows.append(_row("dot products along k by 4: "
+                         + ", ".join(sorted({key for key, _ in kernel.k_unrolled}))))
+    if kernel.dot_chains:
+        rows.append(_row("partial sums: " + ", ".join(
+            f"{chains.key} \u00d7{chains.split} ({chains.nodes} node"
+            f"{'s' if chains.nodes != 1 else ''})" for chains in kernel.dot_chains)))
     if kernel.cached_params:
         used = local_bytes(kernel, buffers)
         limit = f" of {local_memory} B" if local_memory else ""
@@ -117,8 +130,8 @@ def _launch_order(program: KernelProgram) -> list[str]:
 
 def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) -> Graph:
     """Kernels, buffers, local memory, geometry and launch order of `program`."""
-    limits = dict(program.device_limits)
-    device = ", ".join(f"{key} {value}" for key, value in program.device_limits)
+    limits = dict(program.limits.items())
+    device = ", ".join(f"{key} {value}" for key, value in program.limits.items())
     graph = style.new_graph("kernels", f"{program.name}: kernels \u2014 {program.strategy} "
                             f"strategy, node tile {program.node_tile}\n(device: {device})",
                             rankdir="LR", newrank=True, nodesep=0.25, ranksep=0.9)
@@ -130,7 +143,8 @@ def draw_kernels(program: KernelProgram, before: KernelProgram | None = None) ->
     def buffer_node(cluster: Graph, buffer: L.Buffer) -> None:
         role = style.role_of(buffer.ref)
         kind = "int" if buffer.integer else "float"
-        cluster.node(f"buffer_{buffer.ref.ir_text}", f"{buffer.ref.ir_text}\n{kind}[{buffer.rows}]"
+        cluster.node(f"buffer_{buffer.ref.ir_text}",
+                     f"{buffer.ref.ir_text}\n{kind}[{buffer.rows.value}]"
                      f"[{buffer.row_size}]", shape="box", fillcolor=style.ROLE_COLOURS[role],
                      tooltip=style.ROLE_NAMES.get(role, role))
 

@@ -27,21 +27,21 @@ from .dot import Graph
 from .escape import Html, escape_html
 
 LOOP_TITLES = {
-    "batches": "SEQUENTIAL over batches: one height after another (a parent needs its "
-               "children)",
-    "nodes": "PARALLEL over the nodes of the batch",
-    "units": "PARALLEL over units",
-    "groups": "PARALLEL over the groups of the batch (recursion unrolled: two heights per "
-              "batch)",
-    "members": "SEQUENTIAL over the group's members, one work-item: inlined children, then "
-               "their parent (no barrier between them)",
+    L.LoopKind.BATCHES: "SEQUENTIAL over batches: one height after another (a parent needs "
+                        "its children)",
+    L.LoopKind.NODES: "PARALLEL over the nodes of the batch",
+    L.LoopKind.UNITS: "PARALLEL over units",
+    L.LoopKind.GROUPS: "PARALLEL over the groups of the batch (recursion unrolled: two heights "
+                       "per batch)",
+    L.LoopKind.MEMBERS: "SEQUENTIAL over the group's members, one work-item: inlined children, "
+                        "then their parent (no barrier between them)",
 }
-_LOOP_STYLE: dict[str, dict[str, Any]] = {
-    "batches": {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
-    "nodes": {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
-    "units": {"style": "dashed,filled", "fillcolor": "#f7fbff", "color": "#6baed6"},
-    "groups": {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
-    "members": {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
+_LOOP_STYLE: dict[L.LoopKind, dict[str, Any]] = {
+    L.LoopKind.BATCHES: {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
+    L.LoopKind.NODES: {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
+    L.LoopKind.UNITS: {"style": "dashed,filled", "fillcolor": "#f7fbff", "color": "#6baed6"},
+    L.LoopKind.GROUPS: {"style": "dashed,filled", "fillcolor": "#eef5fb", "color": "#2171b5"},
+    L.LoopKind.MEMBERS: {"style": "bold,filled", "fillcolor": "#fff7dc", "color": "#8c6d00"},
 }
 
 
@@ -240,8 +240,8 @@ class _LoopDrawer:
                   f"{L.format_expr(loop.stop)}")
         bounds = _loads(loop.start) + _loads(loop.stop)
         note = " (bounds loaded per batch)" if bounds else ""
-        box = self._open(outer, "loop", f"{header}\n{LOOP_TITLES.get(loop.kind, loop.kind)}"
-                         f"{note}", fontname=style.FONT, **_LOOP_STYLE.get(loop.kind, {}))
+        box = self._open(outer, "loop", f"{header}\n{LOOP_TITLES[loop.kind]}{note}",
+                         fontname=style.FONT, **_LOOP_STYLE[loop.kind])
         return self.block(box, loop.body, phase)
 
     def statement(self, cluster: Graph, stmt: L.Let | L.Store) -> str:
@@ -303,7 +303,7 @@ def draw_loops(program: L.LoopProgram, before: L.LoopProgram | None = None) -> G
         rows.append(f'<TR><TD PORT="{port}" ALIGN="LEFT" BGCOLOR="{style.ROLE_COLOURS[role]}"'
                     f'{border}>{escape_html(buffer.ref.ir_text)}</TD><TD ALIGN="LEFT" '
                     f'BGCOLOR="{style.ROLE_COLOURS[role]}"{border}>'
-                    f"{escape_html(f'{kind}[{buffer.rows}][{buffer.row_size}]')}</TD></TR>")
+                    f"{escape_html(f'{kind}[{buffer.rows.value}][{buffer.row_size}]')}</TD></TR>")
     graph.node("buffers", Html('<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" '
                                'CELLPADDING="3"><TR><TD COLSPAN="2"><B>buffers</B></TD></TR>'
                                + "".join(rows) + "</TABLE>"), shape="plaintext", style="")

@@ -120,8 +120,8 @@ def draw_opencl(source: str, kernels: KernelProgram, cx_source: str = "",
         opencl.node(f"cl_{kernel.name}", f"__kernel {kernel.name}\n{where}", shape="box",
                     fontname=style.MONO, fillcolor="#f0f0f0", href=f"#opencl-{kernel.name}",
                     tooltip=f"the OpenCL of {kernel.name}")
-        ir.node(f"ir_{kernel.name}", f"kernel {kernel.name}\nover {kernel.over}", shape="box",
-                style="rounded,filled", fillcolor="#fffbe6", href="#stage-kernels",
+        ir.node(f"ir_{kernel.name}", f"kernel {kernel.name}\nover {kernel.over.value}",
+                shape="box", style="rounded,filled", fillcolor="#fffbe6", href="#stage-kernels",
                 tooltip="the kernel IR stage")
         graph.edge(f"cl_{kernel.name}", f"ir_{kernel.name}", "printed from")
         for phase in kernel.phases:

@@ -9,7 +9,12 @@ the mechanics of fast code on both CPUs and GPUs:
   so those with the same segments are fused into one loop with one accumulator each: a
   weight row element loaded once serves every node of the tile;
 - the dot products the `unroll_dot_products` pass marked step along k by 4 with vector loads
-  (`vload4`) and `float4` accumulators, the form that vectorises on CPUs.
+  (`vload4`) and `float4` accumulators, the form that vectorises on CPUs; those that
+  `split_dot_chains` split sum into that many partial sums along k.
+
+The node tile and the sub-tiles of a partial one (`tile_nodes`), vector widths
+(`vectorize`), row tiles (`tile_rows`), local memory (`persist_weights`) and blocked weights
+(`block_weights`) are read from the kernel IR as the steps recorded them.
 
 Identifiers are generated (`p_` parameters, `s_` states, `t_` temporaries, ...) and sanitised;
 names from the program appear only in `//` comments, with line breaks removed.
@@ -120,13 +125,15 @@ class KernelPrinter(UnitLoopPrinter):
         for stmt in phase.body:
             if isinstance(stmt, L.If):
                 self.branch(stmt, contexts, kernel)
-            elif isinstance(stmt, L.Loop) and stmt.kind == "units":
+            elif isinstance(stmt, L.Loop) and stmt.kind is L.LoopKind.UNITS:
                 key = f"{phase.rule}.{phase.index}.{position}"
                 width = widths.get(key, 1)
-                rows = next(((count, length) for name, count, length in kernel.row_tiles
-                             if name == key), None)
+                rows = next(((tile.rows, tile.length) for tile in kernel.row_tiles
+                             if tile.key == key), None)
                 unrolled = {shape for name, shape in kernel.k_unrolled if name == key}
-                self.unit_group(stmt, contexts, width, rows, unrolled)
+                splits = {chains.shape: chains.split for chains in kernel.dot_chains
+                          if chains.key == key and chains.nodes == len(contexts)}
+                self.unit_group(stmt, contexts, width, rows, unrolled, splits)
                 position += 1
             else:
                 raise AssertionError(f"unexpected statement in a phase: {stmt!r}")
@@ -161,29 +168,26 @@ class KernelPrinter(UnitLoopPrinter):
                   phases: tuple[L.Phase, ...], batch: str | None = None) -> None:
         """The phases for node tile `tile` of the batch (`start`, `count` in scope).
 
-        Where one work-item runs the tile (CPUs: work-groups of one), a full tile runs the
-        tiled code, and the nodes of a partial one run in sub-tiles of halving sizes (3
-        nodes of a tile of 4: a sub-tile of 2, then 1), so that each weight row loaded
-        still serves every node it can and no lane computes a node twice. Otherwise (GPUs)
-        positions past the end of the batch repeat its last node and their stores are
-        skipped."""
+        With `Kernel.partial_tiles` (chosen by `tile_nodes`), a full tile runs the tiled
+        code and the nodes of a partial one run as those sub-tiles, one after another.
+        Otherwise positions past the end of the batch repeat its last node and their stores
+        are skipped."""
         w = self.writer
         tile = kernel.node_tile
-        if tile > 1 and kernel.local_size == 1:
+        if kernel.partial_tiles:
             self.full_tiles = True
             w.open(f"if (tile * {tile} + {tile} <= count)")
             self._tile_phases(kernel, over, lets, phases, tile, batch, f"tile * {tile}")
             w.close()
             w.open("else")
             w.line(f"int n = tile * {tile};")
-            sub = 1 << ((tile - 1).bit_length() - 1)
-            while sub >= 1:
+            last = len(kernel.partial_tiles) - 1
+            for position, sub in enumerate(kernel.partial_tiles):
                 w.open(f"if (n + {sub} <= count)")
                 self._tile_phases(kernel, over, lets, phases, sub, batch, "n")
-                if sub > 1:
+                if position < last:
                     w.line(f"n += {sub};")
                 w.close()
-                sub //= 2
             w.close()
             self.full_tiles = False
         else:

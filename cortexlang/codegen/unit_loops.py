@@ -9,22 +9,8 @@ from cortexlang.codegen.expressions import Context, c_expr, vector_type
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
 from cortexlang.ir.buffers import BufferRef
+from cortexlang.ir.kernels import Shape
 from cortexlang.ir.operators import REDUCTIONS, Element, c_spelling, operator_named
-
-# Independent accumulator chains a dot-product loop needs to hide the latency of its
-# multiply-adds (about 4 cycles each on current CPUs, one or two issued per cycle).
-MIN_CHAINS = 4
-
-
-def _chain_split(accumulators: int, segments: tuple[L.Segment, ...]) -> int:
-    """Into how many partial sums to split each accumulator along k: a lone dot product
-    (one node, one output) is otherwise one chain of dependent multiply-adds, latency-bound
-    at a fraction of the machine's rate. Every segment's length must divide evenly."""
-    split = 1
-    while accumulators * split < MIN_CHAINS and \
-            all((s.stop - s.start) % (split * 2) == 0 for s in segments):
-        split *= 2
-    return split
 
 
 def _vector_lets(body: tuple[L.Stmt, ...]) -> set[str]:
@@ -72,11 +58,13 @@ class UnitLoopPrinter:
     full_tiles: bool
 
     def unit_group(self, loop: L.Loop, contexts: list[Context], width: int,
-                   rows: tuple[int, int] | None,
-                   unrolled: set[tuple[tuple[int, int], ...]]) -> None:
+                   rows: tuple[int, int] | None, unrolled: set[Shape],
+                   splits: dict[Shape, int]) -> None:
         """One unit loop: this work-item's `width` consecutive units, for every tile node;
         with `rows` (count, length), the same columns of `count` consecutive rows of a
-        flattened matrix (units j, j + length, ...), whose per-column loads are shared."""
+        flattened matrix (units j, j + length, ...), whose per-column loads are shared.
+        `unrolled` and `splits`: the loop's dot-product shapes that step along k by 4, and
+        the partial sums of the others, for a tile of this many nodes."""
         w = self.writer
         extent = int(loop.stop.value) if isinstance(loop.stop, L.Const) else 0
         count, length = rows or (1, 0)
@@ -105,7 +93,7 @@ class UnitLoopPrinter:
         self.lets(loop.body, lanes, width, early, len(contexts))
         dots = [(stmt, context) for _, context in lanes for stmt in loop.body
                 if isinstance(stmt, L.Let) and isinstance(stmt.value, L.Dot)]
-        self.fused_dots(dots, width, unrolled)
+        self.fused_dots(dots, width, unrolled, splits)
         self.lets(loop.body, lanes, width, None, len(contexts), skip=early)
         w.close()
 
@@ -156,12 +144,13 @@ class UnitLoopPrinter:
         w.line(f"for (int k = {reduce.start}; k < {reduce.stop}; ++k) {update}")
 
     def fused_dots(self, dots: list[tuple[L.Let, Context]], width: int,
-                   unrolled: set[tuple[tuple[int, int], ...]]) -> None:
+                   unrolled: set[Shape], splits: dict[Shape, int]) -> None:
         """Emit all dot products, one loop per shared segment shape, loads shared.
 
         With `width` > 1 each accumulator is a vector over consecutive units and k steps one
         by one; otherwise k steps by 4 with vector loads for the shapes in `unrolled` (chosen
-        by the `unroll_dot_products` pass), one by one for the others."""
+        by the `unroll_dot_products` pass), one by one for the others. A shape in `splits`
+        (chosen by `split_dot_chains`) sums that many partial sums over consecutive k."""
         w = self.writer
         groups: dict[tuple[tuple[int, int], ...], list[tuple[L.Let, Context]]] = {}
         for let, context in dots:
@@ -177,7 +166,7 @@ class UnitLoopPrinter:
             lanes, axis = (4, "k") if along_k else (width, "j")
             kind = vector_type(lanes)
             zero = f"({kind})(0.0f)" if lanes > 1 else "0.0f"
-            split = 1 if along_k else _chain_split(len(members), first.segments)
+            split = splits.get(shape, 1)
             accumulators = [f"acc_{context.rename[let.name]}" for let, context in members]
             chains = [[f"{a}_p{p}" if p else a for p in range(split)] for a in accumulators]
             w.line(f"{kind} " + ", ".join(f"{c} = {zero}" for chain in chains for c in chain)

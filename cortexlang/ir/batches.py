@@ -2,7 +2,8 @@
 
 The loop IR's sequential loops carry it (`Loop.batches`), the kernel IR's kernels and
 launches carry it (`Kernel.over`), and the executable hands it to the runtime; no stage
-recovers it from a loop's printed bounds. A `StrEnum`, so that it prints as its word.
+recovers it from a loop's printed bounds. A plain `Enum`: printers write its `value` (the
+word), and nothing compares it with a string.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import enum
 
 
-class BatchRange(enum.StrEnum):
+class BatchRange(enum.Enum):
     """The batches a loop or launch covers."""
 
     LEAF = "leaf"          # each leaf batch

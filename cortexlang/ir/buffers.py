@@ -27,6 +27,20 @@ class Role(enum.Enum):
     TOKENS = "tokens"      # a token input's ids (inside the `indices` upload)
 
 
+class BufferRows(enum.Enum):
+    """How many rows a buffer of the loop and kernel IRs has (the printers write the word)."""
+
+    NODES = "nodes"      # one per node of the run, plus a zero row for missing children
+    BATCH = "batch"      # one per node of the largest batch (dense intermediates)
+    HEADS = "heads"      # one per head node
+    BATCHES = "batches"  # one per batch
+    GROUPS = "groups"    # one per group of an unrolled batch, plus one (`group_start`)
+    ONE = "one"          # a single row (a hoisted uniform)
+    VOCAB = "vocab"      # one per token (a leaf table)
+    PARAM = "param"      # a parameter, as declared (its shape flattened)
+    STEPS = "steps"      # the cooperative kernel's steps (see `ir.kernels.sync_rows`)
+
+
 # How the loop and kernel IRs' printers spell a role, written before the name and a colon; a
 # role without an entry prints its name alone (`children`, `sync`).
 _IR_SPELLING = {Role.WEIGHT: "param", Role.WEIGHT_T: "param_t", Role.UNIFORM: "uniform",

@@ -14,11 +14,12 @@ Expressions are scalar: each describes one element, for one node and one unit.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from cortexlang.errors import InternalError, Span
 from cortexlang.ir.batches import BatchRange
-from cortexlang.ir.buffers import BufferRef
+from cortexlang.ir.buffers import BufferRef, BufferRows
 
 # ---------------------------------------------------------------------------------------------
 # Expressions
@@ -137,18 +138,27 @@ class If:
     otherwise: tuple[Stmt, ...]
 
 
+class LoopKind(enum.Enum):
+    """What a loop runs over, and so how it runs."""
+
+    BATCHES = "batches"  # the batches, one after another (sequential)
+    NODES = "nodes"      # the nodes of a batch, or the head nodes (parallel)
+    UNITS = "units"      # the units of a node's values (parallel)
+    # With the recursion unrolled (`unroll_recursion`):
+    GROUPS = "groups"    # the groups of a batch (parallel), each holding a loop over
+    MEMBERS = "members"  # the group's nodes, in order, on one work-item (sequential)
+
+
 @dataclass(frozen=True, slots=True)
 class Loop:
-    """kind: "batches" (sequential), "nodes" (parallel over a batch), "units" (parallel);
-    with the recursion unrolled, "groups" (parallel over a batch's groups) holding "members"
-    (sequential: one work-item computes a group's nodes in order, every unit).
-    `batches`: which batches a loop over batches covers (HEADS on the loop over the head
-    nodes); the bounds say the same for the printer, and no stage reads them back."""
+    """`kind`: what the loop runs over (`LoopKind`). `batches`: which batches a loop over
+    batches covers (HEADS on the loop over the head nodes); the bounds say the same for the
+    printer, and no stage reads them back."""
 
     var: str
     start: Expr
     stop: Expr
-    kind: str
+    kind: LoopKind
     body: tuple[Stmt, ...]
     batches: BatchRange | None = None
 
@@ -169,12 +179,11 @@ Stmt = Let | Store | If | Loop | Phase
 
 @dataclass(frozen=True, slots=True)
 class Buffer:
-    """A tensor: `rows` is "nodes" (one row per node, plus a zero row), "batch" (one row per
-    node of the largest batch: dense intermediates), "one", "vocab" (parameter tables) or
-    "param"; `row_size` counts floats per row."""
+    """A tensor of rows of `row_size` floats (or ints); how many rows, `rows` says
+    (`BufferRows`)."""
 
     ref: BufferRef
-    rows: str
+    rows: BufferRows
     row_size: int
     integer: bool = False
 
@@ -247,9 +256,9 @@ def _format_stmt(stmt: Stmt, depth: int, lines: list[str]) -> None:
             for inner in stmt.otherwise:
                 _format_stmt(inner, depth + 1, lines)
     elif isinstance(stmt, Loop):
-        mode = "sequential" if stmt.kind == "batches" else \
-            "sequential members, one work-item" if stmt.kind == "members" else \
-            f"parallel {stmt.kind}"
+        mode = "sequential" if stmt.kind is LoopKind.BATCHES else \
+            "sequential members, one work-item" if stmt.kind is LoopKind.MEMBERS else \
+            f"parallel {stmt.kind.value}"
         lines.append(f"{pad}for {stmt.var} in {format_expr(stmt.start)} .. "
                      f"{format_expr(stmt.stop)}:    # {mode}")
         for inner in stmt.body:
@@ -268,7 +277,8 @@ def format_loops(program: LoopProgram) -> str:
     lines = [f"loop program {program.name}"]
     for buffer in program.buffers:
         kind = "int" if buffer.integer else "float"
-        lines.append(f"buffer {buffer.ref.ir_text}: {kind}[{buffer.rows}][{buffer.row_size}]")
+        lines.append(f"buffer {buffer.ref.ir_text}: "
+                     f"{kind}[{buffer.rows.value}][{buffer.row_size}]")
     for stmt in program.body:
         _format_stmt(stmt, 0, lines)
     return "\n".join(lines) + "\n"

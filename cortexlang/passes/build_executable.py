@@ -14,18 +14,20 @@ from cortexlang.codegen.opencl import RUN_HEADER, index_buffers, kernel_buffers
 from cortexlang.ir import checked
 from cortexlang.ir import executable as X
 from cortexlang.ir import loops as L
-from cortexlang.ir.buffers import INDEX_ROLES, WEIGHT_ROLES
+from cortexlang.ir.buffers import INDEX_ROLES, WEIGHT_ROLES, BufferRows
 from cortexlang.ir.kernels import SYNC_BUFFER, KernelProgram
 from cortexlang.ir.recursive import Op, RecursiveProgram
 from cortexlang.passes.token_reads import token_checks
 
-_ROWS = {"nodes": X.Rows.NODES, "batch": X.Rows.BATCH, "heads": X.Rows.HEADS,
-         "batches": X.Rows.BATCHES, "groups": X.Rows.GROUPS, "steps": X.Rows.STEPS,
-         "one": X.Rows.FIXED, "param": X.Rows.FIXED, "vocab": X.Rows.FIXED}
+_ROWS = {BufferRows.NODES: X.Rows.NODES, BufferRows.BATCH: X.Rows.BATCH,
+         BufferRows.HEADS: X.Rows.HEADS, BufferRows.BATCHES: X.Rows.BATCHES,
+         BufferRows.GROUPS: X.Rows.GROUPS, BufferRows.STEPS: X.Rows.STEPS,
+         BufferRows.ONE: X.Rows.FIXED, BufferRows.PARAM: X.Rows.FIXED,
+         BufferRows.VOCAB: X.Rows.FIXED}
 
 
 def _device_buffer(buffer: L.Buffer, recursive: RecursiveProgram) -> X.DeviceBuffer:
-    rows = recursive.table_rows if buffer.rows == "vocab" else 1
+    rows = recursive.table_rows if buffer.rows is BufferRows.VOCAB else 1
     return X.DeviceBuffer(buffer.ref, _ROWS[buffer.rows], buffer.row_size,
                           fixed_rows=rows, integer=buffer.integer)
 

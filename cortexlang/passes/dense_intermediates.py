@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cortexlang.ir import loops as L
-from cortexlang.ir.buffers import BATCH_START, BufferRef, Role
+from cortexlang.ir.buffers import BATCH_START, BufferRef, BufferRows, Role
 from cortexlang.passes.result import PassResult, unchanged
 
 
@@ -57,7 +57,7 @@ def _rewrite(stmts: tuple[L.Stmt, ...], temps: set[BufferRef],
             out.append(replace(stmt, body=_rewrite(stmt.body, temps, in_heads)))
         elif isinstance(stmt, L.Loop):
             body = _rewrite(stmt.body, temps, in_heads or stmt.var == "i")
-            if stmt.kind in ("nodes", "members"):
+            if stmt.kind in (L.LoopKind.NODES, L.LoopKind.MEMBERS):
                 first = L.Var("i") if stmt.var == "i" else \
                     L.Binary("-", L.Var("node"), L.Load(BATCH_START, L.Var("b")))
                 body = (L.Let("slot", first, True),) + body
@@ -78,7 +78,7 @@ def dense_intermediates_result(program: L.LoopProgram) -> PassResult[L.LoopProgr
     temps = {buffer.ref for buffer in program.buffers if buffer.ref.role is Role.TEMP}
     if not temps:
         return unchanged(program, "the loop program has no temporaries")
-    buffers = tuple(replace(buffer, rows="batch") if buffer.ref in temps else buffer
+    buffers = tuple(replace(buffer, rows=BufferRows.BATCH) if buffer.ref in temps else buffer
                     for buffer in program.buffers)
     note = f"{len(temps)} temporaries sized by the largest batch instead of the node count"
     return PassResult(replace(program, buffers=buffers, body=_rewrite(program.body, temps, False),

@@ -27,6 +27,7 @@ from cortexlang.ir.buffers import (
     HEAD_NODES,
     NUM_CHILDREN,
     BufferRef,
+    BufferRows,
     Role,
 )
 from cortexlang.ir.recursive import RecursiveProgram
@@ -66,7 +67,7 @@ def _phase_body(program: RecursiveProgram, plan: RulePlan, phase: int,
                 row = imul(L.Var("node"), iconst(flat_size(shape)))
                 stores.append(L.Store(buffer, iadd(row, index.flat(shape)), value, name, span))
                 stored.append(buffer)
-        body.append(L.Loop("j", iconst(0), iconst(flat_size(shape)), "units",
+        body.append(L.Loop("j", iconst(0), iconst(flat_size(shape)), L.LoopKind.UNITS,
                            tuple(evaluator.lets) + tuple(stores)))
     return tuple(body), tuple(stored)
 
@@ -90,12 +91,14 @@ def _node_loop(program: RecursiveProgram, node_range: tuple[L.Expr, L.Expr],
     """The loop over a batch's nodes; with the recursion unrolled (`grouped`), over its
     groups and each group's members in order."""
     if not grouped:
-        return L.Loop("node", node_range[0], node_range[1], "nodes", body)
+        return L.Loop("node", node_range[0], node_range[1], L.LoopKind.NODES, body)
     group, batch = L.Var("g"), L.Var("b")
     members = L.Loop("node", L.Load(GROUP_START, group),
-                     L.Load(GROUP_START, L.Binary("+", group, iconst(1))), "members", body)
+                     L.Load(GROUP_START, L.Binary("+", group, iconst(1))), L.LoopKind.MEMBERS,
+                     body)
     return L.Loop("g", L.Load(BATCH_GROUPS, batch),
-                  L.Load(BATCH_GROUPS, L.Binary("+", batch, iconst(1))), "groups", (members,))
+                  L.Load(BATCH_GROUPS, L.Binary("+", batch, iconst(1))), L.LoopKind.GROUPS,
+                  (members,))
 
 
 def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.LoopProgram:
@@ -122,7 +125,7 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
                 start, batches = iconst(0), BatchRange.ALL
             node_loop = _node_loop(program, node_range, tuple(lets.values()) + tuple(phases),
                                    unrolled and kind == "internal")
-            body.append(L.Loop("b", start, stop, "batches", (node_loop,), batches))
+            body.append(L.Loop("b", start, stop, L.LoopKind.BATCHES, (node_loop,), batches))
     else:
         leaf_lets, leaf_phases = _rule_phases(program, plans["leaf"], "leaf", token_input)
         internal_lets, internal_phases = _rule_phases(program, plans["internal"], "internal",
@@ -136,7 +139,8 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
                                   tuple(s for p in then + otherwise for s in p.stores)))
         merged_lets = tuple({**leaf_lets, **internal_lets}.values())
         node_loop = _node_loop(program, node_range, merged_lets + tuple(merged), unrolled)
-        body.append(L.Loop("b", iconst(0), L.Var("num_batches"), "batches", (node_loop,),
+        body.append(L.Loop("b", iconst(0), L.Var("num_batches"), L.LoopKind.BATCHES,
+                           (node_loop,),
                            BatchRange.ALL))
     if program.heads is not None:
         head_buffer = {name: BufferRef(Role.OUTPUT, name) for name, _ in program.heads.results}
@@ -145,14 +149,14 @@ def lower_loops(program: RecursiveProgram, fuse_operators: bool = True) -> L.Loo
         locate = L.Let("node", L.Load(HEAD_NODES, L.Var("i")), True)
         # Heads store by head position, not by node id.
         phases = [_rows_by_head(phase, head_buffer.values()) for phase in phases]
-        body.append(L.Loop("i", iconst(0), L.Var("num_heads"), "nodes",
+        body.append(L.Loop("i", iconst(0), L.Var("num_heads"), L.LoopKind.NODES,
                            (locate,) + tuple(lets.values()) + tuple(phases), BatchRange.HEADS))
         buffers = _rule_buffers(head_plan, "heads")
         head_ops = program.heads.op_map()
-        buffers += tuple(L.Buffer(head_buffer[output], "heads",
+        buffers += tuple(L.Buffer(head_buffer[output], BufferRows.HEADS,
                                   flat_size(head_ops[name].shape))
                          for output, name in program.heads.results)
-        buffers += (L.Buffer(HEAD_NODES, "heads", 1, integer=True),)
+        buffers += (L.Buffer(HEAD_NODES, BufferRows.HEADS, 1, integer=True),)
     else:
         buffers = ()
     buffers = _buffers(program, plans, fuse_operators, tuple(body)) + buffers
@@ -186,7 +190,7 @@ def _replace_var(expr: L.Expr, old: str, new: str) -> L.Expr:
 
 def _rule_buffers(plan: RulePlan, kind: str) -> tuple[L.Buffer, ...]:
     ops = plan.rule.op_map()
-    return tuple(L.Buffer(buffer, "nodes", flat_size(ops[name].shape))
+    return tuple(L.Buffer(buffer, BufferRows.NODES, flat_size(ops[name].shape))
                  for name, buffer in plan.buffers.items() if buffer.role is Role.TEMP)
 
 
@@ -206,34 +210,35 @@ def _buffers(program: RecursiveProgram, plans: dict[str, RulePlan],
     buffers: list[L.Buffer] = []
     loaded = _loaded(body)
     for param in program.params:
-        buffers.append(L.Buffer(BufferRef(Role.WEIGHT, param.name), "param",
+        buffers.append(L.Buffer(BufferRef(Role.WEIGHT, param.name), BufferRows.PARAM,
                                 flat_size(param.shape)))
         transposed = BufferRef(Role.WEIGHT_T, param.name)
         if transposed in loaded:
-            buffers.append(L.Buffer(transposed, "param", flat_size(param.shape)))
+            buffers.append(L.Buffer(transposed, BufferRows.PARAM, flat_size(param.shape)))
     for op in program.uniforms:
-        buffers.append(L.Buffer(BufferRef(Role.UNIFORM, op.name), "one", flat_size(op.shape)))
+        buffers.append(L.Buffer(BufferRef(Role.UNIFORM, op.name), BufferRows.ONE,
+                                flat_size(op.shape)))
     if program.table_rule is not None:
         for table_state, _ in program.table_rule.results:
-            buffers.append(L.Buffer(BufferRef(Role.TABLE, f"leaf_{table_state}"), "vocab",
+            buffers.append(L.Buffer(BufferRef(Role.TABLE, f"leaf_{table_state}"), BufferRows.VOCAB,
                                     flat_size(program.state_shape(table_state))))
     for state in program.states:
-        buffers.append(L.Buffer(BufferRef(Role.STATE, state.name), "nodes",
+        buffers.append(L.Buffer(BufferRef(Role.STATE, state.name), BufferRows.NODES,
                                 flat_size(state.shape)))
     for item in program.inputs:
         if item.kind == "token":
-            buffers.append(L.Buffer(BufferRef(Role.TOKENS, item.name), "nodes", 1,
+            buffers.append(L.Buffer(BufferRef(Role.TOKENS, item.name), BufferRows.NODES, 1,
                                     integer=True))
         else:
-            buffers.append(L.Buffer(BufferRef(Role.INPUT, item.name), "nodes",
+            buffers.append(L.Buffer(BufferRef(Role.INPUT, item.name), BufferRows.NODES,
                                     flat_size(item.shape)))
     for ref, size in ((CHILDREN, program.max_children), (NUM_CHILDREN, 1)):
-        buffers.append(L.Buffer(ref, "nodes", size, integer=True))
-    buffers.append(L.Buffer(BATCH_START, "batches", 1, integer=True))
-    buffers.append(L.Buffer(BATCH_LEN, "batches", 1, integer=True))
+        buffers.append(L.Buffer(ref, BufferRows.NODES, size, integer=True))
+    buffers.append(L.Buffer(BATCH_START, BufferRows.BATCHES, 1, integer=True))
+    buffers.append(L.Buffer(BATCH_LEN, BufferRows.BATCHES, 1, integer=True))
     if program.unroll is not None:
-        buffers.append(L.Buffer(GROUP_START, "groups", 1, integer=True))
-        buffers.append(L.Buffer(BATCH_GROUPS, "batches", 1, integer=True))
+        buffers.append(L.Buffer(GROUP_START, BufferRows.GROUPS, 1, integer=True))
+        buffers.append(L.Buffer(BATCH_GROUPS, BufferRows.BATCHES, 1, integer=True))
     for kind, plan in plans.items():
         buffers.extend(_rule_buffers(plan, kind))
     return tuple(buffers)

@@ -12,15 +12,24 @@ Read aloud, the pipeline is:
     unroll_recursion    a node with its odd-height children, one step  [unroll_recursion]
     lower_loops         recursive program -> loop IR, operator fusion  (stage 2) [fuse_operators]
     dense_intermediates temporaries sized by the largest batch         [dense_intermediates]
-    plan_kernels        loop IR -> kernel IR: strategy, geometry       (stage 3) [fuse_levels,
-                                                                       persist_weights]
+    plan_kernels        loop IR -> kernel IR: strategy, geometry,      (stage 3) [fuse_levels]
+                        launch order
+    tile_nodes          `node_tile` nodes per work-item; the sub-tiles
+                        of a partial tile
+    vectorize           units per work-item, from the device's vectors
+    tile_rows           rows per work-item of flattened-matrix loops
+    persist_weights     products' weights in local memory              [persist_weights]
+    block_weights       transposed weights in blocks of the width
     unroll_dot_products dot products along k by 4, vector loads        [unroll_dot_products]
-    emit_opencl         kernel IR -> OpenCL C                          (stage 4)
+    split_dot_chains    partial sums where accumulators are few
+    emit_opencl         kernel IR -> OpenCL C, deciding nothing        (stage 4)
     build_executable    everything the runtime runs, typed             (stage 5) [dynamic_batching]
 
-A pass whose option is off is skipped (the IR goes on unchanged); every subset of options is
-a valid pipeline. A pass that runs but does not apply returns the very IR it was given, with
-its reason beside it (a `PassResult`), so "changed" is identity, not a comparison of copies.
+Each step after plan_kernels records one kernel decision in the kernel IR as typed data, so
+that emit_opencl is a printer; those without a [switch] always run. A pass whose option is
+off is skipped (the IR goes on unchanged); every subset of options is a valid pipeline. A
+pass that runs but does not apply returns the very IR it was given, with its reason beside
+it (a `PassResult`), so "changed" is identity, not a comparison of copies.
 The pipeline starts from source text (a `Source`) or from a program checked already.
 Observability goes through instruments: objects whose `after_pass` sees each step's name,
 result, time, whether it changed anything and if not why (printing, dumping, pictures,
@@ -40,19 +49,25 @@ from typing import Any, Protocol
 from cortexlang.codegen import opencl
 from cortexlang.errors import CortexError, InternalError, UsageError, user_error
 from cortexlang.ir import checked, executable, kernels, loops, recursive
+from cortexlang.passes.block_weights import block_weights
 from cortexlang.passes.build_executable import build_executable
 from cortexlang.passes.dense_intermediates import dense_intermediates_result
 from cortexlang.passes.fold_constants import fold_constants_result
 from cortexlang.passes.hoist_invariants import hoist_invariants_result
 from cortexlang.passes.lower_loops import lower_loops
+from cortexlang.passes.persist_weights import persist_weights
 from cortexlang.passes.plan_kernels import DeviceLimits, plan_kernels
 from cortexlang.passes.refactor_recursion import refactor_recursion_result
 from cortexlang.passes.result import PassResult
 from cortexlang.passes.specialize_leaves import specialize_leaves_result
+from cortexlang.passes.split_dot_chains import split_dot_chains
 from cortexlang.passes.tabulate_leaves import tabulate_leaves_result
+from cortexlang.passes.tile_nodes import tile_nodes
+from cortexlang.passes.tile_rows import tile_rows
 from cortexlang.passes.to_recursive import to_recursive
 from cortexlang.passes.unroll_dot_products import unroll_dot_products_result
 from cortexlang.passes.unroll_recursion import unroll_recursion_result
+from cortexlang.passes.vectorize import vectorize
 
 # The most nodes one work-item computes together. The emitted code holds one copy of a
 # phase's statements per tile node (and the halving sub-tiles of a partial tile), so the
@@ -217,14 +232,25 @@ PIPELINE: tuple[Step, ...] = (
          lambda ir, o, d, p: dense_intermediates_result(ir),
          "temporaries sized by the largest batch"),
     Step("plan_kernels", "kernels", None,
-         lambda ir, o, d, p: plan_kernels(ir, d, fuse_levels=o.fuse_levels,
-                                       persist_weights=o.persist_weights,
-                                       node_tile=o.node_tile),
-         "kernels, strategy, geometry, local memory and launch order",
-         ("fuse_levels", "persist_weights")),
+         lambda ir, o, d, p: plan_kernels(ir, d, fuse_levels=o.fuse_levels),
+         "kernels, strategy, work-group geometry and launch order", ("fuse_levels",)),
+    # Every further kernel decision is a step on the kernel IR, recorded there as typed data.
+    Step("tile_nodes", "kernels", None, lambda ir, o, d, p: tile_nodes(ir, o.node_tile),
+         "nodes per work-item, and the sub-tiles of a partial tile", ("node_tile",)),
+    Step("vectorize", "kernels", None, lambda ir, o, d, p: vectorize(ir),
+         "consecutive units per work-item, as wide as the device's vectors"),
+    Step("tile_rows", "kernels", None, lambda ir, o, d, p: tile_rows(ir),
+         "several rows per work-item of a flattened-matrix loop"),
+    Step("persist_weights", "kernels", "persist_weights",
+         lambda ir, o, d, p: persist_weights(ir),
+         "the products' weights in local memory for a persistent kernel"),
+    Step("block_weights", "kernels", None, lambda ir, o, d, p: block_weights(ir),
+         "transposed weights stored in column blocks of the vector width"),
     Step("unroll_dot_products", "kernels", "unroll_dot_products",
          lambda ir, o, d, p: unroll_dot_products_result(ir),
          "dot products along k by 4 with vector loads where units are not vectorised"),
+    Step("split_dot_chains", "kernels", None, lambda ir, o, d, p: split_dot_chains(ir),
+         "partial sums along k where a dot-product loop has few accumulators"),
     Step("emit_opencl", "opencl", None, lambda ir, o, d, p: opencl.emit_opencl(ir),
          "kernel IR to OpenCL C"),
     # The runtime's one input: it reads the stages before it, the runtime none of them.

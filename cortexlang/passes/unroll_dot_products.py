@@ -1,4 +1,4 @@
-"""Unroll dot products along k by 4 with vector loads (a kernel-IR pass, after plan_kernels).
+"""Unroll dot products along k by 4 with vector loads (a kernel-IR pass, after block_weights).
 
 Where a work-item computes one unit at a time (vector width 1: GPUs, or unit loops that do
 not vectorise), each of its dot products is a loop over k of scalar multiply-adds. When every
@@ -29,7 +29,7 @@ def unroll_dot_products(program: KernelProgram) -> KernelProgram:
 
 def unroll_dot_products_result(program: KernelProgram) -> PassResult[KernelProgram]:
     """Mark the dot products that step along k by 4; say how many, or why none."""
-    width = dict(program.device_limits).get("preferred_vector_width", LANES)
+    width = program.limits.preferred_vector_width
     if width < LANES:
         return unchanged(program, f"the device's vectors hold {width} floats, fewer than "
                          f"{LANES}")

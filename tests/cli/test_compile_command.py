@@ -41,6 +41,10 @@ def test_print_changed_says_why_the_other_steps_did_not(
     assert {line for line in headers if " unchanged: " in line} == {
         "=== hoist_invariants unchanged: every computed operator depends on the node ===",
         "=== dense_intermediates unchanged: the loop program has no temporaries ===",
+        "=== tile_rows unchanged: no vectorised unit loop is a flattened matrix with a "
+        "product that reads a value per row ===",
+        "=== block_weights unchanged: no transposed weight is read only in vectors of one "
+        "width narrower than its rows ===",
         "=== unroll_dot_products unchanged: no scalar dot product is contiguous in k with a "
         "length that is a multiple of 4 ==="}
     assert headers[0].startswith("=== after parse_and_check (program; changed; ")

@@ -9,7 +9,7 @@ from cortexlang.codegen.dialect import buffer_identifiers
 from cortexlang.codegen.expressions import Context, c_expr, helper_definition
 from cortexlang.codegen.writer import Writer, comment
 from cortexlang.ir import loops as L
-from cortexlang.ir.buffers import BufferRef, Role
+from cortexlang.ir.buffers import BufferRef, BufferRows, Role
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -37,7 +37,7 @@ def test_a_comment_is_one_line_whatever_its_text() -> None:
 
 def test_buffer_identifiers_are_unique_valid_c_names() -> None:
     words, transposed = BufferRef(Role.TOKENS, "int"), BufferRef(Role.WEIGHT_T, "W")
-    buffers = tuple(L.Buffer(ref, "nodes", 1) for ref in (
+    buffers = tuple(L.Buffer(ref, BufferRows.NODES, 1) for ref in (
         BufferRef(Role.WEIGHT, "W"), transposed, BufferRef(Role.STATE, "h"),
         BufferRef(Role.TEMP, "internal_t0"), words, BufferRef(Role.INDEX, "children")))
     names = buffer_identifiers(buffers)

@@ -8,7 +8,7 @@ import pytest
 from compiler_support import EXAMPLE_NAMES, program_from_source, small_example, stage_before
 
 from cortexlang.ir import loops as L
-from cortexlang.ir.buffers import BufferRef, Role
+from cortexlang.ir.buffers import BufferRef, BufferRows, Role
 from cortexlang.passes.dense_intermediates import dense_intermediates, dense_intermediates_result
 from cortexlang.passes.pipeline import Options
 
@@ -75,7 +75,7 @@ def _before() -> L.LoopProgram:
 
 def test_temporaries_are_indexed_by_slot() -> None:
     before = _before()
-    assert before.buffer(BufferRef(Role.TEMP, "internal_t6")).rows == "nodes"
+    assert before.buffer(BufferRef(Role.TEMP, "internal_t6")).rows is BufferRows.NODES
 
     after = dense_intermediates(before)
 
@@ -100,7 +100,7 @@ def test_only_temporaries_change_rows(name: str) -> None:
     after = dense_intermediates(before)
     L.verify_loops(after)
     for old, new in zip(before.buffers, after.buffers, strict=True):
-        assert new.rows == ("batch" if old.ref.role is Role.TEMP else old.rows), new.ref
+        assert new.rows is (BufferRows.BATCH if old.ref.role is Role.TEMP else old.rows), new.ref
     loads = [sub for stmt in L.walk_stmts(after.body) for expr in _exprs(stmt)
              for sub in L.walk_exprs(expr) if isinstance(sub, L.Load)]
     for load in loads:

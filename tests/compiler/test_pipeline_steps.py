@@ -20,6 +20,30 @@ def test_every_optimisation_is_carried_out_by_a_step() -> None:
     assert [step.stage for step in PIPELINE[-2:]] == ["opencl", "executable"]
 
 
+def test_every_kernel_decision_is_a_step_of_the_kernel_stage() -> None:
+    """plan_kernels makes the kernels; each later decision is its own step, then the OpenCL
+    printer, which decides nothing."""
+    names = [step.name for step in PIPELINE]
+    kernel_steps = [step.name for step in PIPELINE if step.stage == "kernels"]
+    assert kernel_steps == ["plan_kernels", "tile_nodes", "vectorize", "tile_rows",
+                            "persist_weights", "block_weights", "unroll_dot_products",
+                            "split_dot_chains"]
+    assert names[names.index("split_dot_chains") + 1] == "emit_opencl"
+    assert step_of("node_tile") is step_of("tile_nodes")
+    assert step_of("persist_weights") is step_of("persist_weights")
+
+
+def test_each_kernel_step_says_what_it_did_or_why_not() -> None:
+    recorder = Recorder()
+    pipeline.run_pipeline(small_example("treelstm"), instruments=[recorder])
+    kernel_records = [record for record in recorder.records if record.stage == "kernels"]
+    assert len(kernel_records) == 8
+    # (the recorder's stand-in reason would mean the step gave none of its own)
+    for record in kernel_records[1:]:
+        assert record.changed or record.reason not in ("", "nothing to change in this "
+                                                       "program"), record.step
+
+
 def test_a_switched_off_step_is_reported_with_its_reason() -> None:
     recorder = Recorder()
     pipeline.run_pipeline(small_example("treefc"), Options().without("fold_constants"),

@@ -120,7 +120,7 @@ def test_an_order_with_a_parent_before_its_child_is_caught(
 def test_the_loop_ir_loops_over_groups_and_their_members_in_order() -> None:
     result = compile_program(small_example("treegru"), UNROLLED)
     kinds = [stmt.kind for stmt in L.walk_stmts(result.loops.body) if isinstance(stmt, L.Loop)]
-    assert "groups" in kinds and "members" in kinds
+    assert L.LoopKind.GROUPS in kinds and L.LoopKind.MEMBERS in kinds
     text = L.format_loops(result.loops)
     assert "sequential members, one work-item" in text
     assert any("recursion unrolled by 2" in line for line in result.kernels.decisions)

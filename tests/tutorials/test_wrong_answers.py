@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cortexlang.ir.batches import BatchRange
+
 TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 EXAMPLES = TUTORIALS.parent / "examples"
 
@@ -245,10 +247,10 @@ def test_2_1_accepts_the_solution(course: SimpleNamespace, data: SimpleNamespace
         course.s2.eager_operator_calls, {"TreeLSTM -O0": treelstm_o0}, data.trees))
 
 
-def _batches(linearized: Any) -> dict[str, int]:
+def _batches(linearized: Any) -> dict[BatchRange, int]:
     leaf = int((linearized.batch_start < linearized.num_leaves).sum())
-    return {"leaf": leaf, "internal": linearized.num_batches - leaf,
-            "all": linearized.num_batches}
+    return {BatchRange.LEAF: leaf, BatchRange.INTERNAL: linearized.num_batches - leaf,
+            BatchRange.ALL: linearized.num_batches}
 
 
 WRONG_LAUNCHES: dict[str, Callable[[Any, Any], int]] = {

@@ -13,6 +13,7 @@ from cortexlang.viz.inputs import batch_of, draw_linearized, draw_trees, leaf_or
 from cortexlang.viz.timeline import RunMeasurement, draw_timeline, format_run
 
 from cortexlang.inputs.structure import Structure
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.kernels import KernelProgram
 from cortexlang.runtime.execute import LaunchRecord
 from cortexlang.runtime.linearize import linearize
@@ -92,7 +93,7 @@ def _measurement() -> RunMeasurement:
 
 def test_timeline_has_a_row_per_kernel_and_a_bar_per_launch() -> None:
     measurement = _measurement()
-    kernels = KernelProgram("m", "level", (), (), (("leaf_phase0", "leaf"),), 1)
+    kernels = KernelProgram("m", "level", (), (), (("leaf_phase0", BatchRange.LEAF),), 1)
     graph = draw_timeline(measurement, kernels)
     nodes = dict(graph.nodes())
     assert graph.attrs["layout"] == "neato"
@@ -135,7 +136,7 @@ def test_measured_run_records_every_launch(opencl_device: object) -> None:
     batches = {"leaf": [0], "internal": [1, 2]}     # 5 leaves, then heights 1 and 2
     expected = [(kernel, batch) for section in ("leaf", "internal")
                 for batch in batches[section]
-                for kernel, over in result.kernels.launches if over == section]
+                for kernel, over in result.kernels.launches if over.value == section]
     assert [(launch.kernel, launch.batch) for launch in measurement.launches] == expected
     assert [launch.nodes for launch in measurement.launches if launch.batch == 1][0] == \
         int(linearized.batch_len[1])

@@ -15,6 +15,7 @@ from cortexlang.viz.program import draw_program
 from cortexlang.viz.recursive import draw_recursive, refactored_states
 
 from cortexlang.ir import loops as L
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.buffers import WEIGHT_ROLES
 from cortexlang.passes.pipeline import Options, run_pipeline
 from cortexlang.passes.plan_kernels import DeviceLimits
@@ -139,7 +140,7 @@ def test_kernels_picture_level_strategy() -> None:
 def test_kernels_picture_shows_local_memory_of_a_persistent_kernel() -> None:
     gpu = DeviceLimits(max_work_group_size=256, local_mem_size=65536, is_gpu=True)
     result = run_pipeline(small_program(), Options(), gpu)
-    kernel = next(kernel for kernel in result.kernels.kernels if kernel.over == "run")
+    kernel = next(kernel for kernel in result.kernels.kernels if kernel.over is BatchRange.RUN)
     if not kernel.cached_params:   # draw the local-memory case whatever the planner chose
         weight = next(ref for ref in kernel.reads if ref.role in WEIGHT_ROLES)
         kernel = dataclasses.replace(kernel, cached_params=(weight,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cortexlang.ir.batches import BatchRange
 from cortexlang.ir.recursive import SOURCE_KINDS
 
 
@@ -17,8 +18,9 @@ def eager_operator_calls(program, structures):
 def predicted_launches(kernels, linearized):
     """The level strategy: one launch per kernel per batch it covers."""
     leaf_batches = int((linearized.batch_start < linearized.num_leaves).sum())
-    batches = {"leaf": leaf_batches, "internal": linearized.num_batches - leaf_batches,
-               "all": linearized.num_batches, "heads": 1}
+    batches = {BatchRange.LEAF: leaf_batches,
+               BatchRange.INTERNAL: linearized.num_batches - leaf_batches,
+               BatchRange.ALL: linearized.num_batches, BatchRange.HEADS: 1}
     return sum(batches[over] for _, over in kernels.launches)
 
 
