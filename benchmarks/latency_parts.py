@@ -80,7 +80,8 @@ def measure(model_name: str, hidden: int, batch: int, count: int, passes: int,
             pauses_us: Sequence[float]) -> dict[str, float]:
     """Median microseconds of every part (see the module docstring)."""
     from cortexlang.bench.config import BenchConfig
-    from cortexlang.bench.suite import _compiled, load_model, model_batches, tree_source
+    from cortexlang.bench.inputs import load_model, model_batches, tree_source
+    from cortexlang.bench.suite import _compiled
     from cortexlang.inputs.load import load_structures
     from cortexlang.inputs.weights import init_weights
     from cortexlang.passes.pipeline import Options
