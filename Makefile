@@ -14,6 +14,7 @@ SYSTEM_PACKAGES := pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev clinfo 
 POCL_ICD := /etc/OpenCL/vendors/pocl.icd
 
 .PHONY: setup system-packages demo test test-all typecheck bench check-wheel gpu-check \
+	lesson-conclusions \
 	gpu-wheels clean distclean
 
 setup: system-packages $(SETUP_STAMP)
@@ -74,6 +75,11 @@ test-all: setup
 
 # mypy over the package (the `packages` of [tool.mypy] in pyproject.toml: cortexlang/), then
 # over the renderers in viz/, which are installed as cortexlang.viz and so checked apart.
+# `make lesson-conclusions`: every lesson twice, as the course's tests run them; exit 1 if a
+# conclusion computed from timings differs between the runs (run it on a quiet machine).
+lesson-conclusions: setup
+	$(BIN)/python scripts/lesson-conclusions
+
 typecheck: setup
 	$(BIN)/python -m mypy
 	$(BIN)/python -m mypy viz

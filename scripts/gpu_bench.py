@@ -34,12 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # the checkout's benchmarks/ package
 
-from cortexlang.bench.suite import (  # noqa: E402
-    BenchConfig,
-    load_model,
-    model_batches,
-    tree_source,
-)
+from cortexlang.bench.config import BenchConfig  # noqa: E402
+from cortexlang.bench.inputs import load_model, model_batches, tree_source  # noqa: E402
 from cortexlang.inputs.load import load_structures  # noqa: E402
 from cortexlang.inputs.weights import init_weights  # noqa: E402
 from cortexlang.passes.pipeline import Options, run_pipeline  # noqa: E402

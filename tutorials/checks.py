@@ -807,8 +807,10 @@ def check_exercise_6_1(median_ms: Callable[..., float]) -> bool:
 
 
 def _beats(row: Any, other: Any) -> bool:
-    """`row` is faster than `other` beyond the noise: its p90 below the other's p10."""
-    return bool(row.p90 < other.p10)
+    """`row` is faster than `other` by the course's verdict (`timing.verdict`)."""
+    from timing import verdict
+
+    return verdict(row, other).kind == "faster"
 
 
 def crossover_reference(results: Mapping[int, Mapping[str, Any]]) -> int | None:
@@ -857,8 +859,9 @@ def check_exercise_6_2(crossover: Callable[[Mapping[int, Mapping[str, Any]]], in
                          for hidden, rows in sorted(table.items())}
                 raise Wrong(f"for {shown} (p10/median/p90) you answer {mine!r}; that is not "
                             "the smallest H from which the level strategy is faster than "
-                            "one work-group beyond the noise (its p90 below the other's p10) "
-                            "at that size and every larger one")
+                            "one work-group by the course's verdict (`verdict(level, "
+                            "one_group).kind == \"faster\"`) at that size and every larger "
+                            "one")
         answer = crossover_reference(measured)
         return ("on this machine: " + (f"from H = {answer} on" if answer is not None else
                                        "not beyond the noise at the sizes measured"))

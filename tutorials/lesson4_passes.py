@@ -51,7 +51,7 @@ from common import (
     show_pictures,
     table,
 )
-from timing import code_identity, compare, timing_table, verdict
+from timing import code_identity, compare, conclude, timing_table, verdict
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
@@ -364,7 +364,8 @@ print("\n".join(line for line in schedule.splitlines() if line.startswith("unrol
 # run (a `-` means the same as with everything on), then the time per batch from the
 # course's timer. A row whose generated code is identical to everything on says
 # `same code`: its timing differs only by noise. The others are called faster or slower
-# only where their p10-p90 range does not overlap the reference's.
+# only where the 95% interval of their time over everything on's (round by round) lies more
+# than 20% from 1; `no clear difference` otherwise.
 
 # %%
 weights = init_weights(childsum.params, seed=0)
@@ -408,10 +409,10 @@ print(timing_table(ablation_timings, "everything on",
 # %%
 verdicts = {label: verdict(row, ablation_timings["everything on"])
             for label, row in ablation_timings.items() if label != "everything on"}
-for kind in ("same code", "slower", "faster", "too noisy to tell"):
+for kind in ("same code", "slower", "faster", "no clear difference"):
     labels = [label.removeprefix("without ") for label, found in verdicts.items()
               if found.kind == kind]
-    print(f"{kind:>18}: {', '.join(labels) if labels else '(none)'}")
+    conclude(f"{kind:>18}: {', '.join(labels) if labels else '(none)'}")
 print("(slower without a pass: the pass helps on this machine, at this size; a `with NAME` "
       "row is the pass switched on, so slower there means it costs)")
 

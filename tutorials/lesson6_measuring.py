@@ -36,6 +36,7 @@ from checks import (
     check_exercise_6_1,
     check_exercise_6_2,
     check_exercise_6_3,
+    crossover_reference,
     exercise,
     summary,
 )
@@ -48,7 +49,7 @@ from common import (
     load_trees,
     out_dir,
 )
-from timing import code_identity, compare, timing_table, verdict
+from timing import code_identity, compare, conclude, timing_table, verdict
 
 from cortexlang.frontend.check import load_program
 from cortexlang.inputs.weights import init_weights
@@ -93,10 +94,22 @@ check_exercise_6_1(median_ms)
 # which does what your timer does and three things more. It *interleaves* the
 # configurations it compares, one call of each per round, so that a burst of load from
 # another process lands on all of them rather than on one row. It keeps every sample (at
-# least 20 per row) and prints the 10th percentile, the median and the 90th percentile. And
-# it calls one row faster than another only when their p10-p90 ranges do not overlap
-# ("too noisy to tell" otherwise), and marks rows that run byte-identical code as
-# `same code`: the difference between those is pure noise.
+# least 20 per row, more of the fast ones) and prints the 10th percentile, the median and the
+# 90th percentile. It compares two rows *round by round*: in each round their calls ran
+# back to back, so the row's time over the other's in that round is free of the load that
+# changes between rounds. From the median of these ratios and its 95% confidence interval
+# (two order statistics of the ratios, whatever their distribution) it calls one row faster
+# than another only when the whole interval lies more than 20% below 1, and otherwise says
+# `no clear difference` (within 20%, or too noisy to place beyond it: the interval tells
+# which). And it
+# marks rows that run byte-identical code as `same code`: the difference between those is
+# pure noise. (Why the margin? Without it, a 5% difference can be `faster` on a quiet machine
+# and not on a busy one. Why rounds, and not whether the rows' own p10-p90
+# ranges overlap? On a busy machine every row gets a tail of slow samples from other
+# processes, and that tail alone can make the ranges of a 4x difference overlap. Why the
+# interval of the median? A difference of about 20% then reads `no clear difference` run
+# after run, instead of falling on either side of the margin. Each way, the conclusion would
+# otherwise flip from one run to the next.)
 
 # %% [markdown]
 # Why the warm-up matters: the first run of a freshly compiled model (TreeFC, the smallest,
@@ -201,7 +214,8 @@ for name, timings in latencies.items():
 compiled_10 = latencies["10 trees"]["cortexlang compiled (-O3)"]
 for title, row in latencies["10 trees"].items():
     if title != "cortexlang compiled (-O3)":
-        print(f"10 trees, {title} against cortexlang compiled: {verdict(row, compiled_10)}")
+        conclude(f"10 trees, {title} against cortexlang compiled: {verdict(row, compiled_10)}",
+                 stable=f"{title}: {verdict(row, compiled_10).kind}")
 
 # %% [markdown]
 # ## 3. The ablation table
@@ -209,7 +223,8 @@ for title, row in latencies["10 trees"].items():
 # Which optimisation buys what? Switch each one off alone and compare with everything on;
 # the `-O` levels add them in groups. The last column compares each row with everything on:
 # `same code` where the generated code is identical (any difference is noise), `slower` or
-# `faster` where the p10-p90 ranges do not overlap, and otherwise `too noisy to tell`.
+# `faster` where the interval of the ratio lies more than 20% from 1, and otherwise `no clear
+# difference`.
 # `slower` without an optimisation means it was helping. (`cortexlang bench`, where your
 # checkout has it, produces this table for every model.)
 
@@ -233,8 +248,9 @@ print(timing_table(ablation, "-O3 (everything)", columns=("launches",),
 helping = [name.removeprefix("without ") for name, row in ablation.items()
            if name.startswith("without ")
            and verdict(row, ablation["-O3 (everything)"]).kind == "slower"]
-print("\noptimisations whose absence is slower beyond the noise, on this machine and size:",
-      ", ".join(helping) if helping else "none")
+print()
+conclude("optimisations whose absence is slower beyond the noise, on this machine and size: "
+         + (", ".join(helping) if helping else "none"))
 print("bench command in this checkout:", "yes: try `cortexlang bench --quick`"
       if command_exists("bench") else "not yet (the table above is this lesson's own)")
 
@@ -300,12 +316,13 @@ print(f"written: {OUT / 'crossover.csv'}")
 # %% [markdown]
 # ### Exercise 6.2: the answer, as a function of the data
 #
-# Given measurements `{H: {"one group": timing, "level": timing, ...}}`, where each timing has
-# `p10`, `median` and `p90` in milliseconds, return the smallest H from which on the level strategy
-# is faster than one group *beyond the noise*: its p90 below one group's p10, at that H and at
-# every larger H measured (a small size where it happens to win, followed by sizes where it loses,
-# is not a crossover; nor is a lower median inside overlapping ranges). Return None if it is not
-# clearly faster at the largest size: on a busy machine that is an honest answer. Run the cell
+# Given measurements `{H: {"one group": timing, "level": timing, ...}}` (the `Timing`s of
+# `compare`), return the smallest H from which on the level strategy is faster than one group
+# *beyond the noise*, by the course's verdict: `verdict(level, one_group).kind == "faster"`,
+# at that H and at every larger H measured (a small size where it happens to win, followed by
+# sizes where it loses, is not a crossover; nor is a lower median inside the noise). Return
+# None if it is not clearly faster at the largest size: on a busy machine that is an honest
+# answer. Run the cell
 # again and see how much the numbers move. Is the default faster than both, at every size? Where it
 # is not, which of its costs (claims, waits, one group per core on batches of one or two nodes)
 # would explain it? Going further: add H = 256 and 512 (the paper's sizes) and a batch of 1 tree,
@@ -319,6 +336,10 @@ def crossover(results):
 
 
 check_exercise_6_2(crossover, measured)
+answer = crossover_reference(measured)   # the course's own answer, whatever yours says
+conclude("research question: the level strategy beats one work-group beyond the noise "
+         + (f"from H = {answer} on" if answer is not None else
+            f"at none of the sizes measured (H = {', '.join(map(str, measured))})"))
 
 # %% [markdown]
 # ## 5. The linearizer's share
@@ -352,7 +373,8 @@ for batch_name, result in zip(("1 tree", "10 trees", f"{len(trees)} trees"), run
 # ## What you learned
 #
 # - Time after warm-up, one sample per call, configurations interleaved, and report the
-#   median with its spread (p10-p90); call a difference only where the ranges do not overlap.
+#   median with its spread (p10-p90); call a difference only where it is clear: well beyond a
+#   margin, and in (nearly) every round of an interleaved comparison.
 # - A first run is cold only if every cache is empty: cortexlang's and the driver's.
 # - Compare implementations only after checking they compute the same numbers.
 # - An ablation shows which optimisation buys what *on this machine*; a research question is

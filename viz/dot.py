@@ -160,13 +160,18 @@ class RenderError(Exception):
 def render(dot_text: str, output_format: str) -> bytes:
     """Run Graphviz on `dot_text` (its `layout` attribute picks the engine); returns the
     picture's bytes (svg, png). Raises FileNotFoundError without Graphviz, RenderError when
-    Graphviz rejects the text."""
+    Graphviz rejects the text or takes more than RENDER_TIMEOUT_SECONDS."""
     executable = shutil.which("dot")
     if executable is None:
         raise FileNotFoundError("dot")
     command = [executable, f"-T{output_format}"]
-    result = subprocess.run(command, input=dot_text.encode("utf-8"), capture_output=True,
-                            timeout=RENDER_TIMEOUT_SECONDS, check=False)
+    try:
+        result = subprocess.run(command, input=dot_text.encode("utf-8"), capture_output=True,
+                                timeout=RENDER_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired as slow:
+        raise RenderError(f"Graphviz took more than {RENDER_TIMEOUT_SECONDS} s to lay out "
+                          "this picture (too large to draw; its text form is complete)") \
+            from slow
     if result.returncode != 0:
         message = result.stderr.decode("utf-8", "replace").strip()
         raise RenderError(message or f"dot exited with {result.returncode}")

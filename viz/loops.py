@@ -4,7 +4,8 @@ parallel, and which accesses are indirect.
 Drawn from the `LoopProgram`. Each loop is a box around its body: the loop over batches is
 *sequential* (solid, bold: one batch after another, because a parent needs its children), the
 loops over the nodes of a batch and over units are *parallel* (dashed). Inside are the phases
-and their statements. An index loaded from memory (`child0 = children[node * 2]`,
+and all their statements: a phase of more than `MAX_STATEMENTS_PER_PHASE` continues in boxes
+below it, each labelled "part k of n". An index loaded from memory (`child0 = children[node * 2]`,
 a node's token id) is an orange hexagon, and its orange edges lead to the statements
 that access a buffer through it: the indirect accesses of the recursion. The buffers stand on
 the left, coloured by role, with the index arrays' reads and every store drawn.
@@ -71,7 +72,7 @@ def loaded_index(stmt: L.Stmt) -> BufferRef | None:
     return buffers[0] if buffers else None
 
 
-def indirectloads(expr: L.Expr, index_vars: dict[str, BufferRef]) -> list[L.Load]:
+def indirect_loads(expr: L.Expr, index_vars: dict[str, BufferRef]) -> list[L.Load]:
     """The loads in `expr` whose index goes through memory: it loads, or uses an index
     variable loaded from memory."""
     found = []
@@ -86,6 +87,26 @@ def _own_statements(stmts: tuple[L.Stmt, ...]) -> list[L.Let | L.Store]:
     phase (which draws its own indirect edges)."""
     blocks = walk(stmts, lambda node: isinstance(node, L.Loop | L.If))
     return [stmt for stmt in blocks if isinstance(stmt, L.Let | L.Store)]
+
+
+class _Box:
+    """A box being drawn (a phase, a loop, a branch) and the cluster statements go into now.
+
+    A phase with more than `MAX_STATEMENTS_PER_PHASE` statements is drawn as several boxes,
+    one under the other: when its part is full, the phase and every box open inside it are
+    continued in new clusters (labelled "continued"), and `cluster` moves to the innermost."""
+
+    def __init__(self, cluster: Graph, parent: _Box | None, label: str,
+                 attrs: dict[str, Any], continued: str) -> None:
+        self.cluster = cluster
+        self.parent = parent
+        self.label = label
+        self.attrs = attrs
+        self.continued = continued      # the label suffix of a continuation box
+        self.part_size = 0              # phases only: statements per box (0: no limit)
+        self.parts = 1
+        self.part = 1
+        self.shown = 0                  # statements drawn into the current part
 
 
 class _LoopDrawer:
@@ -104,13 +125,37 @@ class _LoopDrawer:
         self.count += 1
         return f"{prefix}{self.count}"
 
-    def block(self, cluster: Graph, stmts: tuple[L.Stmt, ...],
-              limit: int | None = None) -> tuple[str | None, str | None]:
-        """Draw `stmts` into `cluster`, in program order from top to bottom; returns the first
-        and the last node drawn (None, None when nothing was)."""
+    def _open(self, outer: _Box, prefix: str, label: str, continued: str = " (continued)",
+              **attrs: Any) -> _Box:
+        """A new box inside `outer`'s current cluster."""
+        cluster = outer.cluster.subgraph(self._fresh(prefix), label=label, **attrs)
+        return _Box(cluster, outer, label, attrs, continued)
+
+    def _continue(self, phase: _Box, innermost: _Box) -> None:
+        """Start the next part of `phase`: a new phase box under the full one, with every box
+        from the phase down to `innermost` opened again inside it."""
+        chain = [innermost]
+        while chain[-1] is not phase:
+            parent = chain[-1].parent
+            assert parent is not None, "a continued box lies inside its phase"
+            chain.append(parent)
+        phase.part += 1
+        phase.shown = 0
+        assert phase.parent is not None
+        outer = phase.parent.cluster
+        for box in reversed(chain):
+            suffix = box.continued.format(part=phase.part, parts=phase.parts)
+            box.cluster = outer.subgraph(self._fresh("continued"), label=box.label + suffix,
+                                         **box.attrs)
+            outer = box.cluster
+
+    def block(self, box: _Box, stmts: tuple[L.Stmt, ...],
+              phase: _Box | None = None) -> tuple[str | None, str | None]:
+        """Draw `stmts` into `box`, in program order from top to bottom, every statement;
+        returns the first and the last node drawn (None, None when nothing was). Inside a
+        `phase`, its parts fill up and continue in new boxes."""
         first: str | None = None
         last: str | None = None
-        shown = 0
         outer_scope = dict(self.index_vars)
 
         def follow(start: str | None, end: str | None) -> None:
@@ -124,69 +169,71 @@ class _LoopDrawer:
 
         for stmt in stmts:
             if isinstance(stmt, (L.Let, L.Store)):
-                if limit is not None and shown >= limit:
-                    hidden = sum(isinstance(s, (L.Let, L.Store)) for s in stmts) - shown
-                    node = cluster.node(self._fresh("more"), f"\u2026 {hidden} more statements "
-                                        "(see the text form)", shape="note",
-                                        fillcolor="#f7f7f7")
-                    follow(node, node)
-                    break
-                shown += 1
-                node = self.statement(cluster, stmt)
+                if phase is not None and phase.part_size:
+                    if phase.shown >= phase.part_size:
+                        self._continue(phase, box)
+                    phase.shown += 1
+                node = self.statement(box.cluster, stmt)
                 follow(node, node)
             elif isinstance(stmt, L.Loop):
-                follow(*self.loop(cluster, stmt))
+                follow(*self.loop(box, stmt, phase))
             elif isinstance(stmt, L.Phase):
-                follow(*self.phase(cluster, stmt))
+                follow(*self.phase(box, stmt))
             elif isinstance(stmt, L.If):
-                inner = cluster.subgraph(self._fresh("if"), style="rounded", color="#d94801",
-                                         label=f"if {L.format_expr(stmt.condition)}")
-                follow(*self.block(inner, stmt.then, limit))
+                inner = self._open(box, "if", f"if {L.format_expr(stmt.condition)}",
+                                   style="rounded", color="#d94801")
+                follow(*self.block(inner, stmt.then, phase))
                 if stmt.otherwise:
-                    other = cluster.subgraph(self._fresh("else"), style="rounded",
-                                             color="#d94801", label="else")
-                    follow(*self.block(other, stmt.otherwise, limit))
+                    other = self._open(box, "else", "else", style="rounded", color="#d94801")
+                    follow(*self.block(other, stmt.otherwise, phase))
         self.index_vars = outer_scope
         return first, last
 
-    def phase(self, cluster: Graph, phase: L.Phase) -> tuple[str | None, str | None]:
-        """A phase's box; one orange edge per index variable it accesses buffers through."""
+    def phase(self, outer: _Box, phase: L.Phase) -> tuple[str | None, str | None]:
+        """A phase's box (continued in more boxes when it is long); one orange edge per index
+        variable it accesses buffers through."""
         line = f", line {phase.span.line}" if phase.span is not None else ""
-        inner = cluster.subgraph(self._fresh("phase"), style="rounded,filled",
-                                 fillcolor="white", color="#636363",
-                                 label=f"phase {phase.rule}.{phase.index}{line}: stores "
-                                       f"{', '.join(ref.ir_text for ref in phase.stores)}")
-        first, last = self.block(inner, phase.body, style.MAX_STATEMENTS_PER_PHASE)
+        statements = _own_statements(phase.body)
+        box = self._open(outer, "phase", f"phase {phase.rule}.{phase.index}{line}: stores "
+                         f"{', '.join(ref.ir_text for ref in phase.stores)}",
+                         continued=" (continued, part {part} of {parts})",
+                         style="rounded,filled", fillcolor="white", color="#636363")
+        limit = style.MAX_STATEMENTS_PER_PHASE
+        if len(statements) > limit:
+            box.parts = -(-len(statements) // limit)
+            box.part_size = -(-len(statements) // box.parts)   # parts of even length
+            box.cluster.attrs["label"] = f"{box.label} (part 1 of {box.parts})"
+        first_box = box.cluster.name
+        first, last = self.block(box, phase.body, box)
         through: dict[str, set[str]] = {}
-        for stmt in _own_statements(phase.body):
-            if isinstance(stmt, (L.Let, L.Store)):
-                for expr in _exprs(stmt):
-                    for load in indirectloads(expr, self.index_vars):
-                        for variable in variables(load.index) & self.index_vars.keys():
-                            through.setdefault(variable, set()).add(load.buffer.ir_text)
+        for stmt in statements:
+            for expr in _exprs(stmt):
+                for load in indirect_loads(expr, self.index_vars):
+                    for variable in variables(load.index) & self.index_vars.keys():
+                        through.setdefault(variable, set()).add(load.buffer.ir_text)
         for variable in sorted(through):
             source = self.definitions.get(variable)
             if source is not None and first is not None:
                 self.graph.edge(source, first, f"via {variable}: "
-                                f"{', '.join(sorted(through[variable]))}", lhead=inner.name,
+                                f"{', '.join(sorted(through[variable]))}", lhead=first_box,
                                 color=style.INDIRECT_COLOUR, fontcolor=style.INDIRECT_COLOUR,
                                 style="dashed", penwidth=1.5)
         return first, last
 
-    def loop(self, cluster: Graph, loop: L.Loop) -> tuple[str | None, str | None]:
+    def loop(self, outer: _Box, loop: L.Loop,
+             phase: _Box | None = None) -> tuple[str | None, str | None]:
         header = (f"for {loop.var} in {L.format_expr(loop.start)} .. "
                   f"{L.format_expr(loop.stop)}")
         bounds = loads(loop.start) + loads(loop.stop)
         note = " (bounds loaded per batch)" if bounds else ""
-        inner = cluster.subgraph(self._fresh("loop"), label=f"{header}\n"
-                                 f"{LOOP_TITLES[loop.kind]}{note}",
-                                 fontname=style.FONT, **_LOOP_STYLE[loop.kind])
-        return self.block(inner, loop.body)
+        box = self._open(outer, "loop", f"{header}\n{LOOP_TITLES[loop.kind]}{note}",
+                         fontname=style.FONT, **_LOOP_STYLE[loop.kind])
+        return self.block(box, loop.body, phase)
 
     def statement(self, cluster: Graph, stmt: L.Let | L.Store) -> str:
         text = statement_text(stmt)
         name = self._fresh("s")
-        indirect = [load for expr in _exprs(stmt) for load in indirectloads(expr,
+        indirect = [load for expr in _exprs(stmt) for load in indirect_loads(expr,
                                                                              self.index_vars)]
         is_index = loaded_index(stmt) is not None
         # Long statements wrap (continuation lines indented), never cut.
@@ -251,7 +298,7 @@ def draw_loops(program: L.LoopProgram, before: L.LoopProgram | None = None) -> G
     # minimisation is free to put either loop on the left.)
     tops = graph.subgraph("top_rank", cluster=False, rank="same")
     tops.node("buffers")
-    first, _ = drawer.block(graph, program.body)
+    first, _ = drawer.block(_Box(graph, None, "", {}, ""), program.body)
     if first is not None:
         tops.node(first)
     return graph

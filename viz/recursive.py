@@ -1,12 +1,15 @@
 """Picture of stage 1, the recursive program: node-indexed operators and recursion edges.
 
 Drawn from the `RecursiveProgram`. Each rule is a cluster of operators in SSA form (weights
-blue, token lookups orange, a child's state coloured by child). Between the rules sit the
-states: the *recursion cut*, what a parent reads of its children. A rule's results flow into
-the states; the states flow, along dashed recursion edges labelled with the child, into the
-internal rule's reads. After recursive refactoring the cut moves: the new states (such as
-`h_W = W @ h`, computed at the end of each child's own step) are drawn with a double outline
-and the recursion edges now start from them.
+blue, token lookups orange). The reads of the children's states are one row of cells at the
+top of the internal rule, outlined by child, child 0 left of child 1 for every state (one
+table node: Graphviz keeps cells in order, but may swap separate nodes in a cluster).
+
+Between the rules sit the states: the *recursion cut*, what a parent reads of its
+children. A rule's results flow into the states; the states flow, along dashed recursion
+edges coloured by child, into the internal rule's reads. After recursive refactoring the
+cut moves: the new states (such as `h_W = W @ h`, computed at the end of each child's own
+step) are drawn with a double outline and the recursion edges now start from them.
 
 With `before` (the program before a pass) every operator or state the pass added or changed
 is outlined in red, and the operators it removed are listed.
@@ -14,12 +17,14 @@ is outlined in red, and the operators it removed are listed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cortexlang.ir.operators import operator_of
 from cortexlang.ir.recursive import Op, RecursiveProgram, RuleProgram
 
 from . import style
 from .dot import Graph
-from .escape import shorten
+from .escape import Html, escape_html, shorten
 from .program import shape_text
 
 MAX_OPS_PER_RULE = 90
@@ -75,9 +80,6 @@ def _op_attrs(op: Op) -> dict[str, object]:
         attrs.update(shape="box", fillcolor=style.ROLE_COLOURS["input"])
     elif op.kind == "const":
         attrs.update(shape="plaintext", style="")
-    elif op.kind == "child_state":
-        attrs.update(shape="invhouse", fillcolor=style.ROLE_COLOURS["state"], penwidth=2,
-                     color=style.child_colour(int(op.attr("child"))))
     elif op.kind in ("child_exists", "child_is_leaf", "num_children"):
         attrs.update(shape="box", fillcolor=style.ROLE_COLOURS["index"], fontsize=9)
     elif op.kind == "own_state":
@@ -105,23 +107,77 @@ def refactored_states(program: RecursiveProgram) -> dict[str, str]:
     return found
 
 
+def children_order(ops: tuple[Op, ...] | list[Op]) -> list[Op]:
+    """The reads of the children's states, in the left-to-right order the picture draws
+    them: grouped by state (in order of first read), child 0 first within each state. (A
+    product such as `A[right(n)] @ a[left(n)]` then still has its matrix on the left.)"""
+    reads = [op for op in ops if op.kind == "child_state"]
+    states = list(dict.fromkeys(str(op.attr("state")) for op in reads))
+    return sorted(reads, key=lambda op: (states.index(str(op.attr("state"))),
+                                         int(op.attr("child"))))
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """Where an operator is drawn: its node, and the port of its cell when it is one cell of
+    the row of children's states."""
+
+    node: str
+    port: str | None = None
+
+    def tail(self) -> dict[str, object]:
+        return {"tailport": f"{self.port}:s"} if self.port else {}
+
+    def head(self) -> dict[str, object]:
+        return {"headport": f"{self.port}:n"} if self.port else {}
+
+
+def _children_row(cluster: Graph, rule: RuleProgram, reads: list[Op],
+                  old_ops: set[Op] | None) -> dict[str, Drawn]:
+    """The reads of the children's states as one row of cells in one node, in
+    `children_order`. (Separate nodes in a cluster may be swapped by Graphviz's crossing
+    minimisation, whatever ordering constraints they carry; cells of one table may not.)"""
+    cells, drawn = [], {}
+    name = f"{rule.kind}_children"
+    for number, op in enumerate(reads):
+        port = f"r{number}"
+        line = f" (line {op.span.line})" if op.span is not None else ""
+        colour = style.child_colour(int(op.attr("child")))
+        border = "2"
+        if old_ops is not None and op not in old_ops:
+            colour, border = style.CHANGED_COLOUR, "3"
+        cells.append(f'<TD PORT="{port}" BGCOLOR="{style.ROLE_COLOURS["state"]}" '
+                     f'COLOR="{colour}" BORDER="{border}" '
+                     f'TOOLTIP="{escape_html(f"{op.name}: child_state{line}")}">'
+                     f"{escape_html(op_label(op))}</TD>")
+        drawn[op.name] = Drawn(name, port)
+    cluster.node(name, Html('<TABLE BORDER="0" CELLSPACING="6" CELLPADDING="4"><TR>'
+                            + "".join(cells) + "</TR></TABLE>"), shape="plaintext", style="")
+    return drawn
+
+
 def _draw_rule(graph: Graph, rule: RuleProgram, title: str,
-               before: RuleProgram | None) -> dict[str, str]:
-    """The rule's cluster; returns op name -> node name."""
+               before: RuleProgram | None) -> dict[str, Drawn]:
+    """The rule's cluster; returns op name -> where it is drawn."""
     cluster = graph.subgraph(f"rule_{rule.kind}", label=title, style="rounded",
                              color="#888888")
     old_ops = set(before.ops) if before is not None else None
-    nodes: dict[str, str] = {}
-    for op in rule.ops[:MAX_OPS_PER_RULE]:
+    shown = rule.ops[:MAX_OPS_PER_RULE]
+    reads = children_order(shown)
+    nodes = _children_row(cluster, rule, reads, old_ops) if reads else {}
+    for op in shown:
+        if op.name in nodes:
+            continue
         attrs = _op_attrs(op)
         if old_ops is not None and op not in old_ops:
             attrs = style.changed(attrs)
-        nodes[op.name] = cluster.node(f"{rule.kind}_{op.name}", op_label(op), **attrs)
+        nodes[op.name] = Drawn(cluster.node(f"{rule.kind}_{op.name}", op_label(op), **attrs))
     by_name = rule.op_map()
-    for op in rule.ops[:MAX_OPS_PER_RULE]:
+    for op in shown:
         for arg in op.args:
             if arg in nodes:
-                cluster.edge(nodes[arg], nodes[op.name], _shape(by_name[arg]))
+                cluster.edge(nodes[arg].node, nodes[op.name].node, _shape(by_name[arg]),
+                             **nodes[arg].tail())
     hidden = len(rule.ops) - MAX_OPS_PER_RULE
     if hidden > 0:
         cluster.node(f"{rule.kind}_more", f"\u2026 {hidden} more operators "
@@ -151,7 +207,11 @@ def draw_recursive(program: RecursiveProgram, before: RecursiveProgram | None = 
     states_row = graph.subgraph("states", cluster=False, rank="max")
     state_nodes: dict[str, str] = {}
     child_nodes: dict[str, str] = {}
-    for state in program.states:
+    # The children's states in the order the internal rule's row of reads draws them.
+    first_read = list(dict.fromkeys(str(op.attr("state"))
+                                    for op in children_order(program.internal.ops)))
+    for state in sorted(program.states, key=lambda state: first_read.index(state.name)
+                        if state.name in first_read else len(first_read)):
         label = f"state {state.name}\n{shape_text(state.shape)}"
         attrs: dict[str, object] = {"shape": "box", "style": "filled,bold",
                                     "fillcolor": style.ROLE_COLOURS["state"]}
@@ -173,6 +233,9 @@ def draw_recursive(program: RecursiveProgram, before: RecursiveProgram | None = 
                        style="dashed", constraint=False, color=style.RECURSION_COLOUR,
                        fontcolor=style.RECURSION_COLOUR)
 
+    top = list(child_nodes.values())
+    for left, right in zip(top, top[1:], strict=False):
+        children_row.edge(left, right, style="invis")
     if program.uniforms:
         cluster = graph.subgraph("uniforms", label="uniforms: computed once per weights",
                                  style="rounded,filled", fillcolor="#f2f0f7")
@@ -186,7 +249,7 @@ def draw_recursive(program: RecursiveProgram, before: RecursiveProgram | None = 
     titles = {"leaf": "leaf rule (node n)" if program.specialized
               else "leaf rule (chosen per node by a conditional)",
               "internal": "internal rule (node n)", "heads": "output heads (every output node)"}
-    rule_nodes: dict[str, dict[str, str]] = {}
+    rule_nodes: dict[str, dict[str, Drawn]] = {}
     for rule in program.rules():
         old_rule = None
         if before is not None:
@@ -197,21 +260,21 @@ def draw_recursive(program: RecursiveProgram, before: RecursiveProgram | None = 
         nodes = rule_nodes[rule.kind]
         for state_name, result in rule.results:
             if result in nodes:
-                graph.edge(nodes[result], state_nodes[state_name], f"writes {state_name}",
+                graph.edge(nodes[result].node, state_nodes[state_name], f"writes {state_name}",
                            color=style.RECURSION_COLOUR, fontcolor=style.RECURSION_COLOUR)
     internal = rule_nodes["internal"]
     for op in program.internal.ops:
         if op.kind == "child_state" and op.name in internal:
             child = int(op.attr("child"))
-            graph.edge(child_nodes[op.attr("state")], internal[op.name], style="dashed",
+            graph.edge(child_nodes[op.attr("state")], internal[op.name].node, style="dashed",
                        penwidth=1.6, color=style.child_colour(child),
                        tooltip=f"recursion edge: a parent reads {op.attr('state')} of its "
-                               f"child {child}")
+                               f"child {child}", **internal[op.name].head())
     if program.heads is not None:
         heads = rule_nodes["heads"]
         for op in program.heads.ops:
             if op.kind == "own_state" and op.name in heads:
-                graph.edge(state_nodes[op.attr("state")], heads[op.name], "final value",
+                graph.edge(state_nodes[op.attr("state")], heads[op.name].node, "final value",
                            style="dashed", constraint=False)
     return graph
 

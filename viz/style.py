@@ -36,7 +36,7 @@ BATCH_COLOURS = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462
 
 # Guards that keep pictures readable for the largest inputs.
 MAX_NODES_PER_GRAPH = 240
-MAX_STATEMENTS_PER_PHASE = 40
+MAX_STATEMENTS_PER_PHASE = 40   # per box: a longer phase continues in more boxes
 
 
 def role_of(buffer: BufferRef) -> str:

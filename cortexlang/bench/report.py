@@ -124,6 +124,9 @@ def print_report(report: BenchReport, console: Console, wide: bool = False) -> N
         f"{machine.get('blas_gflops', 0):.0f}), read bandwidth "
         f"{machine.get('read_bandwidth_gbs', 0):.1f} GB/s, launch+wait "
         f"{machine.get('launch_wait_us', 0):.0f} us")
+    if report.config.get("quick"):
+        say("QUICK RUN: indicative numbers only (small sizes, few batches and passes, a "
+            "partial ablation; see `skipped`); run without --quick for numbers to quote")
     console.print(latency_table(report) if wide else compact_table(report))
     if report.ablation:
         console.print(ablation_table(report))

@@ -15,8 +15,8 @@ the weights at its read bandwidth), or `cortexlang-e2e` (linearizing included) f
 measurement errors in the table and the JSON, not reported as speed.
 
 Following the paper's protocol, latency and linearization are reported apart: the
-`cortexlang` cell is `CompiledModel.run_linearized` on a linearized batch (uploading the
-index arrays, launching, reading the outputs back), the batch's linearization is its
+`cortexlang` cell is `CompiledModel.run_linearized` on a linearized batch (handing the
+index arrays to the device, launching, reading the outputs back), the batch's linearization is its
 `linearize_ms`, and `cortexlang-e2e` times `CompiledModel.run` from the structures, both
 together. Likewise the baselines' per-batch host preparation (index arrays, tensors) is
 outside their time. The interpreter and every baseline run in a fresh process each, on the
@@ -31,28 +31,29 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cortexlang.bench.config import BenchConfig
-from cortexlang.bench.extras import checkout_on_path, extras, measure_limits
+from cortexlang.bench.extras import extras, measure_limits
 from cortexlang.bench.host import describe_host
-from cortexlang.bench.timing import Timing, time_until_stable
+from cortexlang.bench.inputs import (
+    BASELINES,
+    cell_batches,
+    load_model,
+    model_batches,
+    time_batches,
+    tree_source,
+)
+from cortexlang.bench.timing import Timing
 from cortexlang.bench.work import model_work
-from cortexlang.frontend.check import load_program
-from cortexlang.inputs import generators
+from cortexlang.bench.workers import Job, Workers, available_baselines
 from cortexlang.inputs.structure import Structure
 from cortexlang.inputs.weights import init_weights
 from cortexlang.ir.checked import CheckedProgram
 from cortexlang.passes.pipeline import Options
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SHARED_SST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sst" / "test.txt"
-BUNDLED_TREES = EXAMPLES / "data" / "sst_shaped.ptb"
-BASELINES = {"numpy-nodes": "numpy_nodes", "torch-eager": "torch_eager",
-             "torch-level": "torch_level", "jax-level": "jax_level"}
 IMPLEMENTATIONS = ("cortexlang", "cortexlang-e2e", "interp") + tuple(BASELINES)
 
 
@@ -120,51 +121,6 @@ class BenchReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Inputs and models
-
-
-def tree_source(config: BenchConfig) -> Path:
-    if config.trees is not None:
-        return Path(config.trees)
-    return SHARED_SST if SHARED_SST.exists() else BUNDLED_TREES
-
-
-def model_sizes(model: str, hidden: int) -> dict[str, int]:
-    if model == "mvrnn":
-        return {"H": max(8, hidden // 4)}
-    if model == "dagrnn":
-        return {"H": hidden, "X": hidden}
-    return {"H": hidden}
-
-
-def load_model(model: str, hidden: int) -> CheckedProgram:
-    return load_program(str(EXAMPLES / f"{model}.cx"), model_sizes(model, hidden))
-
-
-def model_batches(model: str, batch: int, trees: list[Structure], program: CheckedProgram,
-                  count: int) -> list[list[Structure]]:
-    if model == "dagrnn":
-        rng = np.random.default_rng(0)
-        features = program.size("X")
-        return [[generators.grid(10, 10, features, rng) for _ in range(batch)]
-                for _ in range(count)]
-    usable = max(1, min(count, len(trees) // batch))
-    return [trees[i * batch:(i + 1) * batch] for i in range(usable)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Timing
-
-
-def time_batches(run: Callable[[Any], object], batches: Sequence[Any], passes: int,
-                 max_passes: int | None = None) -> Timing:
-    """One untimed pass over all batches, then at least `passes` timed passes, more (up to
-    `max_passes`) until stable: see `cortexlang.bench.timing`."""
-    return time_until_stable(run, batches, min_passes=passes,
-                             max_passes=max(passes, max_passes or passes))
-
-
-# ---------------------------------------------------------------------------------------------
 # The run
 
 
@@ -222,7 +178,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
     loaded = load_structures(source)
     trees = list(loaded.structures[:config.trees_used])
     report.inputs = f"{len(trees)} trees of {source}"
-    impls = ["interp"] + (_available_baselines(report) if config.baselines else [])
+    impls = ["interp"] + (available_baselines(report) if config.baselines else [])
     if config.quick:
         # A framework's process takes seconds to start (torch: 3-10 s here): --quick keeps
         # the interpreter and numpy, which prove the path end to end.
@@ -231,8 +187,18 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
         if slow:
             report.skipped.append(f"{', '.join(slow)}: not run with --quick (each starts a "
                                   "framework in a process of its own; run without --quick)")
+    if config.ablate is not None and config.ablation:
+        left = [name for name in Options.names() if name not in config.ablate]
+        if left:
+            report.skipped.append(
+                f"ablation rows for {', '.join(left)}: --quick ablates only "
+                f"{', '.join(config.ablate)} (each row is a fresh OpenCL build when the "
+                "kernel caches are empty); run without --quick for every optimisation")
     workers = Workers()
     try:
+        # The processes start (imports, a framework's start-up) while the first model
+        # compiles; `_measure_cells` waits for them before it times anything.
+        workers.start(impls)
         _measure_cells(config, report, device, trees, str(source), impls, workers, log)
     finally:
         workers.close()
@@ -254,6 +220,7 @@ def _measure_cells(config: BenchConfig, report: BenchReport, device: Any,
             work = model_work(program)
             heads_per_node = any(o.selector == "all" for o in program.outputs)
             compiled = _compiled(program, weights, device, Options())
+            workers.ready()   # no process starting beside a timed cell
             for batch in config.batches:
                 batches = model_batches(model_name, batch, trees, program,
                                         cell_batches(config.quick, batch))
@@ -272,7 +239,7 @@ def _measure_cells(config: BenchConfig, report: BenchReport, device: Any,
                 cell.record("cortexlang-e2e", timing, compiled.last_launches,
                             notes="linearizing included")
                 for impl in impls:
-                    job = _Job(impl, model_name, hidden, batch, source,
+                    job = Job(impl, model_name, hidden, batch, source,
                                config.trees_used, config.quick, config.passes,
                                config.max_passes)
                     outcome = workers.measure(job)
@@ -344,87 +311,12 @@ class _Cell:
                                     "its number is not a speed (rerun on a quiet machine)")
 
 
-def cell_batches(quick: bool, batch: int) -> int:
-    """How many different batches a cell cycles through."""
-    return 8 if quick else (100 if batch == 1 else 20)
-
-
 def _run_outputs(model: Any, batch: Sequence[Structure]) -> object:
     return model.run(batch, states=False)
 
 
 def _run_linearized(model: Any, linearized: Any) -> object:
     return model.run_linearized(linearized, states=False)
-
-
-# ---------------------------------------------------------------------------------------------
-# The interpreter and the baselines, each in a process of its own
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One cell of one implementation, rebuilt in the child process exactly as the parent
-    built it (same trees, batches and weights)."""
-
-    impl: str
-    model: str
-    hidden: int
-    batch: int
-    trees: str
-    trees_used: int
-    quick: bool
-    passes: int
-    max_passes: int
-
-
-class Workers:
-    """One process of its own per implementation, started on first use and kept for the
-    run's later cells (the interpreter and each baseline apart from each other and from
-    cortexlang: even torch's two baselines, whose thread pools would meet in one process;
-    a framework's start-up, seconds for torch, is paid once per implementation)."""
-
-    def __init__(self) -> None:
-        self.executors: dict[str, Any] = {}
-
-    def measure(self, job: _Job) -> tuple[Timing, str] | str:
-        """(timing, notes), or why the implementation was skipped."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        group = job.impl
-        if group not in self.executors:
-            context = multiprocessing.get_context("spawn")
-            self.executors[group] = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        return self.executors[group].submit(_measure_job, job).result()
-
-    def close(self) -> None:
-        for executor in self.executors.values():
-            executor.shutdown()
-        self.executors.clear()
-
-
-def _measure_job(job: _Job) -> tuple[Timing, str] | str:
-    from cortexlang.inputs.load import load_structures
-    from cortexlang.interp import interpret
-
-    program = load_model(job.model, job.hidden)
-    weights = init_weights(program.params, seed=0)
-    trees = list(load_structures(job.trees).structures[:job.trees_used])
-    batches = model_batches(job.model, job.batch, trees, program,
-                            cell_batches(job.quick, job.batch))
-    if job.impl == "interp":
-        few = batches[:2 if job.quick else 4]
-        timing = time_batches(partial(interpret, program, weights=weights), few, 1)
-        return timing, f"{len(few)} batches, 1 pass"
-    checkout_on_path()
-    try:
-        from benchmarks.baselines import make_baseline
-
-        baseline = make_baseline(BASELINES[job.impl], job.model, weights, program.size("H"))
-        prepared = [baseline.prepare(b) for b in batches]
-    except (ImportError, ValueError, KeyError) as error:
-        return str(error)
-    return time_batches(baseline.run, prepared, job.passes, job.max_passes), baseline.notes
 
 
 def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
@@ -434,7 +326,9 @@ def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
     `unroll_recursion`, switched on alone: its row is "+name")."""
     rows: list[AblationRow] = []
     full_ms = 0.0
-    for disabled in ("",) + Options.names():
+    names = Options.names() if config.ablate is None else tuple(
+        name for name in Options.names() if name in config.ablate)
+    for disabled in ("",) + names:
         options = Options().without(disabled) if disabled else Options()
         if disabled and not getattr(Options(), disabled):
             options, disabled = Options().with_enabled(disabled), f"+{disabled}"
@@ -448,28 +342,5 @@ def ablate(program: CheckedProgram, weights: dict[str, np.ndarray], device: Any,
                                 model.last_launches, _bytes_moved(model, batches[0])))
         log(f"ablation {disabled or '(all on)':20s} {median:9.3f} ms")
     return rows
-
-
-def _available_baselines(report: BenchReport) -> list[str]:
-    """The baselines whose code and framework are here; the others are listed as skipped."""
-    checkout_on_path()
-    try:
-        import benchmarks.baselines  # noqa: F401
-    except ImportError:
-        report.skipped.append("all framework baselines: they live in the source checkout's "
-                              "benchmarks/ folder, which this installation does not have")
-        return []
-    import importlib.util
-
-    available = []
-    for impl, module in BASELINES.items():
-        framework = {"torch_eager": "torch", "torch_level": "torch",
-                     "jax_level": "jax"}.get(module)
-        if framework is not None and importlib.util.find_spec(framework) is None:
-            report.skipped.append(f"{impl}: {framework} is not installed "
-                                  f"(make bench installs the optional baselines)")
-            continue
-        available.append(impl)
-    return available
 
 

@@ -3,8 +3,9 @@
     --models M [M ...]   treelstm treegru treefc mvrnn dagrnn (default: all five)
     --hidden H [H ...]   hidden sizes (default 256 512; MV-RNN runs at a quarter)
     --batch B [B ...]    structures per batch (default 1 10)
-    --quick              about 20 s: TreeLSTM and DAG-RNN at H=64, interpreter and numpy
-                         only (what CI runs)
+    --quick              seconds: TreeLSTM and DAG-RNN at H=64, interpreter and numpy
+                         only, an ablation of two optimisations (what CI runs); the
+                         numbers are indicative, and the report says so
     --trees FILE         trees to run on (default: SST test trees beside the checkout, else
                          the bundled SST-shaped sample)
     --json FILE          the host, device limits, every cell, ablation, warnings, skips

@@ -139,16 +139,23 @@ def execute(args: argparse.Namespace) -> int:
     program = result.program
     parts: list[str] = []
     if args.print_after or args.print_after_all or args.print_changed:
-        for record in recorder.records:
+        # In pipeline order: a step that did not run is listed where it would have run.
+        skipped = dict(recorder.skipped)
+        records = {record.step: record for record in recorder.records}
+        for name in STEP_NAMES:
+            if name in skipped:
+                if name in wanted or args.print_changed:
+                    parts.append(f"=== {name} did not run: {skipped[name]} ===")
+                continue
+            record = records.get(name)
+            if record is None:
+                continue
             if args.print_after_all or record.step in wanted or \
                     (args.print_changed and record.changed):
                 parts.append(_header(record.step, record.stage, record.seconds, record.changed))
                 parts.append(format_ir(record.stage, record.ir).rstrip("\n"))
             elif args.print_changed:
                 parts.append(f"=== {record.step} unchanged: {record.reason} ===")
-        for step, reason in recorder.skipped:
-            if step in wanted or args.print_changed:
-                parts.append(f"=== {step} did not run: {reason} ===")
     else:
         product = {"program": program, "recursive": result.recursive, "loops": result.loops,
                    "kernels": result.kernels, "opencl": result.source,

@@ -2,11 +2,13 @@
 
 Compile products (the kernels, the weights and the hoisted values on the device) are kept
 apart from per-input products (the `indices` upload, states and temporaries), which live in
-buffers reused from run to run and grown only when a larger input arrives. A run's launches
-are all enqueued before a single wait. Inputs too large for the device are split into chunks
-of whole structures. Everything that does not talk to the device is in `runtime/plan.py`,
-`runtime/weights.py`, `runtime/tokens.py` and `runtime/results.py`; this module only
-allocates, copies and enqueues what they compute from the `Executable`.
+buffers reused from run to run and grown only when a larger input arrives (the `indices` in
+fine-grained shared memory where the device has it, written in place: no upload command). A
+run's launches are all enqueued before a single wait, on its last read-back. Inputs too
+large for the device are split into chunks of whole structures. Everything that does not
+talk to the device is in `runtime/plan.py`, `runtime/weights.py`, `runtime/tokens.py` and
+`runtime/results.py`; this module only allocates, copies and enqueues what they compute
+from the `Executable`.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from cortexlang.runtime.plan import (
     chunk_structures,
     first_fused_batch,
     launch_plan,
+    launch_sections,
     node_buffers,
     node_limit,
+    per_run_buffers,
     run_layout,
 )
 from cortexlang.runtime.results import run_outputs
@@ -84,7 +88,8 @@ class CompiledModel:
     False builds with the OpenCL compiler's optimisations off (UNOPTIMISED_BUILD_OPTIONS)."""
 
     def __init__(self, compiled: Executable | Compiled, device: Device, *,
-                 use_cache: bool = True, optimise_build: bool = True) -> None:
+                 use_cache: bool = True, optimise_build: bool = True,
+                 shared_indices: bool | None = None) -> None:
         executable = compiled if isinstance(compiled, Executable) else compiled.executable
         self.executable = executable
         self.result: Any = compiled
@@ -99,6 +104,21 @@ class CompiledModel:
                         for kernel in executable.kernels}
         self.kernel_args = {kernel.name: kernel.args + (_INDICES,)
                             for kernel in executable.kernels}
+        # What every run reads from the executable, looked up once: the vector inputs (and
+        # whether a kernel reads each), the launch order, the per-run buffers and their row
+        # sizes, the states and head outputs read back.
+        read = {buffer.ref for buffer in executable.buffers_of(Role.INPUT)}
+        self._vector_inputs = tuple(
+            (item, ref if ref in read else None) for item in executable.inputs
+            if item.kind != "token" for ref in (BufferRef(Role.INPUT, item.name),))
+        self._sections = launch_sections(executable)
+        self._per_run = per_run_buffers(executable)
+        self._row_size = {buffer.ref: buffer.row_size for buffer in executable.buffers}
+        wanted = {output.name for output in executable.outputs if not output.head}
+        self._output_states = tuple(state for state in executable.states
+                                    if state.name in wanted)
+        self._head_outputs = tuple(output for output in executable.outputs if output.head)
+        self._bound_generation = -1   # the generation every kernel's buffers are bound at
         info = device.info
         self._max_nodes = node_limit(executable, int(info.max_mem_alloc_size or 0),
                                      int(info.global_mem_size or 0))
@@ -107,7 +127,18 @@ class CompiledModel:
         # The buffer generation each kernel's arguments were last bound at.
         self.bound_args: dict[str, int] = {}
         self.generation = 0  # bumped whenever a buffer is (re)allocated
-        self.buffers: dict[BufferRef, cl.Buffer] = {}
+        self.buffers: dict[BufferRef, Any] = {}   # cl.Buffer, or cl.SVM for the indices
+        # The `indices` in fine-grained shared virtual memory where the device has it: the
+        # host writes them in place and no upload command runs (on PoCL that command costs
+        # a worker's wake-up, 15-20 us a run); kernel launches are the synchronisation
+        # points that make host writes visible, and every run waits for its kernels before
+        # the next one writes.
+        fine_grain = int(cl.device_svm_capabilities.FINE_GRAIN_BUFFER)
+        supported = bool(int(getattr(device.device, "svm_capabilities", 0) or 0) & fine_grain)
+        self.shared_indices = supported if shared_indices is None else \
+            shared_indices and supported
+        self._indices_host: np.ndarray | None = None
+        self._in_flight = False   # a run's commands enqueued and not yet waited for
         self.capacity: dict[BufferRef, int] = {}
         self.weights_bound = False
         self.uploaded_bytes = 0  # bytes the last `bind_weights` copied to the device
@@ -141,6 +172,25 @@ class CompiledModel:
         if array.nbytes:
             cl.enqueue_copy(self.queue, buffer, array, is_blocking=False)
         keep.append(array)
+
+    def _upload_indices(self, indices: np.ndarray, keep: list[np.ndarray]) -> None:
+        """The run's `indices`: written in place into shared memory (`shared_indices`),
+        else uploaded like any input."""
+        if not self.shared_indices:
+            self._upload(_INDICES, indices, keep)
+            return
+        if self._in_flight:
+            self.queue.finish()   # an earlier run that failed may still read them
+            self._in_flight = False
+        if self._indices_host is None or self._indices_host.size < indices.size:
+            self.generation += 1
+            count = int(max(indices.size, 1) * 1.25) + 16
+            flags = cl.svm_mem_flags.READ_WRITE | cl.svm_mem_flags.SVM_FINE_GRAIN_BUFFER
+            self._indices_host = cl.svm_empty(self.device.context, flags,  # type: ignore[arg-type]
+                                              count, np.dtype(np.int32))
+            self.buffers[_INDICES] = cl.SVM(self._indices_host)
+            self.capacity[_INDICES] = self._indices_host.nbytes
+        self._indices_host[:indices.size] = indices
 
     def bind_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Upload the weight buffers the kernels read and the host-computed uniforms and
@@ -191,31 +241,32 @@ class CompiledModel:
 
     def _prepare(self, linearized: Linearized, keep: list[np.ndarray]) -> RunLayout:
         zero_row = self._node_rows(linearized.num_nodes + 1) - 1
-        read = {buffer.ref for buffer in self.executable.buffers_of(Role.INPUT)}
-        for item in self.executable.inputs:
-            if item.kind != "token":
-                features = _features(item, linearized)
-                if BufferRef(Role.INPUT, item.name) in read:
-                    self._upload(BufferRef(Role.INPUT, item.name), features, keep)
+        for item, ref in self._vector_inputs:
+            features = _features(item, linearized)
+            if ref is not None:
+                self._upload(ref, features, keep)
         check_tokens(self.executable, linearized)
-        layout = run_layout(self.executable, linearized, zero_row)
-        self._upload(_INDICES, layout.indices, keep)
+        layout = run_layout(self.executable, linearized, zero_row, self._per_run)
+        self._upload_indices(layout.indices, keep)
         for ref, rows in layout.rows.items():
-            self._buffer(ref, rows * self.executable.buffer(ref).row_size * 4)
+            self._buffer(ref, rows * self._row_size[ref] * 4)
         return layout
 
     def _launch(self, linearized: Linearized, layout: RunLayout) -> None:
         """Enqueue every launch of the run (see `launch_plan`), then record the count."""
-        for name in self.kernels:
-            self._bind_buffers(name)
+        if self._bound_generation != self.generation:
+            for name in self.kernels:
+                self._bind_buffers(name)
+            self._bound_generation = self.generation
         plan = launch_plan(self.executable, linearized.batch_len, layout.num_leaf_batches,
-                           len(layout.head_nodes), layout.first_fused)
+                           len(layout.head_nodes), layout.first_fused, self._sections)
         for launch in plan:
             kernel = self.kernels[launch.kernel]
             if launch.batch >= 0:
                 kernel.set_arg(len(self.kernel_args[launch.kernel]), np.int32(launch.batch))
             event = cl.enqueue_nd_range_kernel(self.queue, kernel, launch.global_size,
                                                launch.local_size)
+            self._in_flight = True
             if self.profiling:
                 self._events.append((launch.kernel, launch.batch, launch.nodes, event))
         self.last_launches = len(plan)
@@ -237,26 +288,26 @@ class CompiledModel:
     def _read(self, linearized: Linearized, layout: RunLayout, all_states: bool) -> tuple[
             dict[str, np.ndarray], dict[str, np.ndarray]]:
         total = linearized.num_nodes
-        wanted = {output.name for output in self.executable.outputs if not output.head}
+        copies: list[tuple[np.ndarray, Any]] = []
         states: dict[str, np.ndarray] = {}
-        for state in self.executable.states:
-            if not all_states and state.name not in wanted:
-                continue
-            host = np.empty((total,) + state.shape, dtype=np.float32)
+        for state in self.executable.states if all_states else self._output_states:
+            states[state.name] = np.empty((total,) + state.shape, dtype=np.float32)
             if total:
-                cl.enqueue_copy(self.queue, host, self.buffers[BufferRef(Role.STATE,
-                                                                         state.name)],
-                                is_blocking=False)
-            states[state.name] = host
+                copies.append((states[state.name],
+                               self.buffers[BufferRef(Role.STATE, state.name)]))
         heads: dict[str, np.ndarray] = {}
-        for output in self.executable.outputs:
-            if output.head:
-                host = np.empty((len(layout.head_nodes),) + output.shape, dtype=np.float32)
-                cl.enqueue_copy(self.queue, host, self.buffers[BufferRef(Role.OUTPUT,
-                                                                         output.name)],
-                                is_blocking=False)
-                heads[output.name] = host
-        self.queue.finish()
+        for output in self._head_outputs:
+            heads[output.name] = np.empty((len(layout.head_nodes),) + output.shape,
+                                          dtype=np.float32)
+            copies.append((heads[output.name], self.buffers[BufferRef(Role.OUTPUT,
+                                                                       output.name)]))
+        # The in-order queue runs the last copy after everything before it: waiting for it
+        # is waiting for the run (one call fewer than copying and then finishing).
+        for index, (host, buffer) in enumerate(copies):
+            cl.enqueue_copy(self.queue, host, buffer, is_blocking=index == len(copies) - 1)
+        if not copies:
+            self.queue.finish()
+        self._in_flight = False
         return states, heads
 
     def max_nodes(self) -> int:
@@ -278,8 +329,9 @@ class CompiledModel:
 
     def run_linearized(self, linearized: Linearized, *, states: bool = True) -> Outputs:
         """`run` for structures already linearized by `linearize`: the host's share of a run
-        is then uploading the `indices`, launching and reading back (the benchmark's
-        latency; the linearizer is timed on its own). The input must fit the device."""
+        is then writing or uploading the `indices`, launching and reading back (the
+        benchmark's latency; the linearizer is timed on its own). The input must fit the
+        device."""
         if not self.weights_bound:
             raise RuntimeError("bind_weights must be called before run")
         if linearized.num_nodes > self.max_nodes():

@@ -19,6 +19,7 @@ from cortexlang.ir.executable import (
     BufferRef,
     DeviceBuffer,
     Executable,
+    KernelEntry,
     Role,
     Rows,
     RunScalar,
@@ -56,9 +57,27 @@ def first_fused_batch(executable: Executable, batch_len: np.ndarray) -> int:
     return int(narrow[0]) if narrow.size else len(batch_len)
 
 
+Section = tuple[BatchRange, tuple[KernelEntry, ...]]
+
+
+def launch_sections(executable: Executable) -> tuple[Section, ...]:
+    """The executable's launch order as runs of consecutive kernels over the same batch
+    range (the same for every run: a model computes it once)."""
+    sections: list[tuple[BatchRange, list[KernelEntry]]] = []
+    for name, over in executable.launches:
+        kernel = executable.kernel(name)
+        if sections and sections[-1][0] is over:
+            sections[-1][1].append(kernel)
+        else:
+            sections.append((over, [kernel]))
+    return tuple((over, tuple(kernels)) for over, kernels in sections)
+
+
 def launch_plan(executable: Executable, batch_len: np.ndarray, num_leaf_batches: int,
-                num_heads: int, first_fused: int) -> list[Launch]:
-    """Every launch of a run in order.
+                num_heads: int, first_fused: int,
+                sections: Sequence[Section] | None = None) -> list[Launch]:
+    """Every launch of a run in order (`sections`: `launch_sections(executable)`, computed
+    here when not given).
 
     Per-level kernels run for each non-empty batch before `first_fused` (all batches for the
     level strategy); the persistent kernel, if any, runs once for the rest and the heads."""
@@ -66,28 +85,25 @@ def launch_plan(executable: Executable, batch_len: np.ndarray, num_leaf_batches:
     ranges = {BatchRange.LEAF: range(0, num_leaf_batches),
               BatchRange.INTERNAL: range(num_leaf_batches, num_batches),
               BatchRange.ALL: range(0, num_batches), BatchRange.HEADS: range(0, 1)}
-    sections: list[tuple[BatchRange, list[str]]] = []
-    for name, over in executable.launches:
-        if sections and sections[-1][0] is over:
-            sections[-1][1].append(name)
-        else:
-            sections.append((over, [name]))
+    if sections is None:
+        sections = launch_sections(executable)
+    counts = batch_len.tolist()
     plan: list[Launch] = []
-    for over, names in sections:
+    for over, kernels in sections:
         if over is BatchRange.RUN:
-            kernel = executable.kernel(names[0])
+            kernel = kernels[0]
             size = kernel.local_size or 1
-            remaining = int(batch_len[first_fused:].sum()) + num_heads
+            remaining = sum(counts[first_fused:]) + num_heads
             plan.append(Launch(kernel.name, -1, remaining, (size * kernel.groups,), (size,)))
             continue
         for batch in ranges[over]:
             if over is not BatchRange.HEADS and batch >= first_fused:
                 break
-            count = num_heads if over is BatchRange.HEADS else int(batch_len[batch])
+            count = num_heads if over is BatchRange.HEADS else counts[batch]
             if count == 0:
                 continue
-            for name in names:
-                kernel = executable.kernel(name)
+            for kernel in kernels:
+                name = kernel.name
                 tiles = 1 if kernel.tiles_in_kernel else -(-count // kernel.node_tile)
                 local = kernel.local_size
                 units = kernel.units if local is None else -(-kernel.units // local) * local
@@ -155,9 +171,19 @@ class RunLayout:
     rows: dict[BufferRef, int]
 
 
-def run_layout(executable: Executable, linearized: Linearized, zero_row: int) -> RunLayout:
+def per_run_buffers(executable: Executable) -> tuple[DeviceBuffer, ...]:
+    """The buffers whose rows a run decides, apart from the node-indexed ones (see
+    `RunLayout.rows`)."""
+    return tuple(buffer for buffer in executable.buffers
+                 if buffer.ref.role in (Role.SYNC, Role.OUTPUT) or
+                 (buffer.ref.role is Role.TEMP and buffer.rows is not Rows.NODES))
+
+
+def run_layout(executable: Executable, linearized: Linearized, zero_row: int,
+               per_run: Sequence[DeviceBuffer] | None = None) -> RunLayout:
     """The run's layout for `linearized`, whose node-indexed buffers have `zero_row + 1`
-    rows (the last one, read for every missing child, holds zeros)."""
+    rows (the last one, read for every missing child, holds zeros); `per_run`:
+    `per_run_buffers(executable)`, computed here when not given."""
     if linearized.unroll_depth != executable.unroll_depth:
         raise ValueError(f"a run linearized with {linearized.unroll_depth} height(s) per batch "
                          f"for kernels that take {executable.unroll_depth}: linearize with "
@@ -169,18 +195,19 @@ def run_layout(executable: Executable, linearized: Linearized, zero_row: int) ->
                RunScalar.NUM_BATCHES: linearized.num_batches,
                RunScalar.NUM_LEAVES: linearized.num_leaves, RunScalar.ZERO_ROW: zero_row,
                RunScalar.NUM_HEADS: len(heads), RunScalar.FIRST_FUSED: first_fused}
-    arrays: list[np.ndarray] = []
-    for ref in executable.index_arrays:
-        arrays.append(np.asarray(_index_array(ref, linearized, heads, zero_row),
-                                 dtype=np.int32).reshape(-1))
+    arrays = [_index_array(ref, linearized, heads, zero_row) for ref in executable.index_arrays]
     header = [scalars[scalar] for scalar in executable.run_header]
     offset = len(header) + len(arrays)
     for values in arrays:
         header.append(offset)
         offset += values.size
-    indices = np.concatenate([np.asarray(header, dtype=np.int32)] + arrays)
+    # One int32 array: the header, then each index array flat (concatenate converts).
+    indices = np.concatenate([header] + [values.reshape(-1) for values in arrays],
+                             dtype=np.int32, casting="unsafe")
+    if per_run is None:
+        per_run = per_run_buffers(executable)
     rows: dict[BufferRef, int] = {}
-    for buffer in executable.buffers:
+    for buffer in per_run:
         count = _per_run_rows(executable, buffer, linearized, len(heads))
         if count is not None:
             rows[buffer.ref] = count
@@ -202,7 +229,8 @@ def _index_array(ref: BufferRef, linearized: Linearized, heads: np.ndarray,
 
 def _per_run_rows(executable: Executable, buffer: DeviceBuffer, linearized: Linearized,
                   heads: int) -> int | None:
-    """Rows of a per-run buffer that is not node-indexed (None: not one)."""
+    """Rows of a per-run buffer that is not node-indexed (None: not one; the buffers
+    `per_run_buffers` lists are exactly those)."""
     if buffer.ref.role is Role.SYNC:
         return executable.sync_rows(linearized.num_batches)
     if buffer.ref.role is Role.TEMP and buffer.rows is not Rows.NODES:

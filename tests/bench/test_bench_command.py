@@ -51,4 +51,8 @@ def test_quick_bench_writes_records_and_tables(tmp_path: Path,
             assert record["linearize_ms"] is None
     shown = capsys.readouterr().out
     assert "latency per batch" in shown and "ablation" in shown
-    assert "all on" in shown and "fuse_operators" in shown
+    assert "all on" in shown and "fuse_levels" in shown and "QUICK RUN" in shown
+    # --quick ablates two optimisations and lists the others as skipped.
+    assert [row["disabled"] for row in written["ablation"]] == [
+        "(all on)", "dynamic_batching", "fuse_levels"]
+    assert any("fuse_operators" in note and "--quick" in note for note in written["skipped"])

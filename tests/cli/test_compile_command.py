@@ -48,6 +48,11 @@ def test_print_changed_says_why_the_other_steps_did_not(
         "=== unroll_dot_products unchanged: no scalar dot product is contiguous in k with a "
         "length that is a multiple of 4 ==="}
     assert headers[0].startswith("=== after parse_and_check (program; changed; ")
+    # Every step is listed once, in pipeline order, whether it changed, did not, or did not
+    # run at all.
+    named = [line.split()[2] if line.startswith("=== after ") else line.split()[1]
+             for line in headers]
+    assert named == list(STEP_NAMES)
     assert not any(line.startswith("=== after hoist_invariants") for line in headers)
     # Every step is accounted for, once.
     for step in STEP_NAMES:

@@ -4,6 +4,7 @@ stage's own IR (TreeFC with H = 4 and the sentiment TreeLSTM, both small)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from cortexlang.viz import style
 from cortexlang.viz.dot import Graph, render
@@ -67,8 +68,13 @@ def test_recursive_picture_shows_recursion_edges_and_the_refactored_cut() -> Non
     assert len(recursion) == 2
     assert {attrs["color"] for _, _, attrs in recursion} == {style.child_colour(0),
                                                              style.child_colour(1)}
-    reads = {str(nodes[head]["label"]) for _, head, _ in recursion}
-    assert reads == {"h_W of child 0", "h_W of child 1"}
+    # They end at the cells of the row of the children's reads, child 0's cell first.
+    row = str(nodes["internal_children"]["label"])
+    cells = dict(re.findall(r'PORT="(\w+)"[^>]*>([^<]*)</TD>', row))
+    assert {head for _, head, _ in recursion} == {"internal_children"}
+    reads = [cells[str(attrs["headport"]).removesuffix(":n")] for _, _, attrs in recursion]
+    assert sorted(reads) == ["h_W of child 0", "h_W of child 1"]
+    assert row.index("h_W of child 0") < row.index("h_W of child 1")
     removed = str(nodes["internal_removed"]["label"])
     assert removed.startswith("removed by this pass:") and "t4" in removed
     # Before refactoring, the cut was h.

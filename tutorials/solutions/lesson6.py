@@ -28,13 +28,15 @@ def median_ms(fn, warmup, repeats):
 
 def crossover(results):
     """Walk down from the largest size while the level strategy is faster than one
-    work-group beyond the noise (its 90th percentile below the other's 10th): the last size
-    reached is where it starts to win for good (a lucky small size alone does not count, nor
-    does a difference of medians inside the spread)."""
+    work-group by the course's verdict (clearly beyond the margin and the noise): the last
+    size reached is where it starts to win for good (a lucky small size alone does not
+    count, nor does a difference of medians inside the spread)."""
+    from timing import verdict
+
     answer = None
     for hidden in sorted(results, reverse=True):
         level, one_group = results[hidden]["level"], results[hidden]["one group"]
-        if not level.p90 < one_group.p10:
+        if verdict(level, one_group).kind != "faster":
             break
         answer = hidden
     return answer
