@@ -179,7 +179,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> BenchR
     loaded = load_structures(source)
     trees = list(loaded.structures[:config.trees_used])
     report.inputs = f"{len(trees)} trees of {source}"
-    impls = ["interp"] + (available_baselines(report) if config.baselines else [])
+    impls = ["interp"] + (available_baselines(report.skipped) if config.baselines else [])
     if config.quick:
         # A framework's process takes seconds to start (torch: 3-10 s here): --quick keeps
         # the interpreter and numpy, which prove the path end to end.

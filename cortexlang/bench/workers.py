@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cortexlang.bench.extras import checkout_on_path
 from cortexlang.bench.inputs import (
@@ -22,8 +22,6 @@ from cortexlang.bench.inputs import (
 from cortexlang.bench.timing import Timing
 from cortexlang.inputs.weights import init_weights
 
-if TYPE_CHECKING:
-    from cortexlang.bench.suite import BenchReport
 
 @dataclass(frozen=True)
 class Job:
@@ -122,13 +120,13 @@ def _measure_job(job: Job) -> tuple[Timing, str] | str:
     return time_batches(baseline.run, prepared, job.passes, job.max_passes), baseline.notes
 
 
-def available_baselines(report: BenchReport) -> list[str]:
+def available_baselines(skipped: list[str]) -> list[str]:
     """The baselines whose code and framework are here; the others are listed as skipped."""
     checkout_on_path()
     try:
         import benchmarks.baselines  # noqa: F401
     except ImportError:
-        report.skipped.append("all framework baselines: they live in the source checkout's "
+        skipped.append("all framework baselines: they live in the source checkout's "
                               "benchmarks/ folder, which this installation does not have")
         return []
     import importlib.util
@@ -138,7 +136,7 @@ def available_baselines(report: BenchReport) -> list[str]:
         framework = {"torch_eager": "torch", "torch_level": "torch",
                      "jax_level": "jax"}.get(module)
         if framework is not None and importlib.util.find_spec(framework) is None:
-            report.skipped.append(f"{impl}: {framework} is not installed "
+            skipped.append(f"{impl}: {framework} is not installed "
                                   f"(make bench installs the optional baselines)")
             continue
         available.append(impl)
