@@ -118,14 +118,14 @@ class CompiledModel:
         self._output_states = tuple(state for state in executable.states
                                     if state.name in wanted)
         self._head_outputs = tuple(output for output in executable.outputs if output.head)
-        self._bound_generation = -1   # the generation every kernel's buffers are bound at
+        # The buffer generation every kernel's arguments were last bound at: setting an
+        # argument costs microseconds, so they are bound again only after a reallocation.
+        self._bound_generation = -1
         info = device.info
         self._max_nodes = node_limit(executable, int(info.max_mem_alloc_size or 0),
                                      int(info.global_mem_size or 0))
         self._node_buffers = node_buffers(executable)
         self.node_capacity = 0
-        # The buffer generation each kernel's arguments were last bound at.
-        self.bound_args: dict[str, int] = {}
         self.generation = 0  # bumped whenever a buffer is (re)allocated
         self.buffers: dict[BufferRef, Any] = {}   # cl.Buffer, or cl.SVM for the indices
         # The `indices` in fine-grained shared virtual memory where the device has it: the
@@ -255,8 +255,9 @@ class CompiledModel:
     def _launch(self, linearized: Linearized, layout: RunLayout) -> None:
         """Enqueue every launch of the run (see `launch_plan`), then record the count."""
         if self._bound_generation != self.generation:
-            for name in self.kernels:
-                self._bind_buffers(name)
+            for name, kernel in self.kernels.items():
+                kernel.set_args(*(self.buffers[ref] for ref in self.kernel_args[name]),
+                                np.int32(0))
             self._bound_generation = self.generation
         plan = launch_plan(self.executable, linearized.batch_len, layout.num_leaf_batches,
                            len(layout.head_nodes), layout.first_fused, self._sections)
@@ -270,14 +271,6 @@ class CompiledModel:
             if self.profiling:
                 self._events.append((launch.kernel, launch.batch, launch.nodes, event))
         self.last_launches = len(plan)
-
-    def _bind_buffers(self, name: str) -> None:
-        """Bind the kernel's buffers, again only after one was reallocated (each call to
-        set an argument costs microseconds)."""
-        if self.bound_args.get(name) != self.generation:
-            self.kernels[name].set_args(*(self.buffers[ref] for ref in self.kernel_args[name]),
-                                        np.int32(0))
-            self.bound_args[name] = self.generation
 
     def _collect_profile(self) -> None:
         self.last_profile = [
